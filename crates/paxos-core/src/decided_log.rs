@@ -1,0 +1,168 @@
+//! Decided values above the last snapshot, and the contiguous decided prefix.
+
+use crate::entry::Entry;
+use crate::types::Slot;
+use std::collections::BTreeMap;
+
+/// Outcome of recording a decision.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// A new decision.
+    New,
+    /// Already known (same value), or below the snapshot.
+    Known,
+    /// Already decided with a *different* value: agreement is broken.
+    Conflict,
+}
+
+/// The decided part of the log kept in memory. Slots at or below `base` were
+/// compacted into a snapshot; every slot up to `prefix` is decided.
+#[derive(Debug, Default)]
+pub(crate) struct DecidedLog {
+    entries: BTreeMap<Slot, Entry>,
+    base: Slot,
+    prefix: Slot,
+}
+
+impl DecidedLog {
+    pub(crate) fn prefix(&self) -> Slot {
+        self.prefix
+    }
+
+    pub(crate) fn base(&self) -> Slot {
+        self.base
+    }
+
+    pub(crate) fn get(&self, slot: Slot) -> Option<&Entry> {
+        self.entries.get(&slot)
+    }
+
+    pub(crate) fn is_decided(&self, slot: Slot) -> bool {
+        slot <= self.base || self.entries.contains_key(&slot)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Records that `entry` was decided in `slot`.
+    pub(crate) fn record(&mut self, slot: Slot, entry: Entry) -> Recorded {
+        if slot <= self.base {
+            return Recorded::Known;
+        }
+        match self.entries.get(&slot) {
+            Some(known) if *known == entry => Recorded::Known,
+            Some(_) => Recorded::Conflict,
+            None => {
+                self.entries.insert(slot, entry);
+                Recorded::New
+            }
+        }
+    }
+
+    /// Moves the prefix over newly contiguous decisions and returns their slots.
+    pub(crate) fn advance(&mut self) -> std::ops::RangeInclusive<Slot> {
+        let first = self.prefix + 1;
+        while self.entries.contains_key(&(self.prefix + 1)) {
+            self.prefix += 1;
+        }
+        first..=self.prefix
+    }
+
+    /// Up to `max_entries` / `max_bytes` decided entries, contiguous from `from`.
+    pub(crate) fn contiguous_from(
+        &self,
+        from: Slot,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Vec<(Slot, Entry)> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for (slot, entry) in self.entries.range(from..=self.prefix) {
+            if out.len() >= max_entries || (bytes > 0 && bytes + entry.size_bytes() > max_bytes) {
+                break;
+            }
+            bytes += entry.size_bytes();
+            out.push((*slot, entry.clone()));
+        }
+        out
+    }
+
+    /// Drops entries up to `slot` (now covered by a snapshot).
+    pub(crate) fn compact(&mut self, slot: Slot) {
+        debug_assert!(slot <= self.prefix);
+        self.entries = self.entries.split_off(&(slot + 1));
+        self.base = self.base.max(slot);
+    }
+
+    /// Jumps to a snapshot at `slot` received from a peer: everything up to it is
+    /// decided. Returns nothing; call `advance` to pick up decisions above it.
+    pub(crate) fn reset_to(&mut self, slot: Slot) {
+        self.entries = self.entries.split_off(&(slot + 1));
+        self.base = slot;
+        self.prefix = self.prefix.max(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Command;
+
+    fn cmd(x: u8) -> Entry {
+        Entry::Commands(vec![Command(vec![x])])
+    }
+
+    #[test]
+    fn prefix_advances_only_over_contiguous_decisions() {
+        let mut log = DecidedLog::default();
+        assert_eq!(log.record(2, cmd(2)), Recorded::New);
+        assert!(log.advance().is_empty());
+        assert_eq!(log.record(1, cmd(1)), Recorded::New);
+        assert_eq!(log.advance(), 1..=2);
+        assert_eq!(log.prefix(), 2);
+    }
+
+    #[test]
+    fn a_different_value_in_a_decided_slot_is_a_conflict() {
+        let mut log = DecidedLog::default();
+        log.record(1, cmd(1));
+        assert_eq!(log.record(1, cmd(1)), Recorded::Known);
+        assert_eq!(log.record(1, cmd(9)), Recorded::Conflict);
+    }
+
+    #[test]
+    fn compaction_keeps_the_suffix_and_the_prefix() {
+        let mut log = DecidedLog::default();
+        for s in 1..=10 {
+            log.record(s, cmd(s as u8));
+        }
+        log.advance();
+        log.compact(6);
+        assert_eq!(log.len(), 4);
+        assert_eq!(log.prefix(), 10);
+        assert!(log.is_decided(3));
+        assert_eq!(log.record(3, cmd(77)), Recorded::Known);
+        assert_eq!(log.contiguous_from(7, 100, 1 << 20).len(), 4);
+    }
+
+    #[test]
+    fn catchup_chunks_are_bounded() {
+        let mut log = DecidedLog::default();
+        for s in 1..=10 {
+            log.record(s, cmd(s as u8));
+        }
+        log.advance();
+        assert_eq!(log.contiguous_from(1, 3, 1 << 20).len(), 3);
+        assert_eq!(log.contiguous_from(1, 100, 1).len(), 1);
+    }
+
+    #[test]
+    fn reset_to_a_snapshot_skips_ahead() {
+        let mut log = DecidedLog::default();
+        log.record(12, cmd(12));
+        log.reset_to(11);
+        assert_eq!(log.prefix(), 11);
+        assert_eq!(log.advance(), 12..=12);
+    }
+}

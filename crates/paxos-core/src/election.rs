@@ -1,0 +1,193 @@
+//! Phase 1: campaigning for a ballot, collecting promises, and recovering the
+//! values a previous leader may have had chosen.
+//!
+//! Recovery rule (PMMC's `pmax`): for every slot, keep the value accepted under
+//! the *highest* ballot reported by any promiser. If some value was chosen in a
+//! slot, every quorum contains an acceptor that reports it, and no higher ballot
+//! can carry a different value, so re-proposing the highest-ballot value is
+//! safe. (The original ConCoord kept an arbitrary one.)
+
+use crate::entry::Entry;
+use crate::leader::Leader;
+use crate::message::{AcceptedEntry, Message};
+use crate::node::{Node, RoleState};
+use crate::types::{Ballot, NodeId, Slot};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Per-slot highest-ballot accepted value reported by promisers.
+pub(crate) type Pmax = BTreeMap<Slot, (Ballot, Entry)>;
+
+/// State of a node running phase 1.
+pub(crate) struct Candidate {
+    pub(crate) ballot: Ballot,
+    pub(crate) promises: BTreeSet<NodeId>,
+    pub(crate) pmax: Pmax,
+    /// Highest decided prefix reported by a promiser, and who reported it:
+    /// slots up to here are decided and must be learned, never re-proposed.
+    pub(crate) floor: Slot,
+    pub(crate) floor_holder: NodeId,
+    pub(crate) last_prepare: u64,
+}
+
+/// Merges reported accepted values into `pmax`, keeping the highest ballot per slot.
+pub(crate) fn merge_pmax(pmax: &mut Pmax, reported: Vec<AcceptedEntry>, keep_lowest: bool) {
+    for a in reported {
+        let replace = match pmax.get(&a.slot) {
+            None => true,
+            Some((b, _)) if keep_lowest => a.ballot < *b,
+            Some((b, _)) => a.ballot > *b,
+        };
+        if replace {
+            pmax.insert(a.slot, (a.ballot, a.entry));
+        }
+    }
+}
+
+impl Node {
+    fn keep_lowest_ballot(&self) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.cfg
+                .bug(crate::config::InjectedBug::LowestBallotRecovery)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            false
+        }
+    }
+
+    /// Starts phase 1 with a ballot above every ballot seen so far.
+    pub(crate) fn campaign(&mut self) {
+        let ballot = self
+            .highest_seen
+            .max(self.acceptor.promised())
+            .next_for(self.cfg.id);
+        if let RoleState::Leader(_) = self.role {
+            self.step_down();
+        }
+        self.raise_promise(ballot);
+        self.leader_hint = None;
+        let mut pmax = Pmax::new();
+        merge_pmax(
+            &mut pmax,
+            self.acceptor.accepted_after(self.log.prefix()),
+            false,
+        );
+        self.role = RoleState::Candidate(Candidate {
+            ballot,
+            promises: BTreeSet::from([self.cfg.id]),
+            pmax,
+            floor: self.log.prefix(),
+            floor_holder: self.cfg.id,
+            last_prepare: self.now,
+        });
+        self.reset_election_timer();
+        for to in self.window_members() {
+            self.send(to, Message::Prepare { ballot });
+        }
+        self.maybe_adopt();
+    }
+
+    pub(crate) fn candidate_tick(&mut self) {
+        if self.now >= self.election_due {
+            // No quorum in time (lost messages or a competing candidate): retry
+            // with a higher ballot after a fresh random timeout.
+            if self.may_campaign() {
+                self.campaign();
+            } else {
+                self.step_down();
+            }
+            return;
+        }
+        let members = self.window_members();
+        let RoleState::Candidate(c) = &mut self.role else {
+            return;
+        };
+        if self.now >= c.last_prepare + u64::from(self.cfg.heartbeat_ticks) {
+            c.last_prepare = self.now;
+            let ballot = c.ballot;
+            let missing: Vec<NodeId> = members
+                .into_iter()
+                .filter(|m| !c.promises.contains(m))
+                .collect();
+            for to in missing {
+                self.send(to, Message::Prepare { ballot });
+            }
+        }
+    }
+
+    pub(crate) fn on_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        ok: bool,
+        decided: Slot,
+        accepted: Vec<AcceptedEntry>,
+    ) {
+        self.observe_ballot(ballot);
+        self.note_peer_decided(from, decided);
+        let keep_lowest = self.keep_lowest_ballot();
+        match &mut self.role {
+            RoleState::Candidate(c) if ok && ballot == c.ballot => {
+                c.promises.insert(from);
+                merge_pmax(&mut c.pmax, accepted, keep_lowest);
+                if decided > c.floor {
+                    c.floor = decided;
+                    c.floor_holder = from;
+                }
+                self.maybe_adopt();
+            }
+            RoleState::Candidate(c) if !ok && ballot > c.ballot => self.step_down(),
+            RoleState::Leader(l) if ok && ballot == l.ballot => {
+                // A late promise, e.g. from a member of a newly decided view.
+                l.on_late_promise(from, accepted, keep_lowest, self.now);
+            }
+            RoleState::Leader(l) if !ok && ballot > l.ballot => self.step_down(),
+            _ => {}
+        }
+    }
+
+    /// Becomes leader once promises cover a majority of every view in the window.
+    fn maybe_adopt(&mut self) {
+        let RoleState::Candidate(c) = &self.role else {
+            return;
+        };
+        if !self.window_quorum(&c.promises) {
+            return;
+        }
+        let RoleState::Candidate(c) = std::mem::replace(&mut self.role, RoleState::Follower) else {
+            return;
+        };
+        let start = c.floor.max(self.log.prefix()) + 1;
+        let mut recovered: BTreeMap<Slot, Entry> = c
+            .pmax
+            .into_iter()
+            .filter(|(slot, _)| *slot >= start)
+            .map(|(slot, (_, entry))| (slot, entry))
+            .collect();
+        // Values we already know to be decided beyond the prefix win outright.
+        for slot in start..start + self.cfg.window {
+            if let Some(entry) = self.log.get(slot) {
+                recovered.insert(slot, entry.clone());
+            }
+        }
+        let leader = Leader::new(c.ballot, c.promises, recovered, start, self.now);
+        if c.floor > self.log.prefix() {
+            // Others decided slots we have not learned: fetch them first.
+            self.known_commit = self.known_commit.max(c.floor);
+            self.note_peer_decided(c.floor_holder, c.floor);
+            self.last_catchup_request = None;
+        }
+        self.role = RoleState::Leader(Box::new(leader));
+        self.leader_hint = Some(self.cfg.id);
+        self.send_heartbeats(0);
+    }
+
+    pub(crate) fn note_peer_decided(&mut self, peer: NodeId, decided: Slot) {
+        if peer == self.cfg.id {
+            return;
+        }
+        let known = self.peer_decided.entry(peer).or_insert(0);
+        *known = (*known).max(decided);
+    }
+}

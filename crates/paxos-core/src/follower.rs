@@ -1,0 +1,152 @@
+//! The acceptor and learner side of the protocol: answering `Prepare`,
+//! `Accept` and `Heartbeat`, and learning decisions from commit points.
+
+use crate::entry::Entry;
+use crate::message::{AcceptedEntry, Message};
+use crate::node::{Node, RoleState};
+use crate::types::{Ballot, NodeId, Slot};
+
+impl Node {
+    /// Phase 1b. A node that heard from a live leader within the election
+    /// timeout refuses to promise a different candidate ("leader stickiness"):
+    /// a node that was partitioned away and comes back with a high ballot
+    /// cannot depose a healthy leader. Refusing is always safe; it only delays.
+    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot) {
+        self.observe_ballot(ballot);
+        let promised = self.acceptor.promised();
+        let refuse =
+            ballot < promised || (ballot > promised && self.has_live_leader_other_than(from));
+        if refuse {
+            let msg = Message::Promise {
+                ballot: promised,
+                ok: false,
+                decided: self.log.prefix(),
+                accepted: Vec::new(),
+            };
+            self.send(from, msg);
+            return;
+        }
+        self.raise_promise(ballot);
+        if ballot.leader != self.cfg.id && !matches!(self.role, RoleState::Follower) {
+            self.step_down();
+        }
+        // A vote given resets our own election timer, so we do not compete.
+        self.reset_election_timer();
+        let msg = Message::Promise {
+            ballot,
+            ok: true,
+            decided: self.log.prefix(),
+            accepted: self.acceptor.accepted_after(self.log.prefix()),
+        };
+        self.send(from, msg);
+    }
+
+    fn has_live_leader_other_than(&self, candidate: NodeId) -> bool {
+        if self.is_leader() {
+            return true;
+        }
+        let recent = self
+            .last_leader_contact
+            .is_some_and(|t| self.now < t + u64::from(self.cfg.election_ticks));
+        recent && self.leader_hint.is_some_and(|l| l != candidate)
+    }
+
+    /// Phase 2b.
+    pub(crate) fn on_accept(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        entries: Vec<(Slot, Entry)>,
+        commit: Slot,
+    ) {
+        if !self.follow(ballot) {
+            let msg = Message::Accepted {
+                ballot: self.acceptor.promised(),
+                ok: false,
+                slots: Vec::new(),
+                decided: self.log.prefix(),
+            };
+            self.send(from, msg);
+            return;
+        }
+        let mut slots = Vec::with_capacity(entries.len());
+        for (slot, entry) in entries {
+            slots.push(slot);
+            if self.log.is_decided(slot) {
+                continue; // Already decided: the leader can only be proposing that value.
+            }
+            if self.acceptor.accept(ballot, slot, entry.clone()) {
+                self.ready.persist.accepted.push(AcceptedEntry {
+                    slot,
+                    ballot,
+                    entry,
+                });
+            }
+        }
+        let msg = Message::Accepted {
+            ballot,
+            ok: true,
+            slots,
+            decided: self.log.prefix(),
+        };
+        self.send(from, msg);
+        self.learn_commit(ballot, commit);
+    }
+
+    /// Leader liveness and commit point; also a read-confirmation round.
+    pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: Slot, round: u64) {
+        let ok = self.follow(ballot);
+        if ok {
+            self.learn_commit(ballot, commit);
+        }
+        let msg = Message::HeartbeatAck {
+            ballot: self.acceptor.promised(),
+            ok,
+            round,
+            decided: self.log.prefix(),
+        };
+        self.send(from, msg);
+    }
+
+    /// Follows the leader of `ballot` if no higher ballot was promised.
+    fn follow(&mut self, ballot: Ballot) -> bool {
+        if ballot.leader == self.cfg.id {
+            // Our own ballot from an earlier life: never follow ourselves blindly.
+            return ballot == self.acceptor.promised() && self.is_leader();
+        }
+        if !self.raise_promise(ballot) {
+            return false;
+        }
+        if self.own_ballot().is_some() {
+            // A leader of an equal-or-higher ballot is active; ours is dead.
+            self.step_down();
+        }
+        self.leader_hint = Some(ballot.leader);
+        self.last_leader_contact = Some(self.now);
+        self.reset_election_timer();
+        true
+    }
+
+    /// Learns that every slot up to `commit` is decided. A slot we accepted
+    /// under the same ballot holds the decided value (a leader proposes one
+    /// value per slot per ballot); any other gap is filled by catch-up.
+    pub(crate) fn learn_commit(&mut self, ballot: Ballot, commit: Slot) {
+        self.known_commit = self.known_commit.max(commit);
+        if ballot > self.commit_seen.0 {
+            self.commit_seen = (ballot, commit);
+        } else if ballot == self.commit_seen.0 {
+            self.commit_seen.1 = self.commit_seen.1.max(commit);
+        }
+        let (b, c) = self.commit_seen;
+        let slots = self
+            .acceptor
+            .slots_accepted_under(b, self.log.prefix() + 1, c);
+        for slot in slots {
+            if let Some((_, entry)) = self.acceptor.get(slot) {
+                let entry = entry.clone();
+                self.decide(slot, entry);
+            }
+        }
+        self.advance();
+    }
+}

@@ -1,0 +1,130 @@
+//! Messages nodes exchange. The caller's transport carries them and tells the
+//! receiving node who sent each one (`Node::step(from, msg)`).
+
+use crate::entry::Entry;
+use crate::snapshot::Snapshot;
+use crate::types::{Ballot, NodeId, Slot};
+use crate::view::ViewHistory;
+use serde::{Deserialize, Serialize};
+
+/// A value an acceptor accepted in some slot under some ballot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedEntry {
+    /// The slot.
+    pub slot: Slot,
+    /// The ballot it was accepted under.
+    pub ballot: Ballot,
+    /// The value.
+    pub entry: Entry,
+}
+
+/// One protocol message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Phase 1a: a candidate asks for a promise for every slot not yet decided.
+    Prepare {
+        /// The candidate's ballot.
+        ballot: Ballot,
+    },
+    /// Phase 1b: the answer to `Prepare`.
+    Promise {
+        /// The ballot the acceptor is promised to after handling the request.
+        ballot: Ballot,
+        /// Whether the promise was given (`ballot` is then the requested one).
+        ok: bool,
+        /// Every slot up to here is decided at the acceptor.
+        decided: Slot,
+        /// What the acceptor accepted in slots after `decided`.
+        accepted: Vec<AcceptedEntry>,
+    },
+    /// Phase 2a: the leader asks acceptors to accept values (many slots at once).
+    Accept {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// Slots and their values.
+        entries: Vec<(Slot, Entry)>,
+        /// Every slot up to here is decided.
+        commit: Slot,
+    },
+    /// Phase 2b: the answer to `Accept`.
+    Accepted {
+        /// The acceptor's promised ballot after handling the request.
+        ballot: Ballot,
+        /// Whether the values were accepted.
+        ok: bool,
+        /// The slots accepted.
+        slots: Vec<Slot>,
+        /// Every slot up to here is decided at the acceptor.
+        decided: Slot,
+    },
+    /// Leader liveness, commit point, and (when `round > 0`) a read-index
+    /// confirmation round.
+    Heartbeat {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// Every slot up to here is decided.
+        commit: Slot,
+        /// Read-confirmation round, 0 if none.
+        round: u64,
+    },
+    /// The answer to `Heartbeat`.
+    HeartbeatAck {
+        /// The acceptor's promised ballot.
+        ballot: Ballot,
+        /// Whether the acceptor still follows the heartbeat's ballot.
+        ok: bool,
+        /// Echo of the heartbeat's round.
+        round: u64,
+        /// Every slot up to here is decided at the acceptor.
+        decided: Slot,
+    },
+    /// A lagging node asks for decided entries from `from` on.
+    CatchupRequest {
+        /// First slot wanted.
+        from: Slot,
+        /// The requester knows no view yet (a new node) and needs the history.
+        need_views: bool,
+    },
+    /// Decided entries, contiguous from the requested slot.
+    CatchupReply {
+        /// Slots and decided values.
+        entries: Vec<(Slot, Entry)>,
+        /// The view history as of the slot before the first entry, if asked for.
+        views: Option<ViewHistory>,
+        /// Every slot up to here is decided at the sender.
+        commit: Slot,
+    },
+    /// The requested entries were compacted away: here is a snapshot instead.
+    InstallSnapshot {
+        /// The snapshot.
+        snapshot: Snapshot,
+        /// Every slot up to here is decided at the sender.
+        commit: Slot,
+    },
+}
+
+impl Message {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "prepare",
+            Message::Promise { .. } => "promise",
+            Message::Accept { .. } => "accept",
+            Message::Accepted { .. } => "accepted",
+            Message::Heartbeat { .. } => "heartbeat",
+            Message::HeartbeatAck { .. } => "heartbeat_ack",
+            Message::CatchupRequest { .. } => "catchup_request",
+            Message::CatchupReply { .. } => "catchup_reply",
+            Message::InstallSnapshot { .. } => "install_snapshot",
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Destination node.
+    pub to: NodeId,
+    /// The message.
+    pub msg: Message,
+}

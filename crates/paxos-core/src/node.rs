@@ -1,0 +1,564 @@
+//! `Node`: one Multi-Paxos participant with acceptor, leader and learner roles
+//! colocated, driven entirely from outside.
+//!
+//! ```text
+//!   caller                         Node (no I/O, no clock)
+//!   ──────                         ───────────────────────
+//!   tick() ──────────────────────▶ timers: heartbeats, elections, retransmits
+//!   step(from, msg) ─────────────▶ acceptor / leader / learner handlers
+//!   propose(cmd), read_index(id) ▶ leader queue
+//!   take_ready() ◀──────────────── persist → messages → restore → committed → reads
+//! ```
+//!
+//! The role-specific handlers live in their own files (`follower.rs`,
+//! `election.rs`, `leader.rs`, `catchup.rs`, `read_index.rs`); this file holds
+//! the state they share and the steps every role takes (deciding a slot,
+//! advancing the prefix, stepping down).
+
+use crate::acceptor::Acceptor;
+use crate::config::Config;
+use crate::decided_log::{DecidedLog, Recorded};
+use crate::election::Candidate;
+use crate::entry::{Command, Entry, Member, Reconfig};
+use crate::errors::{CompactError, ConfigError, ProposeError};
+use crate::leader::Leader;
+use crate::message::{AcceptedEntry, Message, Outgoing};
+use crate::ready::Ready;
+use crate::rng::SplitMix64;
+use crate::snapshot::Snapshot;
+use crate::types::{Ballot, NodeId, Slot};
+use crate::view::{View, ViewHistory};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which role a node plays right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Accepts and learns; redirects proposals.
+    Follower,
+    /// Running phase 1 for its own ballot.
+    Candidate,
+    /// Phase 1 done: proposes, decides and grants reads.
+    Leader,
+}
+
+/// A snapshot of a node's progress, for status pages and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Current role.
+    pub role: Role,
+    /// The leader this node follows (itself when leading).
+    pub leader: Option<NodeId>,
+    /// Highest ballot promised.
+    pub promised: Ballot,
+    /// Every slot up to here is decided and handed out for execution.
+    pub decided: Slot,
+    /// Highest commit point heard from any leader.
+    pub known_commit: Slot,
+    /// Slot of the last snapshot (0 if none).
+    pub snapshot_slot: Slot,
+    /// Decided entries held in memory.
+    pub log_entries: usize,
+    /// Accepted values held for undecided slots.
+    pub accepted_entries: usize,
+    /// Commands queued at the leader, not yet in a slot.
+    pub queued_commands: usize,
+    /// Slots proposed but not yet decided (leader only).
+    pub inflight_slots: usize,
+    /// The view governing the next slot, if known.
+    pub view: Option<View>,
+}
+
+/// Durable state read back after a restart (what earlier [`Ready::persist`]s wrote).
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// Last promised ballot.
+    pub promised: Ballot,
+    /// Accepted values (in any order; duplicates allowed).
+    pub accepted: Vec<AcceptedEntry>,
+    /// Decided values (in any order; duplicates allowed).
+    pub decided: Vec<(Slot, Entry)>,
+    /// The last snapshot, if any.
+    pub snapshot: Option<Snapshot>,
+    /// The last base view history written (`Persist::views`).
+    pub views: Option<ViewHistory>,
+}
+
+pub(crate) enum RoleState {
+    Follower,
+    Candidate(Candidate),
+    Leader(Box<Leader>),
+}
+
+/// One Multi-Paxos node. See the crate documentation for a walk-through.
+pub struct Node {
+    pub(crate) cfg: Config,
+    pub(crate) rng: SplitMix64,
+    /// Logical time in ticks.
+    pub(crate) now: u64,
+    pub(crate) acceptor: Acceptor,
+    pub(crate) log: DecidedLog,
+    /// `None` until a joining node learns the views from a peer.
+    pub(crate) views: Option<ViewHistory>,
+    pub(crate) snapshot: Option<Snapshot>,
+    pub(crate) role: RoleState,
+    pub(crate) leader_hint: Option<NodeId>,
+    pub(crate) last_leader_contact: Option<u64>,
+    pub(crate) election_due: u64,
+    /// Highest ballot seen in any message (to pick the next one above it).
+    pub(crate) highest_seen: Ballot,
+    /// Highest commit point heard, with the ballot of the leader that sent it.
+    pub(crate) commit_seen: (Ballot, Slot),
+    pub(crate) known_commit: Slot,
+    pub(crate) peer_decided: BTreeMap<NodeId, Slot>,
+    pub(crate) last_catchup_request: Option<u64>,
+    /// Leaders pad the log with no-ops up to here so a decided view change
+    /// takes effect even when no commands arrive.
+    pub(crate) pad_until: Slot,
+    pub(crate) ready: Ready,
+}
+
+impl Node {
+    fn blank(cfg: Config) -> Result<Node, ConfigError> {
+        cfg.validate()?;
+        let rng = SplitMix64::new(cfg.seed ^ cfg.id.0.rotate_left(17));
+        Ok(Node {
+            cfg,
+            rng,
+            now: 0,
+            acceptor: Acceptor::default(),
+            log: DecidedLog::default(),
+            views: None,
+            snapshot: None,
+            role: RoleState::Follower,
+            leader_hint: None,
+            last_leader_contact: None,
+            election_due: 0,
+            highest_seen: Ballot::ZERO,
+            commit_seen: (Ballot::ZERO, 0),
+            known_commit: 0,
+            peer_decided: BTreeMap::new(),
+            last_catchup_request: None,
+            pad_until: 0,
+            ready: Ready::default(),
+        })
+    }
+
+    /// A founding member of a new cluster. Every founder must be given the same
+    /// `members`. A lone founder elects itself on its first tick.
+    pub fn bootstrap(cfg: Config, members: &[Member]) -> Result<Node, ConfigError> {
+        if members.is_empty() {
+            return Err(ConfigError("a cluster needs at least one member".into()));
+        }
+        let ids: BTreeSet<NodeId> = members.iter().map(|m| m.id).collect();
+        if ids.len() != members.len() || ids.contains(&NodeId(0)) {
+            return Err(ConfigError("member ids must be unique and non-zero".into()));
+        }
+        let mut node = Node::blank(cfg)?;
+        let views = ViewHistory::genesis(members);
+        node.ready.persist.views = Some(views.clone());
+        let alone = views.at(1).members.len() == 1 && views.at(1).contains(node.cfg.id);
+        node.views = Some(views);
+        node.election_due = if alone {
+            1
+        } else {
+            u64::from(node.rng.range(1, node.cfg.election_ticks))
+        };
+        Ok(node)
+    }
+
+    /// A node joining a running cluster. It acts as acceptor and learner at
+    /// once; it learns the views when a member answers its catch-up request
+    /// (after the caller has had the leader propose `Reconfig::Add` for it).
+    pub fn join(cfg: Config) -> Result<Node, ConfigError> {
+        let mut node = Node::blank(cfg)?;
+        node.reset_election_timer();
+        Ok(node)
+    }
+
+    /// A node restarted from its own durable state, under the same id.
+    ///
+    /// The first [`Ready`] after a restart hands back the snapshot (as
+    /// `restore`) and every decided entry after it (as `committed`), so the
+    /// caller rebuilds its state machine the same way it follows live updates.
+    pub fn restart(cfg: Config, state: Recovered) -> Result<Node, ConfigError> {
+        let mut node = Node::blank(cfg)?;
+        let views = match (&state.snapshot, state.views) {
+            (Some(s), _) => Some(s.views.clone()),
+            (None, v) => v,
+        };
+        if views.is_none() && !state.decided.is_empty() {
+            return Err(ConfigError(
+                "recovered decided entries but no view history; the state is incomplete".into(),
+            ));
+        }
+        node.views = views;
+        if let Some(snap) = state.snapshot {
+            node.log.reset_to(snap.slot);
+            node.ready.restore = Some(snap.clone());
+            node.snapshot = Some(snap);
+        }
+        for (slot, entry) in state.decided {
+            if node.log.record(slot, entry) == Recorded::Conflict {
+                return Err(ConfigError(format!(
+                    "recovered two different decided values for slot {slot}"
+                )));
+            }
+        }
+        node.acceptor = Acceptor::restore(state.promised, state.accepted);
+        node.highest_seen = state.promised;
+        node.advance();
+        node.reset_election_timer();
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Current role.
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::Candidate(_) => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    /// Whether this node currently leads (phase 1 complete).
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, RoleState::Leader(_))
+    }
+
+    /// The leader this node follows, if known (itself when leading).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader_hint
+    }
+
+    /// Every slot up to here is decided and was handed out for execution.
+    pub fn decided(&self) -> Slot {
+        self.log.prefix()
+    }
+
+    /// The view governing the next slot, if known.
+    pub fn view(&self) -> Option<&View> {
+        self.views.as_ref().map(|v| v.at(self.log.prefix() + 1))
+    }
+
+    /// The full view history, if known.
+    pub fn views(&self) -> Option<&ViewHistory> {
+        self.views.as_ref()
+    }
+
+    /// Progress figures for status pages and tests.
+    pub fn status(&self) -> Status {
+        let (queued, inflight) = match &self.role {
+            RoleState::Leader(l) => (l.queue.len(), l.inflight.len()),
+            _ => (0, 0),
+        };
+        Status {
+            id: self.cfg.id,
+            role: self.role(),
+            leader: self.leader_hint,
+            promised: self.acceptor.promised(),
+            decided: self.log.prefix(),
+            known_commit: self.known_commit,
+            snapshot_slot: self.log.base(),
+            log_entries: self.log.len(),
+            accepted_entries: self.acceptor.len(),
+            queued_commands: queued,
+            inflight_slots: inflight,
+            view: self.view().cloned(),
+        }
+    }
+
+    /// Advances logical time by one tick.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        match self.role {
+            RoleState::Follower => {
+                if self.now >= self.election_due && self.may_campaign() {
+                    self.campaign();
+                }
+            }
+            RoleState::Candidate(_) => self.candidate_tick(),
+            RoleState::Leader(_) => self.leader_tick(),
+        }
+        self.maybe_request_catchup();
+    }
+
+    /// Handles a message `from` a peer.
+    pub fn step(&mut self, from: NodeId, msg: Message) {
+        if from == self.cfg.id {
+            return;
+        }
+        match msg {
+            Message::Prepare { ballot } => self.on_prepare(from, ballot),
+            Message::Promise {
+                ballot,
+                ok,
+                decided,
+                accepted,
+            } => self.on_promise(from, ballot, ok, decided, accepted),
+            Message::Accept {
+                ballot,
+                entries,
+                commit,
+            } => self.on_accept(from, ballot, entries, commit),
+            Message::Accepted {
+                ballot,
+                ok,
+                slots,
+                decided,
+            } => self.on_accepted(from, ballot, ok, slots, decided),
+            Message::Heartbeat {
+                ballot,
+                commit,
+                round,
+            } => self.on_heartbeat(from, ballot, commit, round),
+            Message::HeartbeatAck {
+                ballot,
+                ok,
+                round,
+                decided,
+            } => self.on_heartbeat_ack(from, ballot, ok, round, decided),
+            Message::CatchupRequest {
+                from: first,
+                need_views,
+            } => self.on_catchup_request(from, first, need_views),
+            Message::CatchupReply {
+                entries,
+                views,
+                commit,
+            } => self.on_catchup_reply(from, entries, views, commit),
+            Message::InstallSnapshot { snapshot, commit } => {
+                self.on_install_snapshot(from, snapshot, commit)
+            }
+        }
+    }
+
+    /// Queues a client command. Only the leader accepts; commands are packed
+    /// into slots (batched) when the caller next calls [`take_ready`](Self::take_ready).
+    pub fn propose(&mut self, cmd: Command) -> Result<(), ProposeError> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(self.not_leader());
+        };
+        if leader.queue.len() >= self.cfg.max_queued_commands {
+            return Err(ProposeError::Busy);
+        }
+        leader.queue.push_back(cmd);
+        Ok(())
+    }
+
+    /// Queues a view change (leader only). If leadership is lost before it is
+    /// assigned a slot it is dropped; callers retry until the view shows it.
+    pub fn propose_reconfig(&mut self, change: Reconfig) -> Result<(), ProposeError> {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(self.not_leader());
+        };
+        if leader.reconfigs.len() >= self.cfg.window as usize {
+            return Err(ProposeError::Busy);
+        }
+        if !leader.reconfigs.contains(&change) {
+            leader.reconfigs.push_back(change);
+        }
+        Ok(())
+    }
+
+    /// Hands the core a snapshot of the state machine taken after executing
+    /// every slot up to `slot`; the log up to `slot` is then dropped.
+    pub fn compact(&mut self, slot: Slot, data: Vec<u8>) -> Result<(), CompactError> {
+        if slot > self.log.prefix() {
+            return Err(CompactError::NotExecuted {
+                slot,
+                executed: self.log.prefix(),
+            });
+        }
+        if slot <= self.log.base() {
+            return Err(CompactError::Stale {
+                slot,
+                held: self.log.base(),
+            });
+        }
+        let Some(views) = self.views.as_mut() else {
+            return Err(CompactError::NotExecuted { slot, executed: 0 });
+        };
+        let snapshot = Snapshot {
+            slot,
+            views: views.as_of(slot, self.cfg.window),
+            data,
+        };
+        views.prune_before(slot);
+        self.log.compact(slot);
+        self.ready.persist.snapshot = Some(snapshot.clone());
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// Whether [`take_ready`](Self::take_ready) has anything for the caller.
+    pub fn has_ready(&self) -> bool {
+        let leader_work = match &self.role {
+            RoleState::Leader(l) => !l.queue.is_empty() || !l.outbox.is_empty(),
+            _ => false,
+        };
+        leader_work || !self.ready.is_empty()
+    }
+
+    /// Drains everything produced since the last call. Leaders pack queued
+    /// commands into slots here, so every command proposed since the last call
+    /// shares as few slots as the batch limits allow.
+    pub fn take_ready(&mut self) -> Ready {
+        self.leader_flush();
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.compaction_wanted = self.log.len() > self.cfg.log_entries_soft_max;
+        ready
+    }
+
+    // ----- helpers shared by the roles -----
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        if to != self.cfg.id {
+            self.ready.messages.push(Outgoing { to, msg });
+        }
+    }
+
+    pub(crate) fn not_leader(&self) -> ProposeError {
+        ProposeError::NotLeader {
+            leader: self.leader_hint.filter(|l| *l != self.cfg.id),
+        }
+    }
+
+    pub(crate) fn observe_ballot(&mut self, ballot: Ballot) {
+        self.highest_seen = self.highest_seen.max(ballot);
+    }
+
+    /// Raises the promise to `ballot` (persisting it), stepping down from any
+    /// lower ballot this node was using. Returns whether it was granted.
+    pub(crate) fn raise_promise(&mut self, ballot: Ballot) -> bool {
+        self.observe_ballot(ballot);
+        let (granted, changed) = self.acceptor.promise(ballot);
+        if changed {
+            self.ready.persist.promised = Some(ballot);
+            if self.own_ballot().is_some_and(|own| own < ballot) {
+                self.step_down();
+            }
+        }
+        granted
+    }
+
+    /// The ballot this node campaigns or leads with, if any.
+    pub(crate) fn own_ballot(&self) -> Option<Ballot> {
+        match &self.role {
+            RoleState::Follower => None,
+            RoleState::Candidate(c) => Some(c.ballot),
+            RoleState::Leader(l) => Some(l.ballot),
+        }
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        let jitter = self
+            .rng
+            .range(self.cfg.election_ticks, 2 * self.cfg.election_ticks);
+        self.election_due = self.now + u64::from(jitter);
+    }
+
+    pub(crate) fn may_campaign(&self) -> bool {
+        self.view().is_some_and(|v| v.contains(self.cfg.id))
+    }
+
+    /// Stops campaigning or leading; hands back queued work as dropped.
+    pub(crate) fn step_down(&mut self) {
+        match std::mem::replace(&mut self.role, RoleState::Follower) {
+            RoleState::Leader(leader) => {
+                let leader = *leader;
+                self.ready.dropped_commands.extend(leader.queue);
+                self.ready.dropped_reads.extend(leader.reads.drain_all());
+                self.leader_hint = None;
+            }
+            RoleState::Candidate(_) => {}
+            RoleState::Follower => {}
+        }
+        self.reset_election_timer();
+    }
+
+    /// Records a decision, persisting it if new.
+    pub(crate) fn decide(&mut self, slot: Slot, entry: Entry) {
+        if self.views.is_none() {
+            return;
+        }
+        match self.log.record(slot, entry.clone()) {
+            Recorded::New => self.ready.persist.decided.push((slot, entry)),
+            Recorded::Known => {}
+            Recorded::Conflict => {
+                // Two different values decided in one slot: agreement is broken.
+                // Only an injected bug may get here; the simulation detects it by
+                // comparing logs, so keep going in that build.
+                #[cfg(feature = "bug-injection")]
+                if self.cfg.injected_bug.is_some() {
+                    return;
+                }
+                panic!(
+                    "paxos agreement violated at node {:?}: slot {slot} decided twice with different values",
+                    self.cfg.id
+                );
+            }
+        }
+    }
+
+    /// Moves the decided prefix forward, applies view changes and hands the
+    /// newly contiguous entries to the caller.
+    pub(crate) fn advance(&mut self) {
+        let Some(views) = self.views.as_mut() else {
+            return;
+        };
+        let newly = self.log.advance();
+        if newly.is_empty() {
+            return;
+        }
+        for slot in newly {
+            let Some(entry) = self.log.get(slot) else {
+                continue;
+            };
+            if let Entry::Reconfig(change) = entry
+                && views.apply(slot, change, self.cfg.window)
+            {
+                self.pad_until = self.pad_until.max(slot + self.cfg.window - 1);
+            }
+            self.ready.committed.push((slot, entry.clone()));
+        }
+        let prefix = self.log.prefix();
+        self.acceptor.forget_through(prefix);
+        self.known_commit = self.known_commit.max(prefix);
+        self.leader_after_advance();
+    }
+
+    /// Members of every view governing a slot this node may propose in next.
+    pub(crate) fn window_members(&self) -> BTreeSet<NodeId> {
+        let Some(views) = &self.views else {
+            return BTreeSet::new();
+        };
+        let lo = self.log.prefix() + 1;
+        views
+            .governing(lo, self.log.prefix() + self.cfg.window)
+            .flat_map(|v| v.members.keys().copied())
+            .collect()
+    }
+
+    /// Whether `voters` hold a majority of every view governing the window.
+    pub(crate) fn window_quorum(&self, voters: &BTreeSet<NodeId>) -> bool {
+        let Some(views) = &self.views else {
+            return false;
+        };
+        let lo = self.log.prefix() + 1;
+        views
+            .governing(lo, self.log.prefix() + self.cfg.window)
+            .all(|v| v.is_quorum(voters))
+    }
+}

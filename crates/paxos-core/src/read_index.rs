@@ -1,0 +1,179 @@
+//! Linearizable reads without a log write.
+//!
+//! A read asked at the leader gets a *read index*: the highest slot the leader
+//! has proposed (every write that completed before the read is at or below it).
+//! The read is granted once (1) a quorum of every view in the window has
+//! acknowledged a heartbeat round that started after the read arrived — so no
+//! higher ballot had taken over at that moment — and (2) the caller has executed
+//! every slot up to the read index.
+//!
+//! Rounds are batched: all reads that arrive while a round is in flight share
+//! the next round, so a burst of reads costs one round trip, not one each.
+
+use crate::errors::ProposeError;
+use crate::node::{Node, RoleState};
+use crate::types::{NodeId, Slot};
+use std::collections::BTreeSet;
+
+struct Round {
+    id: u64,
+    acks: BTreeSet<NodeId>,
+    reads: Vec<(u64, Slot)>,
+    started: u64,
+}
+
+/// Reads at a leader, from arrival to grant.
+#[derive(Default)]
+pub(crate) struct ReadRounds {
+    last_round: u64,
+    waiting: Vec<(u64, Slot)>,
+    in_flight: Option<Round>,
+    confirmed: Vec<(u64, Slot)>,
+}
+
+impl ReadRounds {
+    fn pending(&self) -> usize {
+        self.waiting.len()
+            + self.confirmed.len()
+            + self.in_flight.as_ref().map_or(0, |r| r.reads.len())
+    }
+
+    /// The id of the round in flight, or 0.
+    pub(crate) fn current_round(&self) -> u64 {
+        self.in_flight.as_ref().map_or(0, |r| r.id)
+    }
+
+    /// Counts an acknowledgement; returns whether it was for the round in flight.
+    pub(crate) fn on_ack(&mut self, from: NodeId, round: u64) -> bool {
+        match &mut self.in_flight {
+            Some(r) if r.id == round && round != 0 => r.acks.insert(from),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn round_started_before(&self, tick: u64) -> bool {
+        self.in_flight.as_ref().is_some_and(|r| r.started < tick)
+    }
+
+    /// Every read not yet granted (leadership is being given up).
+    pub(crate) fn drain_all(self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.waiting.into_iter().map(|(id, _)| id).collect();
+        if let Some(r) = self.in_flight {
+            ids.extend(r.reads.into_iter().map(|(id, _)| id));
+        }
+        ids.extend(self.confirmed.into_iter().map(|(id, _)| id));
+        ids
+    }
+}
+
+impl Node {
+    fn read_without_quorum(&self) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.cfg.bug(crate::config::InjectedBug::ReadWithoutQuorum)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            false
+        }
+    }
+
+    /// Asks for a linearizable read identified by `id` (leader only). When
+    /// `id` shows up in [`Ready::reads`](crate::Ready::reads), the caller may
+    /// answer the read from its local state machine.
+    pub fn read_index(&mut self, id: u64) -> Result<(), ProposeError> {
+        let skip_quorum = self.read_without_quorum();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return Err(self.not_leader());
+        };
+        if leader.reads.pending() >= self.cfg.max_pending_reads {
+            return Err(ProposeError::Busy);
+        }
+        let index = (leader.next_slot - 1).max(leader.recover_end);
+        if skip_quorum {
+            leader.reads.confirmed.push((id, index));
+            self.release_reads();
+            return Ok(());
+        }
+        leader.reads.waiting.push((id, index));
+        if leader.reads.in_flight.is_none() {
+            self.start_read_round();
+        }
+        Ok(())
+    }
+
+    fn start_read_round(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        leader.reads.last_round += 1;
+        let id = leader.reads.last_round;
+        let reads = std::mem::take(&mut leader.reads.waiting);
+        leader.reads.in_flight = Some(Round {
+            id,
+            acks: BTreeSet::from([self.cfg.id]),
+            reads,
+            started: self.now,
+        });
+        self.send_heartbeats(id);
+        self.try_complete_read_round();
+    }
+
+    /// Re-sends a round that got no quorum in time (lost messages), under a
+    /// new id so stale acknowledgements do not count.
+    pub(crate) fn restart_read_round(&mut self) {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let Some(round) = leader.reads.in_flight.as_mut() else {
+            return;
+        };
+        leader.reads.last_round += 1;
+        round.id = leader.reads.last_round;
+        round.acks = BTreeSet::from([self.cfg.id]);
+        round.started = self.now;
+        let id = round.id;
+        self.send_heartbeats(id);
+        self.try_complete_read_round();
+    }
+
+    pub(crate) fn try_complete_read_round(&mut self) {
+        let RoleState::Leader(leader) = &self.role else {
+            return;
+        };
+        let Some(round) = &leader.reads.in_flight else {
+            return;
+        };
+        if !self.window_quorum(&round.acks) {
+            return;
+        }
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        if let Some(round) = leader.reads.in_flight.take() {
+            leader.reads.confirmed.extend(round.reads);
+        }
+        let more = !leader.reads.waiting.is_empty();
+        self.release_reads();
+        if more {
+            self.start_read_round();
+        }
+    }
+
+    /// Grants confirmed reads whose index has been executed.
+    pub(crate) fn release_reads(&mut self) {
+        let prefix = self.log.prefix();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        let ready = &mut self.ready.reads;
+        leader.reads.confirmed.retain(|(id, index)| {
+            if *index <= prefix {
+                ready.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
