@@ -13,7 +13,8 @@ pub enum InjectedBug {
     LowestBallotRecovery,
     /// A slot counts as decided after a single acceptance.
     QuorumOfOne,
-    /// Reads are granted without confirming leadership with a quorum.
+    /// Reads are answered at once from the executed state, without confirming
+    /// leadership with a quorum.
     ReadWithoutQuorum,
 }
 

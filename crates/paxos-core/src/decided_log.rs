@@ -77,6 +77,9 @@ impl DecidedLog {
         max_bytes: usize,
     ) -> Vec<(Slot, Entry)> {
         let mut out = Vec::new();
+        if from > self.prefix {
+            return out;
+        }
         let mut bytes = 0;
         for (slot, entry) in self.entries.range(from..=self.prefix) {
             if out.len() >= max_entries || (bytes > 0 && bytes + entry.size_bytes() > max_bytes) {
@@ -155,6 +158,14 @@ mod tests {
         log.advance();
         assert_eq!(log.contiguous_from(1, 3, 1 << 20).len(), 3);
         assert_eq!(log.contiguous_from(1, 100, 1).len(), 1);
+    }
+
+    #[test]
+    fn asking_beyond_the_prefix_returns_nothing() {
+        let mut log = DecidedLog::default();
+        log.record(1, cmd(1));
+        log.advance();
+        assert!(log.contiguous_from(5, 10, 1 << 20).is_empty());
     }
 
     #[test]

@@ -183,11 +183,14 @@ impl Node {
         self.send_heartbeats(0);
     }
 
+    /// Remembers how far a peer has decided: it is a catch-up source, and we
+    /// are behind if it is ahead of us.
     pub(crate) fn note_peer_decided(&mut self, peer: NodeId, decided: Slot) {
         if peer == self.cfg.id {
             return;
         }
         let known = self.peer_decided.entry(peer).or_insert(0);
         *known = (*known).max(decided);
+        self.known_commit = self.known_commit.max(decided);
     }
 }

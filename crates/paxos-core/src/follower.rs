@@ -90,6 +90,7 @@ impl Node {
             decided: self.log.prefix(),
         };
         self.send(from, msg);
+        self.note_peer_decided(from, commit);
         self.learn_commit(ballot, commit);
     }
 
@@ -97,6 +98,9 @@ impl Node {
     pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: Slot, round: u64) {
         let ok = self.follow(ballot);
         if ok {
+            // The leader has decided everything up to its commit point: it is a
+            // catch-up source even if we never heard from it otherwise.
+            self.note_peer_decided(from, commit);
             self.learn_commit(ballot, commit);
         }
         let msg = Message::HeartbeatAck {

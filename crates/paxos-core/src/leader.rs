@@ -380,6 +380,7 @@ impl Node {
             self.restart_read_round();
         }
         self.retransmit_accepts(2 * heartbeat);
+        self.step_down_if_removed();
     }
 
     /// Re-sends slots that have waited `after` ticks to the members that have
@@ -441,13 +442,20 @@ impl Node {
     }
 
     /// After the prefix moved: grant reads that waited for execution, and step
-    /// down once every slot this leader may still propose in belongs to a view
-    /// that no longer contains it.
+    /// down if removed.
     pub(crate) fn leader_after_advance(&mut self) {
         if !self.is_leader() {
             return;
         }
         self.release_reads();
+        self.step_down_if_removed();
+    }
+
+    /// A leader whose next slot belongs to a view without it can propose
+    /// nothing more: once its slots in flight are decided it steps down, so the
+    /// members elect a leader among themselves (who recovers any value this one
+    /// still held through phase 1).
+    pub(crate) fn step_down_if_removed(&mut self) {
         let Some(views) = self.views.as_ref() else {
             return;
         };
@@ -455,7 +463,7 @@ impl Node {
             return;
         };
         let removed = !views.at(leader.next_slot).contains(self.cfg.id);
-        if removed && leader.inflight.is_empty() && leader.next_slot > leader.recover_end {
+        if removed && leader.inflight.is_empty() {
             self.step_down();
         }
     }

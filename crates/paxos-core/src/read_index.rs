@@ -91,7 +91,8 @@ impl Node {
         }
         let index = (leader.next_slot - 1).max(leader.recover_end);
         if skip_quorum {
-            leader.reads.confirmed.push((id, index));
+            // The classic mistake: answer from whatever is executed, unconfirmed.
+            leader.reads.confirmed.push((id, self.log.prefix()));
             self.release_reads();
             return Ok(());
         }
