@@ -17,6 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Per-slot highest-ballot accepted value reported by promisers.
 pub(crate) type Pmax = BTreeMap<Slot, (Ballot, Entry)>;
 
+/// State of a node asking whether it could win (Raft's pre-vote).
+pub(crate) struct PreCandidate {
+    pub(crate) ballot: Ballot,
+    pub(crate) votes: BTreeSet<NodeId>,
+}
+
 /// State of a node running phase 1.
 pub(crate) struct Candidate {
     pub(crate) ballot: Ballot,
@@ -56,6 +62,48 @@ impl Node {
         }
     }
 
+    /// Asks the members whether they would promise a new ballot. Only when a
+    /// quorum says yes does the node raise its ballot and run phase 1.
+    pub(crate) fn start_pre_vote(&mut self) {
+        let ballot = self
+            .highest_seen
+            .max(self.acceptor.promised())
+            .next_for(self.cfg.id);
+        self.leader_hint = None;
+        self.role = RoleState::PreCandidate(PreCandidate {
+            ballot,
+            votes: BTreeSet::from([self.cfg.id]),
+        });
+        self.reset_election_timer();
+        for to in self.window_members() {
+            self.send(to, Message::PreVote { ballot });
+        }
+        self.maybe_campaign_after_pre_vote();
+    }
+
+    pub(crate) fn on_pre_vote(&mut self, from: NodeId, ballot: Ballot) {
+        let ok = ballot > self.acceptor.promised() && !self.has_live_leader_other_than(from);
+        self.send(from, Message::PreVoteReply { ballot, ok });
+    }
+
+    pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, ballot: Ballot, ok: bool) {
+        if let RoleState::PreCandidate(p) = &mut self.role
+            && ok
+            && p.ballot == ballot
+        {
+            p.votes.insert(from);
+            self.maybe_campaign_after_pre_vote();
+        }
+    }
+
+    fn maybe_campaign_after_pre_vote(&mut self) {
+        if let RoleState::PreCandidate(p) = &self.role
+            && self.window_quorum(&p.votes)
+        {
+            self.campaign();
+        }
+    }
+
     /// Starts phase 1 with a ballot above every ballot seen so far.
     pub(crate) fn campaign(&mut self) {
         let ballot = self
@@ -90,10 +138,10 @@ impl Node {
 
     pub(crate) fn candidate_tick(&mut self) {
         if self.now >= self.election_due {
-            // No quorum in time (lost messages or a competing candidate): retry
-            // with a higher ballot after a fresh random timeout.
+            // No quorum in time (lost messages, a competing candidate, or we are
+            // cut off): start over from the pre-vote after a fresh random timeout.
             if self.may_campaign() {
-                self.campaign();
+                self.start_pre_vote();
             } else {
                 self.step_down();
             }

@@ -41,7 +41,7 @@ impl Node {
         self.send(from, msg);
     }
 
-    fn has_live_leader_other_than(&self, candidate: NodeId) -> bool {
+    pub(crate) fn has_live_leader_other_than(&self, candidate: NodeId) -> bool {
         if self.is_leader() {
             return true;
         }
@@ -121,7 +121,7 @@ impl Node {
         if !self.raise_promise(ballot) {
             return false;
         }
-        if self.own_ballot().is_some() {
+        if !matches!(self.role, RoleState::Follower) {
             // A leader of an equal-or-higher ballot is active; ours is dead.
             self.step_down();
         }

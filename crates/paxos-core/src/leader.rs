@@ -148,6 +148,7 @@ impl Node {
         }
         self.broadcast_accepts();
         self.prepare_uncovered_members();
+        self.flush_reads();
         self.release_reads();
     }
 

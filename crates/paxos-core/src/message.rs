@@ -21,6 +21,20 @@ pub struct AcceptedEntry {
 /// One protocol message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
+    /// Pre-vote: "would you promise `ballot` if I asked?" Nobody changes state,
+    /// so a node cut off from the cluster cannot inflate ballots and depose a
+    /// healthy leader when it comes back.
+    PreVote {
+        /// The ballot the would-be candidate would use.
+        ballot: Ballot,
+    },
+    /// The answer to `PreVote`.
+    PreVoteReply {
+        /// Echo of the asked ballot.
+        ballot: Ballot,
+        /// Whether a `Prepare` with that ballot would be granted now.
+        ok: bool,
+    },
     /// Phase 1a: a candidate asks for a promise for every slot not yet decided.
     Prepare {
         /// The candidate's ballot.
@@ -107,6 +121,8 @@ impl Message {
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
+            Message::PreVote { .. } => "pre_vote",
+            Message::PreVoteReply { .. } => "pre_vote_reply",
             Message::Prepare { .. } => "prepare",
             Message::Promise { .. } => "promise",
             Message::Accept { .. } => "accept",

@@ -18,7 +18,7 @@
 use crate::acceptor::Acceptor;
 use crate::config::Config;
 use crate::decided_log::{DecidedLog, Recorded};
-use crate::election::Candidate;
+use crate::election::{Candidate, PreCandidate};
 use crate::entry::{Command, Entry, Member, Reconfig};
 use crate::errors::{CompactError, ConfigError, ProposeError};
 use crate::leader::Leader;
@@ -35,6 +35,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Role {
     /// Accepts and learns; redirects proposals.
     Follower,
+    /// Asking peers whether it could win an election (changes no state).
+    PreCandidate,
     /// Running phase 1 for its own ballot.
     Candidate,
     /// Phase 1 done: proposes, decides and grants reads.
@@ -87,6 +89,7 @@ pub struct Recovered {
 
 pub(crate) enum RoleState {
     Follower,
+    PreCandidate(PreCandidate),
     Candidate(Candidate),
     Leader(Box<Leader>),
 }
@@ -227,6 +230,7 @@ impl Node {
     pub fn role(&self) -> Role {
         match self.role {
             RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate(_) => Role::PreCandidate,
             RoleState::Candidate(_) => Role::Candidate,
             RoleState::Leader(_) => Role::Leader,
         }
@@ -285,10 +289,10 @@ impl Node {
         match self.role {
             RoleState::Follower => {
                 if self.now >= self.election_due && self.may_campaign() {
-                    self.campaign();
+                    self.start_pre_vote();
                 }
             }
-            RoleState::Candidate(_) => self.candidate_tick(),
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) => self.candidate_tick(),
             RoleState::Leader(_) => self.leader_tick(),
         }
         self.maybe_request_catchup();
@@ -300,6 +304,8 @@ impl Node {
             return;
         }
         match msg {
+            Message::PreVote { ballot } => self.on_pre_vote(from, ballot),
+            Message::PreVoteReply { ballot, ok } => self.on_pre_vote_reply(from, ballot, ok),
             Message::Prepare { ballot } => self.on_prepare(from, ballot),
             Message::Promise {
                 ballot,
@@ -456,7 +462,7 @@ impl Node {
     /// The ballot this node campaigns or leads with, if any.
     pub(crate) fn own_ballot(&self) -> Option<Ballot> {
         match &self.role {
-            RoleState::Follower => None,
+            RoleState::Follower | RoleState::PreCandidate(_) => None,
             RoleState::Candidate(c) => Some(c.ballot),
             RoleState::Leader(l) => Some(l.ballot),
         }
@@ -482,8 +488,7 @@ impl Node {
                 self.ready.dropped_reads.extend(leader.reads.drain_all());
                 self.leader_hint = None;
             }
-            RoleState::Candidate(_) => {}
-            RoleState::Follower => {}
+            RoleState::PreCandidate(_) | RoleState::Candidate(_) | RoleState::Follower => {}
         }
         self.reset_election_timer();
     }

@@ -7,8 +7,9 @@
 //! higher ballot had taken over at that moment — and (2) the caller has executed
 //! every slot up to the read index.
 //!
-//! Rounds are batched: all reads that arrive while a round is in flight share
-//! the next round, so a burst of reads costs one round trip, not one each.
+//! Rounds are batched: all reads asked between two `take_ready` calls, or while
+//! a round is in flight, share one round, so a burst of reads costs one round
+//! trip, not one each.
 
 use crate::errors::ProposeError;
 use crate::node::{Node, RoleState};
@@ -97,10 +98,19 @@ impl Node {
             return Ok(());
         }
         leader.reads.waiting.push((id, index));
-        if leader.reads.in_flight.is_none() {
+        Ok(())
+    }
+
+    /// Starts a confirmation round for the reads queued since the last one,
+    /// unless a round is in flight (they then share the next). Called from
+    /// `take_ready`, so every read asked between two calls shares one round.
+    pub(crate) fn flush_reads(&mut self) {
+        if let RoleState::Leader(leader) = &self.role
+            && leader.reads.in_flight.is_none()
+            && !leader.reads.waiting.is_empty()
+        {
             self.start_read_round();
         }
-        Ok(())
     }
 
     fn start_read_round(&mut self) {
