@@ -228,16 +228,18 @@ impl Node {
             }
         }
         let ballot = leader.ballot;
+        self.send_accepts(ballot, per_node);
+    }
+
+    fn send_accepts(&mut self, ballot: Ballot, per_node: BTreeMap<NodeId, Vec<(Slot, Entry)>>) {
         let commit = self.log.prefix();
         for (to, entries) in per_node {
-            self.send(
-                to,
-                Message::Accept {
-                    ballot,
-                    entries,
-                    commit,
-                },
-            );
+            let msg = Message::Accept {
+                ballot,
+                entries,
+                commit,
+            };
+            self.send(to, msg);
         }
     }
 
@@ -280,22 +282,15 @@ impl Node {
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
         let quorum_of_one = self.quorum_of_one();
+        if !self.answer_is_for_our_ballot(from, ballot, ok) {
+            return;
+        }
         let Some(views) = self.views.as_ref() else {
             return;
         };
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
-        if !ok {
-            if ballot > leader.ballot {
-                self.step_down();
-            }
-            return;
-        }
-        if ballot != leader.ballot {
-            return;
-        }
-        leader.last_heard.insert(from, self.now);
         let mut newly_decided = Vec::new();
         for slot in slots {
             let Some(flight) = leader.inflight.get_mut(&slot) else {
@@ -327,22 +322,35 @@ impl Node {
     ) {
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
+        if !self.answer_is_for_our_ballot(from, ballot, ok) {
+            return;
+        }
         let RoleState::Leader(leader) = &mut self.role else {
             return;
+        };
+        if leader.reads.on_ack(from, round) {
+            self.try_complete_read_round();
+        }
+    }
+
+    /// Whether an acceptor's answer supports our current ballot (recording that
+    /// we heard from it). A refusal carrying a higher ballot means another
+    /// candidate got past the pre-vote: step down.
+    fn answer_is_for_our_ballot(&mut self, from: NodeId, ballot: Ballot, ok: bool) -> bool {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return false;
         };
         if !ok {
             if ballot > leader.ballot {
                 self.step_down();
             }
-            return;
+            return false;
         }
         if ballot != leader.ballot {
-            return;
+            return false;
         }
         leader.last_heard.insert(from, self.now);
-        if leader.reads.on_ack(from, round) {
-            self.try_complete_read_round();
-        }
+        true
     }
 
     /// Heartbeats, retransmissions, and stepping down when cut off from a quorum.
@@ -409,17 +417,7 @@ impl Node {
             }
         }
         let ballot = leader.ballot;
-        let commit = self.log.prefix();
-        for (to, entries) in per_node {
-            self.send(
-                to,
-                Message::Accept {
-                    ballot,
-                    entries,
-                    commit,
-                },
-            );
-        }
+        self.send_accepts(ballot, per_node);
     }
 
     pub(crate) fn send_heartbeats(&mut self, round: u64) {

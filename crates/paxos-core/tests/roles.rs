@@ -476,7 +476,7 @@ fn a_view_change_takes_effect_window_slots_after_its_slot_and_the_new_node_catch
     });
     let store = &c.stores[&leader];
     let slot = *store
-        .decided
+        .decided()
         .iter()
         .find(|(_, e)| matches!(e, Entry::Reconfig(_)))
         .expect("reconfig decided")
@@ -532,7 +532,7 @@ fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
     let upto = node.decided();
     node.compact(upto, b"state".to_vec()).expect("executed");
     c.drain(leader);
-    assert!(c.stores[&leader].snapshot.is_some());
+    assert!(c.stores[&leader].snapshot().is_some());
     c.isolated.clear();
     c.run_until(200, |c| c.nodes[&laggard].decided() >= upto);
     assert_eq!(c.executed(laggard)[0], b"<snapshot>".to_vec());

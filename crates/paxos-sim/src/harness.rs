@@ -16,12 +16,13 @@
 //! client asked for).
 
 use crate::client::{KEYS, SimClient};
-use crate::disk::Disk;
 use crate::history::{History, OpKind};
 use crate::linearizability::{self, NotLinearizable};
 use crate::network::{Endpoint, LinkFaults, NetStats, Network, Packet, Payload, Reply};
 use crate::state_machine::{CounterMachine, IncrementCmd, entry_hash};
-use paxos_core::{Config, InjectedBug, Member, Node, NodeId, ProposeError, Ready, Reconfig, Slot};
+use paxos_core::{
+    Config, InjectedBug, Member, MemoryStorage, Node, NodeId, ProposeError, Ready, Reconfig, Slot,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,7 +196,7 @@ struct CoreParams {
 
 struct SimNode {
     node: Option<Node>,
-    disk: Disk,
+    disk: MemoryStorage,
     machine: CounterMachine,
     /// Increments this node proposed and must answer when executed.
     waiting: BTreeSet<(u64, u64)>,
@@ -216,7 +217,7 @@ impl SimNode {
     fn new(node: Node) -> Self {
         SimNode {
             node: Some(node),
-            disk: Disk::default(),
+            disk: MemoryStorage::default(),
             machine: CounterMachine::default(),
             waiting: BTreeSet::new(),
             reads: BTreeMap::new(),
@@ -1056,7 +1057,7 @@ impl Sim {
             if let Some(sn) = self.nodes.get_mut(&old) {
                 sn.node = None;
                 sn.wiped = true;
-                sn.disk = Disk::default();
+                sn.disk = MemoryStorage::default();
             }
             self.restart_at.remove(&old);
             let new = self.add_node();

@@ -9,7 +9,6 @@
 #![deny(missing_docs)]
 
 pub mod client;
-pub mod disk;
 pub mod harness;
 pub mod history;
 pub mod linearizability;

@@ -146,24 +146,8 @@ fn check_counter(ops: &[Operation]) -> bool {
         if done_completed == completed {
             return true;
         }
-        if entry >= events.end() {
-            // Only calls of unknown operations remain ahead but a completed one is
-            // not linearized: backtrack.
-            let Some((call, prev_state)) = stack.pop() else {
-                return false;
-            };
-            state = prev_state;
-            let op = events.nodes[call].op;
-            linearized[op / 64] &= !(1 << (op % 64));
-            if ops[op].completed.is_some() {
-                done_completed -= 1;
-            }
-            events.unlift(call);
-            entry = events.nodes[call].next;
-            continue;
-        }
-        let ev = events.nodes[entry];
-        if ev.is_call {
+        let ev = (entry < events.end()).then(|| events.nodes[entry]);
+        if let Some(ev) = ev.filter(|e| e.is_call) {
             let op = ev.op;
             if let Some(next_state) = step(state, &ops[op]) {
                 let mut bits = linearized.clone();
@@ -182,7 +166,8 @@ fn check_counter(ops: &[Operation]) -> bool {
             }
             entry = ev.next;
         } else {
-            // A return whose operation is not linearized yet: undo the last choice.
+            // A return whose operation is not linearized yet (or the end, with a
+            // completed operation still unplaced): undo the last choice.
             let Some((call, prev_state)) = stack.pop() else {
                 return false;
             };

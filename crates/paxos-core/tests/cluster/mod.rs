@@ -3,56 +3,12 @@
 
 #![allow(dead_code)]
 
-use paxos_core::{
-    AcceptedEntry, Ballot, Command, Config, Entry, Member, Message, Node, NodeId, Ready, Recovered,
-    Slot, Snapshot, ViewHistory,
-};
+use paxos_core::{Command, Config, Entry, Member, MemoryStorage, Message, Node, NodeId, Ready};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// What a node wrote durably, turned back into `Recovered` on restart.
-#[derive(Default, Clone)]
-pub struct Store {
-    pub promised: Ballot,
-    pub accepted: BTreeMap<Slot, AcceptedEntry>,
-    pub decided: BTreeMap<Slot, Entry>,
-    pub snapshot: Option<Snapshot>,
-    pub views: Option<ViewHistory>,
-}
-
-impl Store {
-    fn write(&mut self, r: &Ready) {
-        let p = &r.persist;
-        if let Some(b) = p.promised {
-            self.promised = b;
-        }
-        for a in &p.accepted {
-            self.accepted.insert(a.slot, a.clone());
-        }
-        for (s, e) in &p.decided {
-            self.decided.insert(*s, e.clone());
-        }
-        if let Some(v) = &p.views {
-            self.views = Some(v.clone());
-        }
-        if let Some(s) = &p.snapshot {
-            self.snapshot = Some(s.clone());
-        }
-    }
-
-    pub fn recovered(&self) -> Recovered {
-        Recovered {
-            promised: self.promised,
-            accepted: self.accepted.values().cloned().collect(),
-            decided: self.decided.iter().map(|(s, e)| (*s, e.clone())).collect(),
-            snapshot: self.snapshot.clone(),
-            views: self.views.clone(),
-        }
-    }
-}
 
 pub struct Cluster {
     pub nodes: BTreeMap<NodeId, Node>,
-    pub stores: BTreeMap<NodeId, Store>,
+    pub stores: BTreeMap<NodeId, MemoryStorage>,
     /// Commands executed per node, in order.
     pub executed: BTreeMap<NodeId, Vec<Vec<u8>>>,
     pub granted_reads: BTreeMap<NodeId, Vec<u64>>,
@@ -122,7 +78,7 @@ impl Cluster {
             return Ready::default();
         };
         let ready = node.take_ready();
-        self.stores.entry(id).or_default().write(&ready);
+        self.stores.entry(id).or_default().write(&ready.persist);
         let executed = self.executed.entry(id).or_default();
         if ready.restore.is_some() {
             executed.clear();

@@ -1,12 +1,19 @@
-//! A node's simulated durable storage: what `Ready::persist` wrote, nothing
-//! more. A crash loses everything else.
+//! A reference storage that keeps in memory exactly what `Ready::persist` asks
+//! to make durable. Tests and simulations use it; a real runtime writes the
+//! same records to disk with fsync, and reads them back into [`Recovered`].
 
-use paxos_core::{AcceptedEntry, Ballot, Entry, Persist, Recovered, Slot, Snapshot, ViewHistory};
+use crate::entry::Entry;
+use crate::message::AcceptedEntry;
+use crate::node::Recovered;
+use crate::ready::Persist;
+use crate::snapshot::Snapshot;
+use crate::types::{Ballot, Slot};
+use crate::view::ViewHistory;
 use std::collections::BTreeMap;
 
-/// Durable state of one node.
+/// Durable state of one node, as [`Persist`] records describe it.
 #[derive(Clone, Debug, Default)]
-pub struct Disk {
+pub struct MemoryStorage {
     promised: Ballot,
     accepted: BTreeMap<Slot, AcceptedEntry>,
     decided: BTreeMap<Slot, Entry>,
@@ -14,8 +21,9 @@ pub struct Disk {
     views: Option<ViewHistory>,
 }
 
-impl Disk {
-    /// Applies one `Persist` (atomically, as if fsynced).
+impl MemoryStorage {
+    /// Applies one `Persist`, as if written and synced atomically. A snapshot
+    /// drops every record at or below its slot.
     pub fn write(&mut self, p: &Persist) {
         if let Some(b) = p.promised {
             self.promised = self.promised.max(b);
@@ -37,7 +45,7 @@ impl Disk {
         }
     }
 
-    /// What a restarting node reads back.
+    /// What a node restarting from this storage reads back.
     pub fn recovered(&self) -> Recovered {
         Recovered {
             promised: self.promised,
@@ -51,5 +59,15 @@ impl Disk {
     /// Decided entries held (bounded by snapshots).
     pub fn decided_len(&self) -> usize {
         self.decided.len()
+    }
+
+    /// Decided entries held, by slot.
+    pub fn decided(&self) -> &BTreeMap<Slot, Entry> {
+        &self.decided
+    }
+
+    /// The last snapshot written, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
     }
 }
