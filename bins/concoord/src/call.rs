@@ -1,0 +1,97 @@
+//! `concoord call`: one method call from the shell.
+
+use clap::Args;
+use concoord_client::{Client, ClientError, ClientOptions};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code when the call itself failed (unknown method, bad arguments, an
+/// error returned by the method).
+const EXIT_CALL_FAILED: u8 = 1;
+/// Exit code when no replica answered.
+const EXIT_UNREACHABLE: u8 = 3;
+
+#[derive(Args)]
+pub struct CallArgs {
+    /// Replicas of the instance (host:port, comma-separated).
+    #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
+    boot: String,
+    /// Method to call.
+    method: String,
+    /// Arguments: each parsed as JSON if it parses (5, true, "x", [1,2]),
+    /// otherwise taken as a string.
+    args: Vec<String>,
+    /// Seconds to wait for a reply.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// The instance's security token.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+}
+
+/// Parses a shell argument: JSON if it is JSON, else a string.
+pub fn parse_arg(arg: &str) -> serde_json::Value {
+    serde_json::from_str(arg).unwrap_or_else(|_| serde_json::Value::String(arg.to_string()))
+}
+
+pub fn run(args: CallArgs) -> ExitCode {
+    let values: Vec<serde_json::Value> = args.args.iter().map(|a| parse_arg(a)).collect();
+    let encoded = match rmp_serde::to_vec(&values) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot encode the arguments: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = ClientOptions {
+        token: args.token.clone(),
+        call_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        ..ClientOptions::default()
+    };
+    let outcome = concoord_replica::block_on(async {
+        let client = Client::connect_with(&args.boot, options).await?;
+        client.call_raw(&args.method, encoded).await
+    });
+    match outcome {
+        Ok(bytes) => match rmp_serde::from_slice::<serde_json::Value>(&bytes) {
+            Ok(v) => {
+                println!("{v}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: the reply is not representable as JSON: {e}");
+                ExitCode::from(EXIT_CALL_FAILED)
+            }
+        },
+        Err(e) => {
+            let code = match &e {
+                ClientError::Unreachable { .. } | ClientError::Timeout { .. } => EXIT_UNREACHABLE,
+                ClientError::Bootstrap(_) => 2,
+                _ => EXIT_CALL_FAILED,
+            };
+            match &e {
+                ClientError::Application { method, value } => {
+                    let shown = rmp_serde::from_slice::<serde_json::Value>(value)
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|_| format!("{} bytes", value.len()));
+                    eprintln!("error: `{method}` returned an error: {shown}");
+                }
+                other => eprintln!("error: {other}"),
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_json_when_they_parse_else_strings() {
+        assert_eq!(parse_arg("5"), serde_json::json!(5));
+        assert_eq!(parse_arg("[1,2]"), serde_json::json!([1, 2]));
+        assert_eq!(parse_arg("\"quoted\""), serde_json::json!("quoted"));
+        assert_eq!(parse_arg("alice"), serde_json::json!("alice"));
+    }
+}

@@ -1,0 +1,195 @@
+//! `concoord cluster`: a local instance of N replica processes in one command.
+//! The first replica starts the instance; the others join it with `-b`. The
+//! command waits until every replica is a member, prints the bootstrap string,
+//! and stops them all on Ctrl-C (or when one of them dies).
+
+use crate::status::fetch;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// Time the instance has to form before the command gives up.
+const FORM_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// Number of replicas.
+    #[arg(short = 'n', long = "replicas", default_value_t = 3)]
+    replicas: u16,
+    /// Object to serve.
+    #[arg(
+        short = 'o',
+        long = "objectname",
+        default_value = "concoord.object.counter.Counter"
+    )]
+    objectname: String,
+    /// Port of the first replica; the others take the next ones.
+    #[arg(long, default_value_t = 14000)]
+    base_port: u16,
+    /// Address the replicas listen on.
+    #[arg(short = 'a', long = "addr", default_value = "127.0.0.1")]
+    addr: String,
+    /// Security token for the instance.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+    /// Directory for the replicas' logs (default: a temporary directory).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Debug logging in the replicas.
+    #[arg(short = 'd', long = "debug")]
+    debug: bool,
+}
+
+fn spawn_replica(
+    args: &ClusterArgs,
+    port: u16,
+    boot: Option<&str>,
+    log_dir: &std::path::Path,
+) -> Result<Child, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the concoord binary: {e}"))?;
+    let log_path = log_dir.join(format!("replica-{port}.log"));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("replica")
+        .args([
+            "-o",
+            &args.objectname,
+            "-a",
+            &args.addr,
+            "-p",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+    if let Some(b) = boot {
+        cmd.args(["-b", b]);
+    }
+    if let Some(t) = &args.token {
+        cmd.args(["-t", t]);
+    }
+    if args.debug {
+        cmd.arg("-d");
+    }
+    cmd.spawn()
+        .map_err(|e| format!("cannot start a replica: {e}"))
+}
+
+async fn wait_for_members(
+    first: &str,
+    token: Option<String>,
+    n: usize,
+    children: &mut [Child],
+) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        for c in children.iter_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Err(format!(
+                    "a replica exited during start-up ({status}); see its log"
+                ));
+            }
+        }
+        if let Ok(r) = fetch(first, token.clone(), Duration::from_secs(1)).await
+            && r.members.len() == n
+            && r.leader.is_some()
+        {
+            return Ok(());
+        }
+        if start.elapsed() > FORM_TIMEOUT {
+            return Err(format!(
+                "the instance did not form within {FORM_TIMEOUT:?}; see the logs"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn run(args: ClusterArgs) -> ExitCode {
+    if args.replicas == 0 {
+        eprintln!("error: a cluster needs at least one replica (-n 1 or more)");
+        return ExitCode::from(2);
+    }
+    if concoord_replica::builtin::resolve(&args.objectname).is_none() {
+        eprintln!(
+            "error: {}",
+            concoord_replica::builtin::unknown(&args.objectname)
+        );
+        return ExitCode::from(2);
+    }
+    let Some(last_port) = args.base_port.checked_add(args.replicas - 1) else {
+        eprintln!("error: ports past 65535; lower --base-port");
+        return ExitCode::from(2);
+    };
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("concoord-cluster-{}", args.base_port))
+    });
+    if let Err(e) = std::fs::create_dir_all(&log_dir) {
+        eprintln!("error: cannot create {}: {e}", log_dir.display());
+        return ExitCode::from(1);
+    }
+    let addrs: Vec<String> = (args.base_port..=last_port)
+        .map(|p| format!("{}:{p}", args.addr))
+        .collect();
+    let bootstrap = addrs.join(", ");
+    concoord_replica::block_on(async move {
+        let mut children = Vec::new();
+        eprintln!(
+            "starting {} replicas of {} (logs in {})",
+            args.replicas,
+            args.objectname,
+            log_dir.display()
+        );
+        for (i, port) in (args.base_port..=last_port).enumerate() {
+            let boot = (i > 0).then(|| addrs[0].as_str());
+            match spawn_replica(&args, port, boot, &log_dir) {
+                Ok(c) => children.push(c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            if i == 0 {
+                // Let the founder bind its port before the others contact it.
+                let _ = wait_for_members(&addrs[0], args.token.clone(), 1, &mut children).await;
+            }
+        }
+        if let Err(e) =
+            wait_for_members(&addrs[0], args.token.clone(), children.len(), &mut children).await
+        {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+        println!("{bootstrap}");
+        eprintln!(
+            "ConCoord instance is up with {} replicas. Try:",
+            args.replicas
+        );
+        eprintln!("  concoord call -b \"{bootstrap}\" increment");
+        eprintln!("  concoord status -b \"{bootstrap}\"");
+        eprintln!("Press Ctrl-C to stop the cluster.");
+        let died = async {
+            loop {
+                for c in children.iter_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        return status;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let code = tokio::select! {
+            _ = tokio::signal::ctrl_c() => { eprintln!("stopping the cluster"); ExitCode::SUCCESS }
+            status = died => { eprintln!("a replica exited ({status}); stopping the cluster"); ExitCode::from(1) }
+        };
+        for c in children.iter_mut() {
+            let _ = c.kill().await;
+        }
+        code
+    })
+}

@@ -1,0 +1,43 @@
+//! `concoord`: run replicas, call replicated objects, inspect an instance, and
+//! start a local cluster. Thin: parsing and wiring only.
+
+mod call;
+mod cluster;
+mod status;
+
+use clap::{Parser, Subcommand};
+use concoord_replica::{ReplicaArgs, builtin};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "concoord",
+    version,
+    about = "ConCoord: replicated objects kept alive by Multi-Paxos",
+    after_help = "Quick start:\n  concoord cluster -n 3 -o concoord.object.counter.Counter\n  concoord call -b 127.0.0.1:14000 increment\n  concoord call -b 127.0.0.1:14000 getvalue"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a replica of an object (a new instance, or joining one with -b).
+    Replica(ReplicaArgs),
+    /// Call a method of a replicated object and print the reply as JSON.
+    Call(call::CallArgs),
+    /// Show each replica's role, leader, ballot, progress and view.
+    Status(status::StatusArgs),
+    /// Start a local cluster of N replicas on 127.0.0.1; Ctrl-C stops it.
+    Cluster(cluster::ClusterArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Replica(args) => builtin::serve_from_args(args),
+        Command::Call(args) => call::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Cluster(args) => cluster::run(args),
+    }
+}

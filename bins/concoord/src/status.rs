@@ -1,0 +1,121 @@
+//! `concoord status`: each replica's view of the instance.
+
+use clap::Args;
+use concoord_transport::addresses::parse_bootstrap;
+use concoord_transport::admin::admin_request;
+use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Replicas to ask (host:port, comma-separated).
+    #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
+    boot: String,
+    /// One JSON object per replica, one per line.
+    #[arg(long)]
+    json: bool,
+    /// The instance's security token.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+    /// Seconds to wait for each replica.
+    #[arg(long, default_value_t = 3.0)]
+    timeout: f64,
+}
+
+/// Asks one replica for its status.
+pub async fn fetch(
+    addr: &str,
+    token: Option<String>,
+    limit: Duration,
+) -> Result<StatusReport, String> {
+    match admin_request(addr, rand::random(), token, AdminRequest::Status, limit).await? {
+        AdminReply::Status(report) => Ok(*report),
+        other => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
+fn to_json(r: &StatusReport) -> serde_json::Value {
+    serde_json::json!({
+        "addr": r.addr,
+        "node": r.node.to_string(),
+        "object": r.object,
+        "role": r.role,
+        "leader": r.leader.as_ref().map(|l| l.addr.clone()),
+        "ballot": { "round": r.ballot.round, "leader": r.ballot.leader.to_string() },
+        "decided": r.decided,
+        "known_commit": r.known_commit,
+        "snapshot_slot": r.snapshot_slot,
+        "log_entries": r.log_entries,
+        "view_epoch": r.view_epoch,
+        "members": r.members.iter().map(|m| m.addr.clone()).collect::<Vec<_>>(),
+        "clients_connected": r.clients_connected,
+        "uptime_secs": r.uptime_secs,
+    })
+}
+
+pub fn run(args: StatusArgs) -> ExitCode {
+    let addrs = match parse_bootstrap(&args.boot) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let limit = Duration::from_secs_f64(args.timeout.max(0.1));
+    let results = concoord_replica::block_on(async {
+        let mut out = Vec::new();
+        for addr in &addrs {
+            out.push((addr.clone(), fetch(addr, args.token.clone(), limit).await));
+        }
+        out
+    });
+    let mut reachable = 0;
+    if !args.json {
+        println!(
+            "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9}  VIEW",
+            "REPLICA", "NODE", "ROLE", "LEADER", "BALLOT", "DECIDED", "COMMIT", "SNAPSHOT"
+        );
+    }
+    for (addr, result) in results {
+        match result {
+            Ok(r) => {
+                reachable += 1;
+                if args.json {
+                    println!("{}", to_json(&r));
+                } else {
+                    let leader = r
+                        .leader
+                        .as_ref()
+                        .map_or("-".to_string(), |l| l.addr.clone());
+                    let members: Vec<String> = r.members.iter().map(|m| m.addr.clone()).collect();
+                    println!(
+                        "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9}  epoch {}: {}",
+                        r.addr,
+                        r.node.to_string(),
+                        r.role,
+                        leader,
+                        r.ballot.round,
+                        r.decided,
+                        r.known_commit,
+                        r.snapshot_slot,
+                        r.view_epoch,
+                        members.join(", ")
+                    );
+                }
+            }
+            Err(e) => {
+                if args.json {
+                    println!("{}", serde_json::json!({ "addr": addr, "error": e }));
+                } else {
+                    println!("{addr:<22} unreachable: {e}");
+                }
+            }
+        }
+    }
+    if reachable == 0 {
+        eprintln!("error: no replica answered");
+        return ExitCode::from(3);
+    }
+    ExitCode::SUCCESS
+}

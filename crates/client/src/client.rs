@@ -1,0 +1,466 @@
+//! The async client: one background task per `Client` owns the connection to
+//! the replica it believes leads, keeps every call in flight on it (pipelined),
+//! follows redirects, and after a timeout or a lost connection resends every
+//! unanswered call with its original sequence number to the next replica. The
+//! replicas' exactly-once table makes the retries safe: a call never runs
+//! twice, and a retry of an executed call gets its first reply.
+
+use crate::errors::ClientError;
+use concoord_transport::addresses::parse_bootstrap;
+use concoord_transport::handshake::{ClientConnection, connect_client};
+use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame};
+use concoord_transport::{CodecError, HandshakeError};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::debug;
+
+/// Calls queued to the background task before `call` waits.
+const REQUEST_QUEUE_MAX: usize = 4096;
+/// Pause before retrying after `Busy` or when no leader is known.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The instance's security token, if it has one.
+    pub token: Option<String>,
+    /// Time a call may take in total before it fails with `Timeout`.
+    pub call_timeout: Duration,
+    /// Time one replica gets to answer before the call moves to the next.
+    pub attempt_timeout: Duration,
+    /// Time to connect to one replica.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            token: None,
+            call_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+type Reply = Result<Vec<u8>, ClientError>;
+
+struct Request {
+    method: String,
+    args: Vec<u8>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// A connection to a ConCoord instance. Cheap to clone; clones share the
+/// connection, the session and the sequence numbers.
+#[derive(Clone)]
+pub struct Client {
+    requests: mpsc::Sender<Request>,
+    id: u64,
+    options: Arc<ClientOptions>,
+}
+
+impl Client {
+    /// Connects to the instance given by a bootstrap string
+    /// (`"127.0.0.1:14000, 127.0.0.1:14001"`).
+    pub async fn connect(bootstrap: &str) -> Result<Client, ClientError> {
+        Client::connect_with(bootstrap, ClientOptions::default()).await
+    }
+
+    /// Connects with explicit options. Fails with `Unreachable` if no replica
+    /// accepts a connection within `call_timeout`.
+    pub async fn connect_with(
+        bootstrap: &str,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let addrs = parse_bootstrap(bootstrap).map_err(ClientError::Bootstrap)?;
+        let id = rand::random::<u64>().max(1);
+        let mut actor = Actor::new(addrs, id, options.clone());
+        let give_up = Instant::now() + options.call_timeout;
+        while !actor.is_connected() {
+            if let Some(refusal) = actor.reconnect().await {
+                return Err(refusal);
+            }
+            if Instant::now() >= give_up && !actor.is_connected() {
+                return Err(ClientError::Unreachable {
+                    after: options.call_timeout,
+                    tried: actor.describe_failures(),
+                });
+            }
+        }
+        let (requests, rx) = mpsc::channel(REQUEST_QUEUE_MAX);
+        tokio::spawn(actor.run(rx));
+        Ok(Client {
+            requests,
+            id,
+            options: Arc::new(options),
+        })
+    }
+
+    /// This client's session id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Calls `method` with msgpack-encoded `args`; returns the msgpack reply.
+    pub async fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        let request = Request {
+            method: method.to_string(),
+            args,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)?
+    }
+
+    /// Calls `method` with arguments given as a tuple (`()`, `(x,)`, …) and
+    /// decodes the reply.
+    pub async fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R, ClientError> {
+        let args = concoord_object::args::encode(args).map_err(|e| ClientError::Decode {
+            method: method.to_string(),
+            detail: e.to_string(),
+        })?;
+        let bytes = self.call_raw(method, args).await?;
+        rmp_serde::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            method: method.to_string(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+struct InFlight {
+    method: String,
+    args: Vec<u8>,
+    reply: oneshot::Sender<Reply>,
+    deadline: Instant,
+    /// When it was last sent on the current connection (`None`: not sent yet).
+    sent_at: Option<Instant>,
+    /// Resend at this time (after `Busy`).
+    retry_at: Option<Instant>,
+}
+
+struct Actor {
+    addrs: Vec<String>,
+    cursor: usize,
+    preferred: Option<String>,
+    id: u64,
+    options: ClientOptions,
+    sink: Option<SplitSink<ClientConnection, ClientFrame>>,
+    stream: Option<SplitStream<ClientConnection>>,
+    next_seq: u64,
+    inflight: BTreeMap<u64, InFlight>,
+    failures: BTreeMap<String, String>,
+}
+
+impl Actor {
+    fn new(addrs: Vec<String>, id: u64, options: ClientOptions) -> Actor {
+        Actor {
+            addrs,
+            cursor: 0,
+            preferred: None,
+            id,
+            options,
+            sink: None,
+            stream: None,
+            next_seq: 1,
+            inflight: BTreeMap::new(),
+            failures: BTreeMap::new(),
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    fn describe_failures(&self) -> String {
+        self.failures
+            .iter()
+            .map(|(a, e)| format!("{a}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let mut open = true;
+        while open || !self.inflight.is_empty() {
+            if !self.is_connected() && !self.inflight.is_empty() {
+                if let Some(refusal) = self.reconnect().await {
+                    self.fail_all(|| clone_refusal(&refusal));
+                }
+                self.expire();
+                continue;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                req = requests.recv(), if open => match req {
+                    Some(req) => self.submit(req).await,
+                    None => open = false,
+                },
+                frame = next_frame(&mut self.stream) => self.on_frame(frame).await,
+                _ = sleep_until(wake) => self.on_timer().await,
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        self.inflight
+            .values()
+            .flat_map(|f| {
+                [
+                    Some(f.deadline),
+                    f.sent_at.map(|t| t + self.options.attempt_timeout),
+                    f.retry_at,
+                ]
+            })
+            .flatten()
+            .min()
+            .unwrap_or(far)
+    }
+
+    /// The highest sequence number up to which every reply was received.
+    fn acked(&self) -> u64 {
+        self.inflight
+            .keys()
+            .next()
+            .map_or(self.next_seq - 1, |s| s - 1)
+    }
+
+    async fn submit(&mut self, req: Request) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.insert(
+            seq,
+            InFlight {
+                method: req.method,
+                args: req.args,
+                reply: req.reply,
+                deadline: Instant::now() + self.options.call_timeout,
+                sent_at: None,
+                retry_at: None,
+            },
+        );
+        self.send(seq).await;
+    }
+
+    async fn send(&mut self, seq: u64) {
+        let acked = self.acked();
+        let (Some(sink), Some(flight)) = (self.sink.as_mut(), self.inflight.get_mut(&seq)) else {
+            return;
+        };
+        flight.sent_at = Some(Instant::now());
+        flight.retry_at = None;
+        let frame = ClientFrame::Call(CallRequest {
+            seq,
+            acked,
+            method: flight.method.clone(),
+            args: flight.args.clone(),
+        });
+        let sent = timeout(self.options.attempt_timeout, sink.send(frame)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            debug!("connection lost while sending; will retry elsewhere");
+            self.disconnect();
+        }
+    }
+
+    fn disconnect(&mut self) {
+        self.sink = None;
+        self.stream = None;
+        for f in self.inflight.values_mut() {
+            f.sent_at = None;
+        }
+    }
+
+    /// Tries the preferred address, then the others in turn. Returns an error
+    /// only when a replica refused us (wrong token or version): retrying
+    /// cannot help then.
+    async fn reconnect(&mut self) -> Option<ClientError> {
+        let mut order: Vec<String> = Vec::new();
+        if let Some(p) = self.preferred.take() {
+            order.push(p);
+        }
+        for i in 0..self.addrs.len() {
+            order.push(self.addrs[(self.cursor + i) % self.addrs.len()].clone());
+        }
+        self.cursor = (self.cursor + 1) % self.addrs.len().max(1);
+        for addr in order {
+            match connect_client(
+                &addr,
+                self.id,
+                self.options.token.clone(),
+                self.options.connect_timeout,
+            )
+            .await
+            {
+                Ok((_, conn)) => {
+                    debug!(%addr, "connected");
+                    let (sink, stream) = conn.split();
+                    self.sink = Some(sink);
+                    self.stream = Some(stream);
+                    let pending: Vec<u64> = self.inflight.keys().copied().collect();
+                    for seq in pending {
+                        self.send(seq).await;
+                    }
+                    return None;
+                }
+                Err(HandshakeError::Rejected { addr, reason }) => {
+                    return Some(ClientError::Refused(format!("{addr}: {reason}")));
+                }
+                Err(e) => {
+                    self.failures.insert(addr, e.to_string());
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_PAUSE * 2).await;
+        None
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<ReplicaFrame, CodecError>>) {
+        let frame = match frame {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                debug!("bad frame from replica: {e}; reconnecting");
+                self.disconnect();
+                return;
+            }
+            None => {
+                debug!("replica closed the connection; reconnecting");
+                self.disconnect();
+                return;
+            }
+        };
+        let ReplicaFrame::Reply { seq, outcome } = frame else {
+            return;
+        };
+        match outcome {
+            Ok(bytes) => self.complete(seq, Ok(bytes.into_vec())),
+            Err(CallError::NotLeader { leader }) => {
+                if !self.inflight.contains_key(&seq) {
+                    return;
+                }
+                match leader {
+                    Some(addr) => {
+                        debug!(%addr, "redirected to the leader");
+                        if !self.addrs.contains(&addr) {
+                            self.addrs.push(addr.clone());
+                        }
+                        self.preferred = Some(addr);
+                        self.disconnect();
+                    }
+                    None => {
+                        // No leader yet (an election is running): try again soon.
+                        if let Some(f) = self.inflight.get_mut(&seq) {
+                            f.retry_at = Some(Instant::now() + RETRY_PAUSE);
+                            f.sent_at = None;
+                        }
+                    }
+                }
+            }
+            Err(CallError::Busy) => {
+                if let Some(f) = self.inflight.get_mut(&seq) {
+                    f.retry_at = Some(Instant::now() + RETRY_PAUSE);
+                    f.sent_at = None;
+                }
+            }
+            Err(CallError::Application(value)) => {
+                let method = self
+                    .inflight
+                    .get(&seq)
+                    .map(|f| f.method.clone())
+                    .unwrap_or_default();
+                self.complete(seq, Err(ClientError::Application { method, value }));
+            }
+            Err(other) => self.complete(seq, Err(ClientError::Call(other))),
+        }
+    }
+
+    fn complete(&mut self, seq: u64, reply: Reply) {
+        if let Some(f) = self.inflight.remove(&seq) {
+            let _ = f.reply.send(reply);
+        }
+    }
+
+    fn fail_all(&mut self, mut err: impl FnMut() -> ClientError) {
+        for (_, f) in std::mem::take(&mut self.inflight) {
+            let _ = f.reply.send(Err(err()));
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(f) = self.inflight.remove(&seq) {
+                let err = ClientError::Timeout {
+                    method: f.method.clone(),
+                    after: self.options.call_timeout,
+                };
+                let _ = f.reply.send(Err(err));
+            }
+        }
+    }
+
+    async fn on_timer(&mut self) {
+        self.expire();
+        let now = Instant::now();
+        let stalled = self.inflight.values().any(|f| {
+            f.sent_at
+                .is_some_and(|t| t + self.options.attempt_timeout <= now)
+        });
+        if stalled {
+            debug!("replica did not answer in time; trying the next one");
+            self.disconnect();
+            return;
+        }
+        let due: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.retry_at.is_some_and(|t| t <= now))
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            self.send(seq).await;
+        }
+    }
+}
+
+fn clone_refusal(e: &ClientError) -> ClientError {
+    match e {
+        ClientError::Refused(r) => ClientError::Refused(r.clone()),
+        other => ClientError::Refused(other.to_string()),
+    }
+}
+
+async fn next_frame(
+    stream: &mut Option<SplitStream<ClientConnection>>,
+) -> Option<Result<ReplicaFrame, CodecError>> {
+    match stream {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,96 @@
+//! The replica's command-line flags, exactly the original's
+//! (`-a -p -b -o -l -n -r -w -d`), shared by `concoord replica`,
+//! `concoord-replica` and users' own replica binaries.
+
+use crate::{ReplicaError, ReplicaOptions};
+use clap::Args;
+use concoord_transport::addresses::parse_bootstrap;
+
+/// Flags of `concoord replica`.
+#[derive(Args, Debug, Clone)]
+pub struct ReplicaArgs {
+    /// Address this replica listens on and announces to others.
+    #[arg(
+        short = 'a',
+        long = "addr",
+        value_name = "ADDR",
+        default_value = "127.0.0.1"
+    )]
+    pub addr: String,
+    /// Port for the node.
+    #[arg(
+        short = 'p',
+        long = "port",
+        value_name = "PORT",
+        default_value_t = 14000
+    )]
+    pub port: u16,
+    /// Address:port of a replica of the running instance to join
+    /// (comma-separated list accepted). Without it, this replica starts a new
+    /// instance on its own.
+    #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
+    pub boot: Option<String>,
+    /// The object to serve: a ready-made object's dotted or short name
+    /// (e.g. concoord.object.counter.Counter, counter).
+    #[arg(short = 'o', long = "objectname", value_name = "OBJECTNAME")]
+    pub objectname: Option<String>,
+    /// Address (host:port) of a `concoord logdaemon` to ship log lines to.
+    #[arg(short = 'l', long = "logger", value_name = "LOGGER")]
+    pub logger: Option<String>,
+    /// Domain name the replica answers DNS queries for.
+    #[arg(short = 'n', long = "domainname", value_name = "DOMAIN")]
+    pub domainname: Option<String>,
+    /// Publish the view to Amazon Route53.
+    #[arg(short = 'r', long = "route53")]
+    pub route53: bool,
+    /// Keep promises, accepted values and decisions on disk and recover them.
+    #[arg(short = 'w', long = "writetodisk")]
+    pub writetodisk: bool,
+    /// Debug logging.
+    #[arg(short = 'd', long = "debug")]
+    pub debug: bool,
+    /// Security token clients and replicas must present.
+    #[arg(short = 't', long = "token", value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+impl ReplicaArgs {
+    /// Checks the flags and builds the options, refusing flags whose feature
+    /// this build does not have rather than ignoring them.
+    pub fn to_options(&self) -> Result<ReplicaOptions, ReplicaError> {
+        let unsupported = [
+            (self.logger.is_some(), "-l/--logger (network logging)"),
+            (
+                self.domainname.is_some(),
+                "-n/--domainname (the DNS name server)",
+            ),
+            (self.route53, "-r/--route53 (Route53 publication)"),
+            (self.writetodisk, "-w/--writetodisk (durable replicas)"),
+        ];
+        if let Some((_, flag)) = unsupported.iter().find(|(set, _)| *set) {
+            return Err(ReplicaError::Unsupported(flag.to_string()));
+        }
+        let bootstrap = match &self.boot {
+            Some(b) => parse_bootstrap(b).map_err(ReplicaError::BadBootstrap)?,
+            None => Vec::new(),
+        };
+        Ok(ReplicaOptions {
+            addr: self.addr.clone(),
+            port: self.port,
+            bootstrap,
+            token: self.token.clone(),
+            ..ReplicaOptions::default()
+        })
+    }
+}
+
+/// Sets up console logging (`RUST_LOG` overrides; `-d` means debug).
+pub fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,412 @@
+//! The driver: one task that owns the consensus node, the replicated state and
+//! the peer connections, and turns events into progress.
+//!
+//! ```text
+//!  sockets ──events──▶ ┌────────────── driver loop ──────────────┐
+//!  ticker (10 ms) ───▶ │ step / tick / propose / read_index      │
+//!                      │ take_ready: send → restore → execute →  │──▶ peers
+//!                      │            answer reads → compact       │──▶ clients
+//!                      └─────────────────────────────────────────┘
+//! ```
+//!
+//! Each turn handles every event already queued (up to a bound) before calling
+//! `take_ready`, so every call that arrived during one turn shares a slot and
+//! one `Accept` per follower: that is the batching. No lock is ever held across
+//! an await; the driver is the only owner of the state.
+
+use crate::logged_call::LoggedCall;
+use crate::replicated_state::{ReplicatedState, unknown_method};
+use crate::server::{ConnId, Event};
+use crate::sessions::StoredReply;
+use concoord_object::{MethodKind, ReplicatedObject};
+use concoord_transport::peer_pool::PeerPool;
+use concoord_transport::wire::{
+    AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, MemberStatus, ReplicaFrame,
+    StatusReport,
+};
+use paxos_core::{Entry, Node, NodeId, ProposeError, Reconfig, Role};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info, warn};
+
+/// Events handled in one turn at most, so ticks are never starved.
+const EVENTS_PER_TURN_MAX: usize = 4096;
+
+struct ClientConn {
+    replies: mpsc::Sender<ReplicaFrame>,
+}
+
+struct PendingRead {
+    conn: ConnId,
+    seq: u64,
+    method: String,
+    args: Vec<u8>,
+}
+
+/// The state the driver owns.
+pub struct Driver<O> {
+    node: Node,
+    state: ReplicatedState<O>,
+    pool: PeerPool,
+    my_addr: String,
+    conns: HashMap<ConnId, ClientConn>,
+    waiting_writes: HashMap<(u64, u64), ConnId>,
+    waiting_reads: HashMap<u64, PendingRead>,
+    next_read: u64,
+    started: Instant,
+    joined: Arc<AtomicBool>,
+    peers_known: BTreeMap<NodeId, String>,
+    /// Replicas that connected to us, with their addresses: a joining replica
+    /// knows no view yet and answers the leader through these.
+    peers_seen: BTreeMap<NodeId, String>,
+}
+
+impl<O: ReplicatedObject> Driver<O> {
+    /// A driver for `node`, reachable at `my_addr`.
+    pub fn new(
+        node: Node,
+        my_addr: String,
+        token: Option<String>,
+        joined: Arc<AtomicBool>,
+    ) -> Self {
+        let pool = PeerPool::new(node.id(), my_addr.clone(), token);
+        let mut driver = Driver {
+            node,
+            state: ReplicatedState::default(),
+            pool,
+            my_addr,
+            conns: HashMap::new(),
+            waiting_writes: HashMap::new(),
+            waiting_reads: HashMap::new(),
+            next_read: 0,
+            started: Instant::now(),
+            joined,
+            peers_known: BTreeMap::new(),
+            peers_seen: BTreeMap::new(),
+        };
+        driver.refresh_peers();
+        driver
+    }
+
+    /// Runs until the event channel closes or the state is unrecoverable.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        tick: Duration,
+    ) -> Result<(), String> {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { return Ok(()) };
+                    self.handle(ev);
+                    for _ in 0..EVENTS_PER_TURN_MAX {
+                        match events.try_recv() {
+                            Ok(ev) => self.handle(ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = ticker.tick() => self.node.tick(),
+            }
+            self.process_ready()?;
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::PeerHello { node, addr } => {
+                if self.peers_seen.get(&node) != Some(&addr) {
+                    self.peers_seen.insert(node, addr);
+                    self.refresh_peers();
+                }
+            }
+            Event::Peer { from, msg } => self.node.step(from, msg),
+            Event::ClientConnected { conn, replies, .. } => {
+                self.conns.insert(conn, ClientConn { replies });
+            }
+            Event::ClientGone { conn } => {
+                self.conns.remove(&conn);
+                self.waiting_writes.retain(|_, c| *c != conn);
+                self.waiting_reads.retain(|_, r| r.conn != conn);
+            }
+            Event::Client {
+                conn,
+                client_id,
+                frame,
+            } => match frame {
+                ClientFrame::Call(req) => self.on_call(conn, client_id, req),
+                ClientFrame::Admin { id, request } => {
+                    let reply = self.on_admin(request);
+                    self.send(conn, ReplicaFrame::Admin { id, reply });
+                }
+            },
+        }
+    }
+
+    fn on_call(&mut self, conn: ConnId, client_id: u64, req: CallRequest) {
+        match O::method_kind(&req.method) {
+            None => {
+                let err = unknown_method::<O>(&req.method);
+                self.reply(conn, req.seq, Err(err));
+            }
+            Some(MethodKind::Read) => {
+                self.next_read += 1;
+                let id = self.next_read;
+                match self.node.read_index(id) {
+                    Ok(()) => {
+                        let pending = PendingRead {
+                            conn,
+                            seq: req.seq,
+                            method: req.method,
+                            args: req.args,
+                        };
+                        self.waiting_reads.insert(id, pending);
+                    }
+                    Err(e) => {
+                        let err = self.propose_error(e);
+                        self.reply(conn, req.seq, Err(err));
+                    }
+                }
+            }
+            Some(MethodKind::Write) => {
+                // A retry of a call already executed: answer from the table.
+                if let Some(reply) = self.state.sessions.lookup(client_id, req.seq) {
+                    let reply = reply.clone();
+                    self.reply(conn, req.seq, reply);
+                    return;
+                }
+                let call = LoggedCall {
+                    client_id,
+                    seq: req.seq,
+                    acked: req.acked,
+                    method: req.method,
+                    args: req.args,
+                };
+                match self.node.propose(call.to_command()) {
+                    Ok(()) => {
+                        self.waiting_writes.insert((client_id, call.seq), conn);
+                    }
+                    Err(e) => {
+                        let err = self.propose_error(e);
+                        self.reply(conn, call.seq, Err(err));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_admin(&mut self, request: AdminRequest) -> AdminReply {
+        let change = match request {
+            AdminRequest::Status => return AdminReply::Status(Box::new(self.status())),
+            AdminRequest::Join { member } => {
+                info!(node = %member.id, addr = %member.addr, "join requested");
+                Reconfig::Add(member)
+            }
+            AdminRequest::Remove { node } => {
+                info!(%node, "removal requested");
+                Reconfig::Remove(node)
+            }
+        };
+        match self.node.propose_reconfig(change) {
+            Ok(()) => AdminReply::Accepted,
+            Err(ProposeError::NotLeader { leader }) => AdminReply::NotLeader {
+                leader: leader.and_then(|l| self.addr_of(l)),
+            },
+            Err(ProposeError::Busy) => {
+                AdminReply::Error("too many view changes pending; retry shortly".into())
+            }
+        }
+    }
+
+    /// Handles one `Ready`: send, restore, execute, answer, compact.
+    fn process_ready(&mut self) -> Result<(), String> {
+        let ready = self.node.take_ready();
+        // Persist: an in-memory replica has nothing to make durable; a restart
+        // comes back as a new incarnation (see `run`).
+        for out in ready.messages {
+            self.pool.send(out.to, out.msg);
+        }
+        if let Some(snapshot) = &ready.restore {
+            self.state = ReplicatedState::restore(&snapshot.data).map_err(|e| {
+                format!(
+                    "cannot install the snapshot at slot {} received from a peer: {e}",
+                    snapshot.slot
+                )
+            })?;
+            info!(slot = snapshot.slot, "installed snapshot");
+        }
+        let mut views_changed = ready.restore.is_some();
+        for (_, entry) in &ready.committed {
+            match entry {
+                Entry::Commands(cmds) => {
+                    for cmd in cmds {
+                        let Some(call) = LoggedCall::from_command(cmd) else {
+                            warn!("skipping an undecodable command in the log");
+                            continue;
+                        };
+                        let reply = self.state.execute(&call);
+                        let waiter = self.waiting_writes.remove(&(call.client_id, call.seq));
+                        if let (Some(reply), Some(conn)) = (reply, waiter) {
+                            self.reply(conn, call.seq, reply);
+                        }
+                    }
+                }
+                Entry::Reconfig(change) => {
+                    info!(?change, "view change decided");
+                    views_changed = true;
+                }
+                Entry::Noop => {}
+            }
+        }
+        for id in &ready.reads {
+            if let Some(read) = self.waiting_reads.remove(id) {
+                let reply = self.state.query(&read.method, &read.args);
+                self.reply(read.conn, read.seq, reply);
+            }
+        }
+        let redirect = CallError::NotLeader {
+            leader: self.node.leader().and_then(|l| self.addr_of(l)),
+        };
+        for cmd in &ready.dropped_commands {
+            if let Some(call) = LoggedCall::from_command(cmd)
+                && let Some(conn) = self.waiting_writes.remove(&(call.client_id, call.seq))
+            {
+                self.reply(conn, call.seq, Err(redirect.clone()));
+            }
+        }
+        for id in &ready.dropped_reads {
+            if let Some(read) = self.waiting_reads.remove(id) {
+                self.reply(read.conn, read.seq, Err(redirect.clone()));
+            }
+        }
+        if views_changed {
+            self.refresh_peers();
+        }
+        if !self.joined.load(Ordering::Relaxed)
+            && self.node.view().is_some_and(|v| v.contains(self.node.id()))
+        {
+            self.joined.store(true, Ordering::Relaxed);
+            info!("this replica is a member of the view");
+        }
+        if ready.compaction_wanted {
+            self.compact();
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self) {
+        match self.state.snapshot() {
+            Ok(bytes) => {
+                let slot = self.node.decided();
+                if let Err(e) = self.node.compact(slot, bytes) {
+                    warn!("snapshot skipped: {e}");
+                }
+            }
+            Err(e) => error!("cannot snapshot the object: {e}"),
+        }
+    }
+
+    /// Connects to every member of every view the node holds; a node without
+    /// views (joining) connects back to the replicas that contacted it.
+    fn refresh_peers(&mut self) {
+        let mut peers = BTreeMap::new();
+        match self.node.views() {
+            Some(views) => {
+                for view in views.views() {
+                    for (id, addr) in &view.members {
+                        peers.insert(*id, addr.clone());
+                    }
+                }
+            }
+            None => peers.clone_from(&self.peers_seen),
+        }
+        peers.remove(&self.node.id());
+        if peers != self.peers_known {
+            self.pool.set_peers(&peers);
+            self.peers_known = peers;
+        }
+    }
+
+    fn addr_of(&self, node: NodeId) -> Option<String> {
+        if node == self.node.id() {
+            return Some(self.my_addr.clone());
+        }
+        self.node.views().and_then(|views| {
+            views
+                .views()
+                .iter()
+                .rev()
+                .find_map(|v| v.members.get(&node).cloned())
+        })
+    }
+
+    fn propose_error(&self, e: ProposeError) -> CallError {
+        match e {
+            ProposeError::NotLeader { leader } => CallError::NotLeader {
+                leader: leader.and_then(|l| self.addr_of(l)),
+            },
+            ProposeError::Busy => CallError::Busy,
+        }
+    }
+
+    fn reply(&self, conn: ConnId, seq: u64, outcome: StoredReply) {
+        let outcome = outcome.map(serde_bytes::ByteBuf::from);
+        self.send(conn, ReplicaFrame::Reply { seq, outcome });
+    }
+
+    fn send(&self, conn: ConnId, frame: ReplicaFrame) {
+        if let Some(c) = self.conns.get(&conn) {
+            // A full queue means the client is not reading: it will retry and
+            // get the reply from the exactly-once table.
+            let _ = c.replies.try_send(frame);
+        }
+    }
+
+    fn status(&self) -> StatusReport {
+        let s = self.node.status();
+        let role = match s.role {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        let members = s
+            .view
+            .as_ref()
+            .map(|v| {
+                v.members
+                    .iter()
+                    .map(|(node, addr)| MemberStatus {
+                        node: *node,
+                        addr: addr.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        StatusReport {
+            node: s.id,
+            addr: self.my_addr.clone(),
+            object: O::type_name().to_string(),
+            role: role.to_string(),
+            leader: s.leader.map(|node| MemberStatus {
+                node,
+                addr: self.addr_of(node).unwrap_or_default(),
+            }),
+            ballot: s.promised,
+            decided: s.decided,
+            known_commit: s.known_commit,
+            snapshot_slot: s.snapshot_slot,
+            log_entries: s.log_entries as u64,
+            view_epoch: s.view.as_ref().map_or(0, |v| v.epoch),
+            members,
+            clients_connected: self.conns.len() as u64,
+            uptime_secs: self.started.elapsed().as_secs(),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Joining a running instance: ask any bootstrap replica to add us (following
+//! redirects to the leader) until the view includes us.
+
+use concoord_transport::admin::admin_request;
+use concoord_transport::wire::{AdminReply, AdminRequest};
+use paxos_core::Member;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tracing::{info, warn};
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Keeps asking to be added until `joined` is set by the driver.
+pub async fn join_instance(
+    bootstrap: Vec<String>,
+    member: Member,
+    token: Option<String>,
+    joined: Arc<AtomicBool>,
+) {
+    let client_id: u64 = rand::random();
+    let mut round = 0usize;
+    let mut redirect: Option<String> = None;
+    while !joined.load(Ordering::Relaxed) {
+        let addr = redirect.take().unwrap_or_else(|| {
+            round += 1;
+            bootstrap[(round - 1) % bootstrap.len()].clone()
+        });
+        let request = AdminRequest::Join {
+            member: member.clone(),
+        };
+        match admin_request(&addr, client_id, token.clone(), request, REQUEST_TIMEOUT).await {
+            Ok(AdminReply::Accepted) => {
+                info!(via = %addr, "join proposed; waiting for the view change to take effect");
+                tokio::time::sleep(RETRY_PAUSE * 4).await;
+            }
+            Ok(AdminReply::NotLeader {
+                leader: Some(leader),
+            }) => redirect = Some(leader),
+            Ok(AdminReply::NotLeader { leader: None }) => tokio::time::sleep(RETRY_PAUSE).await,
+            Ok(other) => {
+                warn!(via = %addr, "join refused: {other:?}; retrying");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(e) => {
+                warn!("cannot reach bootstrap replica: {e}; retrying");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
+}

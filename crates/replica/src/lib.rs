@@ -1,0 +1,206 @@
+//! The ConCoord replica: drives `paxos-core` with real sockets and timers and
+//! hosts one replicated object.
+//!
+//! Serve your own object from a three-line binary; it takes every flag of
+//! `concoord replica` (`-a -p -b -d -t`):
+//!
+//! ```no_run
+//! # use concoord_objects::Counter as TenCounter;
+//! fn main() -> std::process::ExitCode {
+//!     concoord_replica::main::<TenCounter>()
+//! }
+//! ```
+//!
+//! Or from async code: [`run`] with [`ReplicaOptions`].
+
+#![deny(missing_docs)]
+
+pub mod builtin;
+pub mod cli;
+pub mod driver;
+pub mod join;
+pub mod logged_call;
+pub mod replicated_state;
+pub mod server;
+pub mod sessions;
+
+use clap::Parser;
+use concoord_object::ReplicatedObject;
+use paxos_core::{Config, Member, Node, NodeId};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::info;
+
+pub use cli::ReplicaArgs;
+
+/// Events queued from the network before senders wait (back-pressure).
+const EVENT_QUEUE_MAX: usize = 65_536;
+
+/// How a replica runs.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    /// Address to listen on and announce.
+    pub addr: String,
+    /// Port.
+    pub port: u16,
+    /// Replicas of the instance to join; empty to start a new instance.
+    pub bootstrap: Vec<String>,
+    /// Token clients and replicas must present.
+    pub token: Option<String>,
+    /// Length of one consensus tick.
+    pub tick: Duration,
+    /// Heartbeat interval in ticks.
+    pub heartbeat_ticks: u32,
+    /// Base election timeout in ticks.
+    pub election_ticks: u32,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        ReplicaOptions {
+            addr: "127.0.0.1".into(),
+            port: 14000,
+            bootstrap: Vec::new(),
+            token: None,
+            tick: Duration::from_millis(10),
+            heartbeat_ticks: 5,
+            election_ticks: 50,
+        }
+    }
+}
+
+/// Why a replica could not run.
+#[derive(Debug, Error)]
+pub enum ReplicaError {
+    /// The port is taken or the address is not local.
+    #[error("cannot listen on {addr}: {source}; pick another address or port with -a/-p")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A malformed `-b` value.
+    #[error("bad bootstrap address: {0}")]
+    BadBootstrap(String),
+    /// A flag whose feature this build lacks.
+    #[error("{0} is not supported yet in this build of concoord; run without it")]
+    Unsupported(String),
+    /// `-o` named no known object.
+    #[error("unknown object {name:?}; known objects: {known}")]
+    UnknownObject {
+        /// What was asked.
+        name: String,
+        /// What exists.
+        known: String,
+    },
+    /// `-o` missing where it is required.
+    #[error("no object given; pass -o NAME (e.g. -o concoord.object.counter.Counter)")]
+    NoObject,
+    /// The replica stopped on an unrecoverable error.
+    #[error("replica stopped: {0}")]
+    Fatal(String),
+}
+
+/// Runs a replica of object type `O` until it fails.
+pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), ReplicaError> {
+    let my_addr = format!("{}:{}", opts.addr, opts.port);
+    let listener = TcpListener::bind(&my_addr)
+        .await
+        .map_err(|source| ReplicaError::Listen {
+            addr: my_addr.clone(),
+            source,
+        })?;
+    // Without durable state every start is a new incarnation: a fresh id.
+    let id = NodeId(rand::random::<u64>().max(1));
+    let mut config = Config::new(id);
+    config.seed = rand::random();
+    config.heartbeat_ticks = opts.heartbeat_ticks;
+    config.election_ticks = opts.election_ticks;
+    let me = Member {
+        id,
+        addr: my_addr.clone(),
+    };
+    let joined = Arc::new(AtomicBool::new(opts.bootstrap.is_empty()));
+    let node = if opts.bootstrap.is_empty() {
+        info!(object = O::type_name(), addr = %my_addr, node = %id, "starting a new instance");
+        Node::bootstrap(config, std::slice::from_ref(&me))
+    } else {
+        info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, "joining an instance");
+        Node::join(config)
+    }
+    .map_err(|e| ReplicaError::Fatal(e.to_string()))?;
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
+    tokio::spawn(server::serve(listener, id, opts.token.clone(), events_tx));
+    if !opts.bootstrap.is_empty() {
+        tokio::spawn(join::join_instance(
+            opts.bootstrap.clone(),
+            me,
+            opts.token.clone(),
+            joined.clone(),
+        ));
+    }
+    let driver = driver::Driver::<O>::new(node, my_addr, opts.token.clone(), joined);
+    driver
+        .run(events_rx, opts.tick)
+        .await
+        .map_err(ReplicaError::Fatal)
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Serve a replicated object (ConCoord replica)", version)]
+struct StandaloneArgs {
+    #[command(flatten)]
+    replica: ReplicaArgs,
+}
+
+/// Entry point for a user's replica binary serving object type `O`: parses
+/// the `concoord replica` flags from the command line, logs to the console,
+/// and runs until killed. `-o`, if given, must name `O`.
+pub fn main<O: ReplicatedObject>() -> ExitCode {
+    let args = StandaloneArgs::parse().replica;
+    cli::init_logging(args.debug);
+    if let Some(name) = &args.objectname {
+        let class = O::type_name().rsplit('.').next().unwrap_or_default();
+        if name != O::type_name() && name != class {
+            eprintln!(
+                "error: this binary serves {}, not {name}; drop -o or use `concoord replica -o {name}`",
+                O::type_name()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let result = args.to_options().map(|opts| block_on(run::<O>(opts)));
+    report(result.and_then(|r| r))
+}
+
+/// Runs a future on a new multi-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Prints an error the way every ConCoord binary does and picks the exit code.
+pub fn report(result: Result<(), ReplicaError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                ReplicaError::Fatal(_) => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}

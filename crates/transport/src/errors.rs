@@ -1,0 +1,64 @@
+//! Transport errors.
+
+use std::io;
+use thiserror::Error;
+
+/// A frame could not be read or written.
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// Socket error, or a frame over the size limit.
+    #[error("bad frame: {0}")]
+    Frame(#[source] io::Error),
+    /// The frame's body is not the expected msgpack value.
+    #[error("malformed message: {0}")]
+    Decode(#[from] rmp_serde::decode::Error),
+    /// A value could not be encoded.
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+}
+
+impl From<io::Error> for CodecError {
+    fn from(e: io::Error) -> Self {
+        CodecError::Frame(e)
+    }
+}
+
+/// Opening a connection failed.
+#[derive(Debug, Error)]
+pub enum HandshakeError {
+    /// No TCP connection.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The peer did not answer in time.
+    #[error("{0} did not complete the handshake in time")]
+    Timeout(String),
+    /// The connection closed during the handshake.
+    #[error("{0} closed the connection during the handshake")]
+    Closed(String),
+    /// A frame was malformed.
+    #[error("handshake with {addr} failed: {source}")]
+    Codec {
+        /// The peer.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: CodecError,
+    },
+    /// The replica refused us.
+    #[error("{addr} refused the connection: {reason}")]
+    Rejected {
+        /// The replica.
+        addr: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// The connecting side is not acceptable (server side).
+    #[error("refused a connection: {0}")]
+    Refused(String),
+}

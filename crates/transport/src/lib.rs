@@ -1,0 +1,35 @@
+//! ConCoord's wire protocol.
+//!
+//! * [`wire`]: every message type, with the protocol constants;
+//! * [`frame_codec`]: length-prefixed msgpack frames with a maximum size;
+//! * [`handshake`]: the versioned, authenticated `Hello` exchange that opens
+//!   every connection;
+//! * [`peer_pool`]: outbound replica connections with reconnection;
+//! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use concoord_transport::handshake::connect_client;
+//! use concoord_transport::wire::{ClientFrame, CallRequest};
+//! use futures::SinkExt;
+//! use std::time::Duration;
+//!
+//! let (_replica, mut conn) =
+//!     connect_client("127.0.0.1:14000", 42, None, Duration::from_secs(2)).await?;
+//! let call = CallRequest { seq: 1, acked: 0, method: "getvalue".into(), args: vec![0x90] };
+//! conn.send(ClientFrame::Call(call)).await?;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod addresses;
+pub mod admin;
+pub mod errors;
+pub mod frame_codec;
+pub mod handshake;
+pub mod peer_pool;
+pub mod wire;
+
+pub use errors::{CodecError, HandshakeError};
+pub use frame_codec::MsgpackCodec;

@@ -1,0 +1,271 @@
+//! Everything that travels between ConCoord processes, in one place.
+//!
+//! Every connection starts with a [`Hello`] from the connecting side and a
+//! [`HelloReply`] from the replica; then replicas exchange [`PeerFrame`]s, and
+//! clients send [`ClientFrame`]s and receive [`ReplicaFrame`]s. Each value is
+//! one length-prefixed msgpack frame (see `frame_codec`).
+
+use paxos_core::{Ballot, Member, Message, NodeId, Slot};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// First bytes of every `Hello`: identifies a ConCoord peer.
+pub const MAGIC: [u8; 4] = *b"CCRD";
+/// Version of this protocol; a replica refuses any other.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest frame between replicas (snapshots travel in them).
+pub const PEER_FRAME_BYTES_MAX: usize = 64 << 20;
+/// Largest frame from or to a client.
+pub const CLIENT_FRAME_BYTES_MAX: usize = 16 << 20;
+
+/// Who is connecting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Another replica, with the address it serves on.
+    Replica {
+        /// Its node id.
+        node: NodeId,
+        /// Its advertised address.
+        addr: String,
+    },
+    /// A client (also used by admin tools).
+    Client {
+        /// The client's id (its exactly-once session id).
+        client_id: u64,
+    },
+}
+
+/// The first frame on every connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must be [`MAGIC`].
+    pub magic: [u8; 4],
+    /// Must be [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// Who is connecting.
+    pub role: Role,
+    /// The instance's security token, if it has one.
+    pub token: Option<String>,
+}
+
+impl Hello {
+    /// A hello for this protocol version.
+    pub fn new(role: Role, token: Option<String>) -> Self {
+        Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            role,
+            token,
+        }
+    }
+}
+
+/// The replica's answer to `Hello`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// Accepted; the replica's node id.
+    Welcome {
+        /// The replica's node id.
+        node: NodeId,
+    },
+    /// Refused; the connection closes after this.
+    Rejected {
+        /// Why, in words meant for the user.
+        reason: String,
+    },
+}
+
+/// Replica to replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerFrame {
+    /// A consensus message.
+    Paxos(Message),
+}
+
+/// A method call from a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRequest {
+    /// The client's sequence number for this call. A retry reuses it.
+    pub seq: u64,
+    /// The client holds the replies of every call up to here; the replica may
+    /// forget them.
+    pub acked: u64,
+    /// Method name.
+    pub method: String,
+    /// Arguments, a msgpack array.
+    #[serde(with = "serde_bytes")]
+    pub args: Vec<u8>,
+}
+
+/// Client to replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// Call a method of the replicated object.
+    Call(CallRequest),
+    /// An operator request.
+    Admin {
+        /// Correlates the reply.
+        id: u64,
+        /// What is asked.
+        request: AdminRequest,
+    },
+}
+
+/// Operator requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Progress and view of this replica.
+    Status,
+    /// Add a replica to the view (sent by a joining replica to any member).
+    Join {
+        /// The new replica.
+        member: Member,
+    },
+    /// Remove a replica from the view.
+    Remove {
+        /// The replica to remove.
+        node: NodeId,
+    },
+}
+
+/// Why a call failed, as the replica reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallError {
+    /// This replica does not lead; retry at `leader` if known.
+    NotLeader {
+        /// Address of the leader this replica follows, if any.
+        leader: Option<String>,
+    },
+    /// The object has no such method.
+    UnknownMethod {
+        /// What was asked.
+        method: String,
+        /// Methods the object has.
+        known: Vec<String>,
+    },
+    /// The arguments do not fit the method.
+    BadArguments {
+        /// The method.
+        method: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The method returned an error value (msgpack-encoded).
+    Application(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The method panicked; the replicas rolled the call into an error reply
+    /// and kept serving.
+    Panicked(String),
+    /// The replica is overloaded; retry later.
+    Busy,
+    /// Too many calls of this client are unanswered.
+    TooManyInFlight {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::NotLeader { leader: Some(l) } => {
+                write!(f, "not the leader; the leader is {l}")
+            }
+            CallError::NotLeader { leader: None } => {
+                write!(f, "not the leader, and no leader is known yet")
+            }
+            CallError::UnknownMethod { method, known } => write!(
+                f,
+                "unknown method `{method}`; this object has: {}",
+                known.join(", ")
+            ),
+            CallError::BadArguments { method, detail } => {
+                write!(f, "bad arguments for `{method}`: {detail}")
+            }
+            CallError::Application(_) => write!(f, "the method returned an error"),
+            CallError::Panicked(msg) => write!(f, "the method panicked: {msg}"),
+            CallError::Busy => write!(f, "the replica is overloaded; retry later"),
+            CallError::TooManyInFlight { limit } => {
+                write!(f, "more than {limit} calls of this client are unanswered")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// One member as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Node id.
+    pub node: NodeId,
+    /// Address.
+    pub addr: String,
+}
+
+/// What `AdminRequest::Status` returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// This replica's node id.
+    pub node: NodeId,
+    /// This replica's address.
+    pub addr: String,
+    /// The object type it hosts.
+    pub object: String,
+    /// `follower`, `pre-candidate`, `candidate` or `leader`.
+    pub role: String,
+    /// The leader it follows, if known.
+    pub leader: Option<MemberStatus>,
+    /// Highest ballot promised.
+    pub ballot: Ballot,
+    /// Every slot up to here is decided (and executed).
+    pub decided: Slot,
+    /// Highest commit point heard.
+    pub known_commit: Slot,
+    /// Slot of the last snapshot.
+    pub snapshot_slot: Slot,
+    /// Decided entries held in memory.
+    pub log_entries: u64,
+    /// View epoch.
+    pub view_epoch: u64,
+    /// Members of the view in force.
+    pub members: Vec<MemberStatus>,
+    /// Clients connected now.
+    pub clients_connected: u64,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+}
+
+/// Answers to operator requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminReply {
+    /// The status.
+    Status(Box<StatusReport>),
+    /// The change was proposed; it takes effect once decided.
+    Accepted,
+    /// Not the leader; ask `leader`.
+    NotLeader {
+        /// The leader's address, if known.
+        leader: Option<String>,
+    },
+    /// Refused, with the reason.
+    Error(String),
+}
+
+/// Replica to client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaFrame {
+    /// The outcome of call `seq`.
+    Reply {
+        /// The call's sequence number.
+        seq: u64,
+        /// The msgpack-encoded return value, or why it failed.
+        outcome: Result<serde_bytes::ByteBuf, CallError>,
+    },
+    /// The answer to an admin request.
+    Admin {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        reply: AdminReply,
+    },
+}
