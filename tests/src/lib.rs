@@ -1,0 +1,272 @@
+//! Harness for real-process tests: replicas run as `concoord replica`
+//! processes on a loopback address of the test's own (127.0.K.1), are killed
+//! with SIGKILL, and are inspected through the admin protocol.
+//!
+//! The binaries must be built first (`cargo build --release --bins`, which
+//! `scripts/test.sh` does).
+
+use concoord_client::proxies::Counter;
+use concoord_transport::admin::admin_request;
+use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary built next to the test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile> directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first with `cargo build --release --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Where test logs go.
+pub fn log_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("concoord-tests").join(test);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// One replica process.
+pub struct Replica {
+    child: Option<Child>,
+    /// Its address.
+    pub addr: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Replica {
+    /// Starts `concoord replica -o OBJECT -a IP -p PORT [-b BOOT] [extra]`.
+    pub fn start(test: &str, ip: &str, port: u16, boot: Option<&str>, extra: &[&str]) -> Replica {
+        let addr = format!("{ip}:{port}");
+        let log = log_dir(test).join(format!("replica-{port}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(binary("concoord"));
+        cmd.args(["replica", "-o", "concoord.object.counter.Counter", "-a", ip])
+            .args(["-p", &port.to_string()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file));
+        if let Some(b) = boot {
+            cmd.args(["-b", b]);
+        }
+        let child = cmd.spawn().expect("spawn concoord replica");
+        Replica {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A runtime for the async client inside sync tests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Asks one replica for its status.
+pub fn status(addr: &str) -> Option<StatusReport> {
+    runtime().block_on(async {
+        match admin_request(addr, 1, None, AdminRequest::Status, Duration::from_secs(1)).await {
+            Ok(AdminReply::Status(r)) => Some(*r),
+            _ => None,
+        }
+    })
+}
+
+/// Polls `f` every 50 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A set of replicas forming one instance.
+pub struct Cluster {
+    /// The replicas, in start order.
+    pub replicas: Vec<Replica>,
+    test: String,
+    ip: String,
+    next_port: u16,
+}
+
+impl Cluster {
+    /// Starts `n` replicas on `ip` (ports from 14000): the first founds the
+    /// instance, the others join it; returns once all are members.
+    pub fn start(test: &str, ip: &str, n: usize) -> Cluster {
+        let mut c = Cluster {
+            replicas: Vec::new(),
+            test: test.to_string(),
+            ip: ip.to_string(),
+            next_port: 14000,
+        };
+        for _ in 0..n {
+            c.add_replica();
+        }
+        c.wait_for_members(n);
+        c
+    }
+
+    /// Starts one more replica joining through the first live one.
+    pub fn add_replica(&mut self) -> usize {
+        let port = self.next_port;
+        self.next_port += 1;
+        let boot = self.bootstrap_live();
+        let boot = (!self.replicas.is_empty()).then_some(boot);
+        let r = Replica::start(&self.test, &self.ip, port, boot.as_deref(), &[]);
+        if self.replicas.is_empty() {
+            let addr = r.addr.clone();
+            wait_until(Duration::from_secs(10), "the founder to serve", || {
+                status(&addr).is_some_and(|s| s.role == "leader")
+            });
+        }
+        self.replicas.push(r);
+        self.replicas.len() - 1
+    }
+
+    /// Bootstrap string of the replicas still running.
+    pub fn bootstrap_live(&mut self) -> String {
+        self.replicas
+            .iter_mut()
+            .filter_map(|r| r.is_running().then(|| r.addr.clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Waits until a live replica reports `n` members and a leader.
+    pub fn wait_for_members(&mut self, n: usize) {
+        let addrs: Vec<String> = self.replicas.iter().map(|r| r.addr.clone()).collect();
+        wait_until(Duration::from_secs(30), &format!("{n} members"), || {
+            addrs
+                .iter()
+                .any(|a| status(a).is_some_and(|s| s.members.len() == n && s.leader.is_some()))
+        });
+    }
+
+    /// Index of the replica that leads now (asking the live ones).
+    pub fn leader(&mut self) -> Option<usize> {
+        let addrs: Vec<(usize, String)> = self
+            .replicas
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, r)| r.is_running().then(|| (i, r.addr.clone())))
+            .collect();
+        addrs
+            .into_iter()
+            .find(|(_, a)| status(a).is_some_and(|s| s.role == "leader"))
+            .map(|(i, _)| i)
+    }
+}
+
+/// `clients` concurrent Counter clients incrementing in a loop.
+pub struct Load {
+    /// Increments acknowledged.
+    pub acked: Arc<AtomicU64>,
+    /// Calls that failed.
+    pub errors: Arc<AtomicU64>,
+    /// When each acknowledged increment completed.
+    pub done_at: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts the clients on `rt`.
+    pub fn start(rt: &tokio::runtime::Runtime, boot: &str, clients: usize) -> Load {
+        let acked = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let done_at = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..clients)
+            .map(|_| {
+                let (boot, acked, errors, done_at, stop) = (
+                    boot.to_string(),
+                    acked.clone(),
+                    errors.clone(),
+                    done_at.clone(),
+                    stop.clone(),
+                );
+                rt.spawn(async move {
+                    let counter = Counter::connect(&boot).await.expect("connect");
+                    while !stop.load(Ordering::SeqCst) {
+                        match counter.increment().await {
+                            Ok(()) => {
+                                acked.fetch_add(1, Ordering::SeqCst);
+                                if let Ok(mut d) = done_at.lock() {
+                                    d.push(Instant::now());
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("increment failed: {e}");
+                                errors.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            acked,
+            errors,
+            done_at,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Stops the clients; returns (acknowledged, errors, completion times).
+    pub fn stop(self, rt: &tokio::runtime::Runtime) -> (u64, u64, Vec<Instant>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            rt.block_on(t).expect("load task");
+        }
+        let times = self.done_at.lock().map(|d| d.clone()).unwrap_or_default();
+        (
+            self.acked.load(Ordering::SeqCst),
+            self.errors.load(Ordering::SeqCst),
+            times,
+        )
+    }
+}
