@@ -185,6 +185,19 @@ impl Cluster {
         });
     }
 
+    /// The Counter's value, read through the live replicas.
+    pub fn counter_value(&mut self, rt: &tokio::runtime::Runtime) -> i64 {
+        let live = self.bootstrap_live();
+        rt.block_on(async {
+            Counter::connect(&live)
+                .await
+                .expect("a live replica accepts the connection")
+                .getvalue()
+                .await
+                .expect("a majority of the view serves the read")
+        })
+    }
+
     /// Index of the replica that leads now (asking the live ones).
     pub fn leader(&mut self) -> Option<usize> {
         let addrs: Vec<(usize, String)> = self

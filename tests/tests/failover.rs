@@ -2,7 +2,6 @@
 //! final count equals the acknowledged increments exactly (nothing lost,
 //! nothing applied twice).
 
-use concoord_client::proxies::Counter;
 use concoord_integration_tests::{Cluster, Load, runtime};
 use std::time::{Duration, Instant};
 
@@ -31,15 +30,7 @@ fn killing_the_leader_mid_load_loses_no_acknowledged_increment_and_applies_none_
         "clients stalled {failover:?}"
     );
 
-    let live = cluster.bootstrap_live();
-    let value = rt.block_on(async {
-        Counter::connect(&live)
-            .await
-            .expect("connect")
-            .getvalue()
-            .await
-            .expect("read")
-    });
+    let value = cluster.counter_value(&rt);
     assert_eq!(
         errors, 0,
         "every call completed (retried across the failover)"

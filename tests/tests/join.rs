@@ -1,7 +1,6 @@
 //! Replicas joining with -b under load catch up; afterwards the instance
 //! survives losing two original replicas, as the new view still has a majority.
 
-use concoord_client::proxies::Counter;
 use concoord_integration_tests::{Cluster, Load, runtime, status, wait_until};
 use std::time::Duration;
 
@@ -47,15 +46,7 @@ fn replicas_joining_under_load_catch_up_and_the_instance_survives_losing_two_ori
     std::thread::sleep(Duration::from_secs(4));
     let (acked, errors, _) = load.stop(&rt);
 
-    let live = cluster.bootstrap_live();
-    let value = rt.block_on(async {
-        Counter::connect(&live)
-            .await
-            .expect("connect")
-            .getvalue()
-            .await
-            .expect("3 of 5 still serve")
-    });
+    let value = cluster.counter_value(&rt);
     println!("{acked} increments acknowledged across two joins and two kills");
     assert_eq!(errors, 0);
     assert_eq!(value as u64, acked);
