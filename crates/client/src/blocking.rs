@@ -44,6 +44,16 @@ impl Client {
         self.runtime.block_on(self.inner.call(method, args))
     }
 
+    /// Calls a method returning `Result<T, E>`; see [`crate::Client::call_fallible`].
+    pub fn call_fallible<A: Serialize, T: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<T, crate::MethodError<E>> {
+        self.runtime
+            .block_on(self.inner.call_fallible(method, args))
+    }
+
     /// Calls a method with raw msgpack arguments.
     pub fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
         self.runtime.block_on(self.inner.call_raw(method, args))

@@ -5,7 +5,7 @@
 //! replicas' exactly-once table makes the retries safe: a call never runs
 //! twice, and a retry of an executed call gets its first reply.
 
-use crate::errors::ClientError;
+use crate::errors::{ClientError, MethodError};
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::handshake::{ClientConnection, connect_client};
 use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame};
@@ -26,6 +26,35 @@ const REQUEST_QUEUE_MAX: usize = 4096;
 /// Pause before retrying after `Busy` or when no leader is known.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// How a client sends calls (the original's proxy types 0, 2 and 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallMode {
+    /// One call at a time per client: concurrent callers wait their turn.
+    Serial,
+    /// Calls from concurrent callers are in flight together on one connection;
+    /// the leader batches them into log slots (server-side batching).
+    Pipelined,
+    /// Calls from concurrent callers queue locally and leave as one batch
+    /// frame of up to `max_calls`, after waiting up to `linger` for more to
+    /// join (client-side batching). Each caller still gets its own reply.
+    Batched {
+        /// Calls in one batch at most.
+        max_calls: usize,
+        /// How long the first call of a batch waits for others.
+        linger: Duration,
+    },
+}
+
+impl CallMode {
+    /// Client-side batching with defaults: up to 256 calls, 200 µs linger.
+    pub fn batched() -> CallMode {
+        CallMode::Batched {
+            max_calls: 256,
+            linger: Duration::from_micros(200),
+        }
+    }
+}
+
 /// How a client behaves.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -37,6 +66,8 @@ pub struct ClientOptions {
     pub attempt_timeout: Duration,
     /// Time to connect to one replica.
     pub connect_timeout: Duration,
+    /// How calls are sent.
+    pub mode: CallMode,
 }
 
 impl Default for ClientOptions {
@@ -46,6 +77,7 @@ impl Default for ClientOptions {
             call_timeout: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
+            mode: CallMode::Pipelined,
         }
     }
 }
@@ -65,6 +97,8 @@ pub struct Client {
     requests: mpsc::Sender<Request>,
     id: u64,
     options: Arc<ClientOptions>,
+    /// Held for the whole call in `CallMode::Serial`.
+    serial: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Client {
@@ -97,10 +131,13 @@ impl Client {
         }
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE_MAX);
         tokio::spawn(actor.run(rx));
+        let serial =
+            (options.mode == CallMode::Serial).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Client {
             requests,
             id,
             options: Arc::new(options),
+            serial,
         })
     }
 
@@ -116,6 +153,10 @@ impl Client {
 
     /// Calls `method` with msgpack-encoded `args`; returns the msgpack reply.
     pub async fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let _turn = match &self.serial {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         let (reply, rx) = oneshot::channel();
         let request = Request {
             method: method.to_string(),
@@ -141,10 +182,46 @@ impl Client {
             detail: e.to_string(),
         })?;
         let bytes = self.call_raw(method, args).await?;
-        rmp_serde::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            method: method.to_string(),
-            detail: e.to_string(),
-        })
+        decode_reply(method, &bytes)
+    }
+
+    /// Calls a method that returns `Result<T, E>`: its error comes back typed
+    /// as `MethodError::Returned(E)`.
+    pub async fn call_fallible<A: Serialize, T: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<T, MethodError<E>> {
+        fallible(method, self.call(method, args).await)
+    }
+}
+
+/// Decodes a reply, naming the method on failure.
+pub(crate) fn decode_reply<R: DeserializeOwned>(
+    method: &str,
+    bytes: &[u8],
+) -> Result<R, ClientError> {
+    rmp_serde::from_slice(bytes).map_err(|e| ClientError::Decode {
+        method: method.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Turns an application error into the method's typed error.
+pub(crate) fn fallible<T, E: DeserializeOwned>(
+    method: &str,
+    result: Result<T, ClientError>,
+) -> Result<T, MethodError<E>> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(ClientError::Application { value, .. }) => match rmp_serde::from_slice(&value) {
+            Ok(e) => Err(MethodError::Returned(e)),
+            Err(e) => Err(MethodError::Failed(ClientError::Decode {
+                method: method.to_string(),
+                detail: format!("cannot decode the error value: {e}"),
+            })),
+        },
+        Err(e) => Err(MethodError::Failed(e)),
     }
 }
 
@@ -213,7 +290,10 @@ impl Actor {
             let wake = self.next_wake();
             tokio::select! {
                 req = requests.recv(), if open => match req {
-                    Some(req) => self.submit(req).await,
+                    Some(req) => {
+                        let batch = self.gather(req, &mut requests).await;
+                        self.submit(batch).await;
+                    }
                     None => open = false,
                 },
                 frame = next_frame(&mut self.stream) => self.on_frame(frame).await,
@@ -246,36 +326,81 @@ impl Actor {
             .map_or(self.next_seq - 1, |s| s - 1)
     }
 
-    async fn submit(&mut self, req: Request) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.inflight.insert(
-            seq,
-            InFlight {
-                method: req.method,
-                args: req.args,
-                reply: req.reply,
-                deadline: Instant::now() + self.options.call_timeout,
-                sent_at: None,
-                retry_at: None,
-            },
-        );
-        self.send(seq).await;
+    /// In batched mode, collects more queued calls (waiting up to the linger)
+    /// to travel with `first`.
+    async fn gather(
+        &mut self,
+        first: Request,
+        requests: &mut mpsc::Receiver<Request>,
+    ) -> Vec<Request> {
+        let mut batch = vec![first];
+        let CallMode::Batched { max_calls, linger } = self.options.mode else {
+            return batch;
+        };
+        let until = Instant::now() + linger;
+        while batch.len() < max_calls {
+            match requests.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => match timeout(
+                    until.saturating_duration_since(Instant::now()),
+                    requests.recv(),
+                )
+                .await
+                {
+                    Ok(Some(r)) => batch.push(r),
+                    _ => break,
+                },
+            }
+        }
+        batch
     }
 
-    async fn send(&mut self, seq: u64) {
+    async fn submit(&mut self, batch: Vec<Request>) {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for req in batch {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.inflight.insert(
+                seq,
+                InFlight {
+                    method: req.method,
+                    args: req.args,
+                    reply: req.reply,
+                    deadline: Instant::now() + self.options.call_timeout,
+                    sent_at: None,
+                    retry_at: None,
+                },
+            );
+            seqs.push(seq);
+        }
+        self.send_many(&seqs).await;
+    }
+
+    /// Sends calls: one `Call` frame, or one `Batch` frame for several.
+    async fn send_many(&mut self, seqs: &[u64]) {
         let acked = self.acked();
-        let (Some(sink), Some(flight)) = (self.sink.as_mut(), self.inflight.get_mut(&seq)) else {
+        let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        flight.sent_at = Some(Instant::now());
-        flight.retry_at = None;
-        let frame = ClientFrame::Call(CallRequest {
-            seq,
-            acked,
-            method: flight.method.clone(),
-            args: flight.args.clone(),
-        });
+        let now = Instant::now();
+        let mut calls = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(flight) = self.inflight.get_mut(seq) {
+                flight.sent_at = Some(now);
+                flight.retry_at = None;
+                calls.push(CallRequest {
+                    seq: *seq,
+                    acked,
+                    method: flight.method.clone(),
+                    args: flight.args.clone(),
+                });
+            }
+        }
+        let frame = match calls.len() {
+            0 => return,
+            1 => ClientFrame::Call(calls.remove(0)),
+            _ => ClientFrame::Batch(calls),
+        };
         let sent = timeout(self.options.attempt_timeout, sink.send(frame)).await;
         if !matches!(sent, Ok(Ok(()))) {
             debug!("connection lost while sending; will retry elsewhere");
@@ -318,9 +443,7 @@ impl Actor {
                     self.sink = Some(sink);
                     self.stream = Some(stream);
                     let pending: Vec<u64> = self.inflight.keys().copied().collect();
-                    for seq in pending {
-                        self.send(seq).await;
-                    }
+                    self.send_many(&pending).await;
                     return None;
                 }
                 Err(HandshakeError::Rejected { addr, reason }) => {
@@ -443,9 +566,7 @@ impl Actor {
             .filter(|(_, f)| f.retry_at.is_some_and(|t| t <= now))
             .map(|(s, _)| *s)
             .collect();
-        for seq in due {
-            self.send(seq).await;
-        }
+        self.send_many(&due).await;
     }
 }
 

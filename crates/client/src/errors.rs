@@ -55,6 +55,28 @@ pub enum ClientError {
     Closed,
 }
 
+/// The outcome of a method that returns `Result<T, E>`: either the method's
+/// own error, or a failure to call it.
+#[derive(Debug, Error)]
+pub enum MethodError<E> {
+    /// The method ran and returned this error.
+    #[error("the method returned an error: {0:?}")]
+    Returned(E),
+    /// The call failed.
+    #[error(transparent)]
+    Failed(#[from] ClientError),
+}
+
+impl<E> MethodError<E> {
+    /// The method's own error, if that is what happened.
+    pub fn returned(&self) -> Option<&E> {
+        match self {
+            MethodError::Returned(e) => Some(e),
+            MethodError::Failed(_) => None,
+        }
+    }
+}
+
 impl ClientError {
     /// Decodes the error value a method returned, if this is one.
     pub fn application_error<E: serde::de::DeserializeOwned>(&self) -> Option<E> {

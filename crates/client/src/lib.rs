@@ -24,6 +24,12 @@ pub mod client;
 pub mod errors;
 pub mod proxies;
 
-pub use client::{Client, ClientOptions};
+pub use client::{CallMode, Client, ClientOptions};
 pub use concoord_transport::wire::CallError;
-pub use errors::ClientError;
+pub use errors::{ClientError, MethodError};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate as client;
+    pub use concoord_object as object;
+}

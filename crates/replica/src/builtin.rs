@@ -2,7 +2,9 @@
 //! dotted names (`concoord.object.counter.Counter`) or short names (`counter`).
 
 use crate::{ReplicaError, ReplicaOptions, run};
-use concoord_objects::Counter;
+use concoord_objects::{
+    Bank, Counter, JobManager, KeyValue, Log, Membership, NameserverCoord, Queue, Stack,
+};
 
 /// A ready-made object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,17 +15,46 @@ pub struct Builtin {
     pub short: &'static str,
 }
 
-/// Every ready-made object.
-pub const BUILTINS: &[Builtin] = &[Builtin {
-    dotted: "concoord.object.counter.Counter",
-    short: "counter",
-}];
+/// Declares the table of names and the dispatch from a name to a replica of
+/// the type, from one list, so the two cannot drift apart.
+macro_rules! builtins {
+    ($($short:literal => $ty:ty),* $(,)?) => {
+        /// Every ready-made object.
+        pub fn builtins() -> Vec<Builtin> {
+            vec![
+                $(Builtin {
+                    dotted: <$ty as concoord_object::ReplicatedObject>::type_name(),
+                    short: $short,
+                }),*
+            ]
+        }
+
+        async fn serve(short: &str, opts: ReplicaOptions) -> Result<(), ReplicaError> {
+            match short {
+                $($short => run::<$ty>(opts).await,)*
+                other => Err(unknown(other)),
+            }
+        }
+    };
+}
+
+builtins! {
+    "counter" => Counter,
+    "bank" => Bank,
+    "log" => Log,
+    "membership" => Membership,
+    "stack" => Stack,
+    "queue" => Queue,
+    "jobmanager" => JobManager,
+    "keyvalue" => KeyValue,
+    "nameservercoord" => NameserverCoord,
+}
 
 /// Finds a ready-made object by dotted name, short name or class name
 /// (case-insensitive).
-pub fn resolve(name: &str) -> Option<&'static Builtin> {
+pub fn resolve(name: &str) -> Option<Builtin> {
     let name = name.trim();
-    BUILTINS.iter().find(|b| {
+    builtins().into_iter().find(|b| {
         let class = b.dotted.rsplit('.').next().unwrap_or(b.dotted);
         b.dotted.eq_ignore_ascii_case(name)
             || b.short.eq_ignore_ascii_case(name)
@@ -33,7 +64,7 @@ pub fn resolve(name: &str) -> Option<&'static Builtin> {
 
 /// The error for an unknown name, listing the known ones.
 pub fn unknown(name: &str) -> ReplicaError {
-    let known: Vec<String> = BUILTINS
+    let known: Vec<String> = builtins()
         .iter()
         .map(|b| format!("{} ({})", b.dotted, b.short))
         .collect();
@@ -48,10 +79,7 @@ pub async fn run_builtin(name: &str, opts: ReplicaOptions) -> Result<(), Replica
     let Some(builtin) = resolve(name) else {
         return Err(unknown(name));
     };
-    match builtin.short {
-        "counter" => run::<Counter>(opts).await,
-        _ => Err(unknown(name)),
-    }
+    serve(builtin.short, opts).await
 }
 
 /// Serves the ready-made object named by `-o`, from parsed flags, logging to
@@ -77,6 +105,10 @@ mod tests {
     fn seed_dotted_short_and_class_names_resolve() {
         for name in ["concoord.object.counter.Counter", "counter", "Counter"] {
             assert_eq!(resolve(name).map(|b| b.short), Some("counter"), "{name}");
+        }
+        for b in builtins() {
+            assert_eq!(resolve(b.dotted), Some(b), "{}", b.dotted);
+            assert_eq!(resolve(b.short), Some(b), "{}", b.short);
         }
         assert!(resolve("concoord.object.nothing.Nothing").is_none());
     }

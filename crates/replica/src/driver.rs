@@ -141,6 +141,11 @@ impl<O: ReplicatedObject> Driver<O> {
                 frame,
             } => match frame {
                 ClientFrame::Call(req) => self.on_call(conn, client_id, req),
+                ClientFrame::Batch(calls) => {
+                    for req in calls {
+                        self.on_call(conn, client_id, req);
+                    }
+                }
                 ClientFrame::Admin { id, request } => {
                     let reply = self.on_admin(request);
                     self.send(conn, ReplicaFrame::Admin { id, reply });

@@ -145,12 +145,61 @@ pub mod args {
         Ok(if bytes == [0xc0] { vec![0x90] } else { bytes })
     }
 
+    /// Trailing arguments a caller may leave out (when they are `Option`s).
+    const OMITTED_MAX: usize = 8;
+
     /// Decodes arguments into a tuple type, with an error naming the method.
+    /// Trailing `Option` arguments may be left out, like Python's default
+    /// arguments: `f(a)` calls `fn f(a: i64, b: Option<i64>)` with `b = None`.
     pub fn decode<T: DeserializeOwned>(method: &str, args: &[u8]) -> Result<T, ObjectError> {
-        rmp_serde::from_slice(args).map_err(|e| ObjectError::BadArguments {
+        let first = match rmp_serde::from_slice(args) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if let Some((len, body)) = split_array(args) {
+            for extra in 1..=OMITTED_MAX {
+                let mut padded = array_header(len + extra);
+                padded.extend_from_slice(body);
+                padded.extend(std::iter::repeat_n(0xc0u8, extra));
+                if let Ok(v) = rmp_serde::from_slice(&padded) {
+                    return Ok(v);
+                }
+            }
+        }
+        Err(ObjectError::BadArguments {
             method: method.to_string(),
-            detail: format!("{e}"),
+            detail: format!("{first}"),
         })
+    }
+
+    /// The element count and the elements of a msgpack array.
+    fn split_array(bytes: &[u8]) -> Option<(usize, &[u8])> {
+        match bytes.first()? {
+            b @ 0x90..=0x9f => Some(((b & 0x0f) as usize, &bytes[1..])),
+            0xdc => {
+                let n = u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?);
+                Some((n as usize, &bytes[3..]))
+            }
+            0xdd => {
+                let n = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?);
+                Some((n as usize, &bytes[5..]))
+            }
+            _ => None,
+        }
+    }
+
+    fn array_header(len: usize) -> Vec<u8> {
+        if len < 16 {
+            vec![0x90 | len as u8]
+        } else if let Ok(n) = u16::try_from(len) {
+            let mut h = vec![0xdc];
+            h.extend_from_slice(&n.to_be_bytes());
+            h
+        } else {
+            let mut h = vec![0xdd];
+            h.extend_from_slice(&(len as u32).to_be_bytes());
+            h
+        }
     }
 
     /// Checks that a method taking no arguments got none.
@@ -217,6 +266,11 @@ pub trait ReplicatedObject: Default + Serialize + DeserializeOwned + Send + 'sta
     }
 }
 
+#[doc(hidden)]
+pub mod __private {
+    pub use crate as object;
+}
+
 /// Decodes a reply produced by [`reply`].
 pub fn decode_reply<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ObjectError> {
     rmp_serde::from_slice(bytes).map_err(|e| ObjectError::State(format!("unexpected reply: {e}")))
@@ -238,6 +292,17 @@ mod tests {
         let bytes = args::encode(&(5i64, "x".to_string())).expect("encodes");
         let (n, s): (i64, String) = args::decode("m", &bytes).expect("decodes");
         assert_eq!((n, s.as_str()), (5, "x"));
+    }
+
+    #[test]
+    fn trailing_optional_arguments_may_be_left_out() {
+        let bytes = args::encode(&(5i64,)).expect("encodes");
+        let (n, opt): (i64, Option<String>) = args::decode("m", &bytes).expect("decodes");
+        assert_eq!((n, opt), (5, None));
+        let none: (Option<i64>,) = args::decode("m", &[0x90]).expect("decodes");
+        assert_eq!(none, (None,));
+        // A missing required argument is still an error.
+        assert!(args::decode::<(i64, i64)>("m", &bytes).is_err());
     }
 
     #[test]

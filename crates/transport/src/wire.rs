@@ -102,6 +102,9 @@ pub struct CallRequest {
 pub enum ClientFrame {
     /// Call a method of the replicated object.
     Call(CallRequest),
+    /// Several calls at once (client-side batching); each is answered by its
+    /// own `Reply`.
+    Batch(Vec<CallRequest>),
     /// An operator request.
     Admin {
         /// Correlates the reply.
