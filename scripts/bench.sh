@@ -17,3 +17,7 @@ for workload in incr get; do
     ./target/release/concoord-bench -b "$B" --workload "$workload" --clients "$clients" --duration "$SECS" --json
   done
 done
+# The original's proxy types: 64 callers sharing one proxy (one client).
+for mode in serial blocking batched pipelined; do
+  ./target/release/concoord-bench -b "$B" --workload incr --clients 64 --shared --mode "$mode" --duration "$SECS" --json
+done

@@ -46,14 +46,54 @@ pub struct Replica {
     pub log: PathBuf,
 }
 
+/// Which replica program to run.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaSpec {
+    /// Binary name in the target directory.
+    pub binary: &'static str,
+    /// `-o` for `concoord replica`; `None` for a user's own replica binary.
+    pub object: Option<&'static str>,
+}
+
+/// `concoord replica -o concoord.object.counter.Counter`.
+pub const COUNTER: ReplicaSpec = ReplicaSpec {
+    binary: "concoord",
+    object: Some("concoord.object.counter.Counter"),
+};
+
+impl ReplicaSpec {
+    /// `concoord replica -o NAME`.
+    pub const fn builtin(name: &'static str) -> ReplicaSpec {
+        ReplicaSpec {
+            binary: "concoord",
+            object: Some(name),
+        }
+    }
+}
+
 impl Replica {
-    /// Starts `concoord replica -o OBJECT -a IP -p PORT [-b BOOT] [extra]`.
+    /// Starts a Counter replica: `concoord replica -o … -a IP -p PORT [-b BOOT] [extra]`.
     pub fn start(test: &str, ip: &str, port: u16, boot: Option<&str>, extra: &[&str]) -> Replica {
+        Replica::start_spec(COUNTER, test, ip, port, boot, extra)
+    }
+
+    /// Starts a replica of `spec`.
+    pub fn start_spec(
+        spec: ReplicaSpec,
+        test: &str,
+        ip: &str,
+        port: u16,
+        boot: Option<&str>,
+        extra: &[&str],
+    ) -> Replica {
         let addr = format!("{ip}:{port}");
         let log = log_dir(test).join(format!("replica-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(binary("concoord"));
-        cmd.args(["replica", "-o", "concoord.object.counter.Counter", "-a", ip])
+        let mut cmd = Command::new(binary(spec.binary));
+        if let Some(object) = spec.object {
+            cmd.args(["replica", "-o", object]);
+        }
+        cmd.args(["-a", ip])
             .args(["-p", &port.to_string()])
             .args(extra)
             .stdin(Stdio::null())
@@ -62,7 +102,7 @@ impl Replica {
         if let Some(b) = boot {
             cmd.args(["-b", b]);
         }
-        let child = cmd.spawn().expect("spawn concoord replica");
+        let child = cmd.spawn().expect("spawn replica");
         Replica {
             child: Some(child),
             addr,
@@ -127,6 +167,7 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 pub struct Cluster {
     /// The replicas, in start order.
     pub replicas: Vec<Replica>,
+    spec: ReplicaSpec,
     test: String,
     ip: String,
     next_port: u16,
@@ -136,8 +177,14 @@ impl Cluster {
     /// Starts `n` replicas on `ip` (ports from 14000): the first founds the
     /// instance, the others join it; returns once all are members.
     pub fn start(test: &str, ip: &str, n: usize) -> Cluster {
+        Cluster::start_spec(COUNTER, test, ip, n)
+    }
+
+    /// Like `start`, for any replica program.
+    pub fn start_spec(spec: ReplicaSpec, test: &str, ip: &str, n: usize) -> Cluster {
         let mut c = Cluster {
             replicas: Vec::new(),
+            spec,
             test: test.to_string(),
             ip: ip.to_string(),
             next_port: 14000,
@@ -155,7 +202,7 @@ impl Cluster {
         self.next_port += 1;
         let boot = self.bootstrap_live();
         let boot = (!self.replicas.is_empty()).then_some(boot);
-        let r = Replica::start(&self.test, &self.ip, port, boot.as_deref(), &[]);
+        let r = Replica::start_spec(self.spec, &self.test, &self.ip, port, boot.as_deref(), &[]);
         if self.replicas.is_empty() {
             let addr = r.addr.clone();
             wait_until(Duration::from_secs(10), "the founder to serve", || {
@@ -196,6 +243,25 @@ impl Cluster {
                 .await
                 .expect("a majority of the view serves the read")
         })
+    }
+
+    /// Waits until every live replica has executed the same slots, and returns
+    /// their (executed slot, state digest) pairs.
+    pub fn settled_states(&mut self) -> Vec<(u64, u64)> {
+        let addrs: Vec<String> = self
+            .replicas
+            .iter_mut()
+            .filter_map(|r| r.is_running().then(|| r.addr.clone()))
+            .collect();
+        let mut states = Vec::new();
+        wait_until(Duration::from_secs(10), "replicas to settle", || {
+            states = addrs
+                .iter()
+                .filter_map(|a| status(a).map(|s| (s.executed, s.state_digest)))
+                .collect();
+            states.len() == addrs.len() && states.iter().all(|s| s.0 == states[0].0)
+        });
+        states
     }
 
     /// Index of the replica that leads now (asking the live ones).

@@ -6,7 +6,7 @@
 //! ```
 
 use clap::{Parser, ValueEnum};
-use concoord_client::{Client, ClientOptions};
+use concoord_client::{CallMode, Client, ClientOptions, blocking};
 use hdrhistogram::Histogram;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,6 +17,19 @@ enum Workload {
     Incr,
     /// Counter reads (linearizable reads, no log write).
     Get,
+}
+
+/// The original's proxy types, as call modes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// Type 0: one call at a time per client.
+    Serial,
+    /// Type 1: blocking calls from threads.
+    Blocking,
+    /// Type 2: client-side batching.
+    Batched,
+    /// Type 3: pipelined; the leader batches (server-side batching).
+    Pipelined,
 }
 
 #[derive(Parser)]
@@ -44,6 +57,13 @@ struct Args {
     /// The instance's security token.
     #[arg(short = 't', long = "token")]
     token: Option<String>,
+    /// How calls are sent (the original's proxy types 0–3).
+    #[arg(short = 'm', long, value_enum, default_value = "pipelined")]
+    mode: Mode,
+    /// All callers share one client (one connection and session), as callers
+    /// sharing one proxy do; otherwise each caller has its own.
+    #[arg(long)]
+    shared: bool,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -54,68 +74,179 @@ struct Outcome {
     errors: u64,
 }
 
-async fn one_client(
-    boot: String,
-    options: ClientOptions,
+/// One call of the workload.
+async fn call(client: &Client, workload: Workload) -> Result<(), concoord_client::ClientError> {
+    match workload {
+        Workload::Incr => client.call::<_, ()>("increment", &()).await,
+        Workload::Get => client.call::<_, i64>("getvalue", &()).await.map(|_| ()),
+    }
+}
+
+fn new_histogram() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// The measurement window of one caller: counts what completes after the
+/// warm-up and before the end.
+struct Window {
+    warmup_until: Instant,
+    stop_at: Instant,
+    outcome: Outcome,
+}
+
+impl Window {
+    fn new(warmup_until: Instant, stop_at: Instant) -> Result<Window, String> {
+        Ok(Window {
+            warmup_until,
+            stop_at,
+            outcome: Outcome {
+                histogram: new_histogram()?,
+                errors: 0,
+            },
+        })
+    }
+
+    /// When the next call starts, or `None` once the run is over.
+    fn next(&self) -> Option<Instant> {
+        let now = Instant::now();
+        (now < self.stop_at).then_some(now)
+    }
+
+    fn record(&mut self, started: Instant, ok: bool) {
+        if started < self.warmup_until {
+            return;
+        }
+        if ok {
+            let micros = (started.elapsed().as_micros() as u64).max(1);
+            let _ = self.outcome.histogram.record(micros);
+        } else {
+            self.outcome.errors += 1;
+        }
+    }
+}
+
+async fn one_caller(
+    client: Client,
     workload: Workload,
     warmup_until: Instant,
     stop_at: Instant,
 ) -> Result<Outcome, String> {
-    let client = Client::connect_with(&boot, options)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
-    let mut errors = 0;
-    loop {
-        let started = Instant::now();
-        if started >= stop_at {
-            break;
-        }
-        let result = match workload {
-            Workload::Incr => client.call::<_, ()>("increment", &()).await.map(|_| ()),
-            Workload::Get => client.call::<_, i64>("getvalue", &()).await.map(|_| ()),
-        };
-        let micros = started.elapsed().as_micros() as u64;
-        if started >= warmup_until {
-            match result {
-                Ok(()) => {
-                    let _ = histogram.record(micros.max(1));
-                }
-                Err(_) => errors += 1,
-            }
-        }
+    let mut window = Window::new(warmup_until, stop_at)?;
+    while let Some(started) = window.next() {
+        let ok = call(&client, workload).await.is_ok();
+        window.record(started, ok);
     }
-    Ok(Outcome { histogram, errors })
+    Ok(window.outcome)
+}
+
+fn one_blocking_caller(
+    client: blocking::Client,
+    workload: Workload,
+    warmup_until: Instant,
+    stop_at: Instant,
+) -> Result<Outcome, String> {
+    let mut window = Window::new(warmup_until, stop_at)?;
+    while let Some(started) = window.next() {
+        let ok = match workload {
+            Workload::Incr => client.call::<_, ()>("increment", &()).is_ok(),
+            Workload::Get => client.call::<_, i64>("getvalue", &()).is_ok(),
+        };
+        window.record(started, ok);
+    }
+    Ok(window.outcome)
+}
+
+/// One client per caller, or one shared by all.
+async fn clients<C: Clone, F>(
+    callers: u32,
+    shared: bool,
+    mut connect: impl FnMut() -> F,
+) -> Result<Vec<C>, String>
+where
+    F: std::future::Future<Output = Result<C, concoord_client::ClientError>>,
+{
+    let mut out: Vec<C> = Vec::new();
+    for _ in 0..callers {
+        let client = match out.first() {
+            Some(first) if shared => first.clone(),
+            _ => connect().await.map_err(|e| e.to_string())?,
+        };
+        out.push(client);
+    }
+    Ok(out)
+}
+
+/// Blocking callers, one thread each (the original's proxy type 1).
+fn run_blocking(
+    args: &Args,
+    options: ClientOptions,
+    warmup_until: Instant,
+    stop_at: Instant,
+) -> Vec<Result<Outcome, String>> {
+    let connect =
+        || std::future::ready(blocking::Client::connect_with(&args.boot, options.clone()));
+    // Not inside tokio: a blocking client runs its own runtime.
+    let clients = match futures::executor::block_on(clients(args.clients, args.shared, connect)) {
+        Ok(c) => c,
+        Err(e) => return vec![Err(e)],
+    };
+    let mut threads = Vec::new();
+    for client in clients {
+        let workload = args.workload;
+        threads.push(std::thread::spawn(move || {
+            one_blocking_caller(client, workload, warmup_until, stop_at)
+        }));
+    }
+    threads
+        .into_iter()
+        .map(|t| {
+            t.join()
+                .map_err(|_| "a caller thread panicked".to_string())
+                .and_then(|r| r)
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let mode = match args.mode {
+        Mode::Serial => CallMode::Serial,
+        Mode::Batched => CallMode::batched(),
+        Mode::Pipelined | Mode::Blocking => CallMode::Pipelined,
+    };
     let options = ClientOptions {
         token: args.token.clone(),
+        mode,
         ..ClientOptions::default()
     };
     let measured = Duration::from_secs_f64(args.duration.max(0.1));
-    let results = concoord_replica::block_on(async {
-        let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
-        let stop_at = warmup_until + measured;
-        let tasks: Vec<_> = (0..args.clients)
-            .map(|_| {
-                tokio::spawn(one_client(
-                    args.boot.clone(),
-                    options.clone(),
+    let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
+    let stop_at = warmup_until + measured;
+    let results: Vec<Result<Outcome, String>> = if let Mode::Blocking = args.mode {
+        run_blocking(&args, options, warmup_until, stop_at)
+    } else {
+        concoord_replica::block_on(async {
+            let connect = || Client::connect_with(&args.boot, options.clone());
+            let clients = match clients(args.clients, args.shared, connect).await {
+                Ok(c) => c,
+                Err(e) => return vec![Err(e)],
+            };
+            let mut tasks = Vec::new();
+            for client in clients {
+                tasks.push(tokio::spawn(one_caller(
+                    client,
                     args.workload,
                     warmup_until,
                     stop_at,
-                ))
-            })
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.map_err(|e| e.to_string()).and_then(|r| r));
-        }
-        out
-    });
+                )));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.map_err(|e| e.to_string()).and_then(|r| r));
+            }
+            out
+        })
+    };
     let mut total = match Histogram::<u64>::new_with_bounds(1, 60_000_000, 3) {
         Ok(h) => h,
         Err(e) => {
@@ -139,11 +270,14 @@ fn main() -> ExitCode {
     let ops = total.len();
     let ops_per_sec = ops as f64 / measured.as_secs_f64();
     let workload = format!("{:?}", args.workload).to_lowercase();
+    let mode = format!("{:?}", args.mode).to_lowercase();
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "workload": workload,
+                "mode": mode,
+                "shared_client": args.shared,
                 "clients": args.clients,
                 "duration_secs": measured.as_secs_f64(),
                 "ops": ops,
@@ -157,7 +291,8 @@ fn main() -> ExitCode {
         );
     } else {
         println!(
-            "workload={workload} clients={} ops={ops} errors={errors} ops/s={ops_per_sec:.0} p50={}us p99={}us p999={}us max={}us",
+            "workload={workload} mode={mode} shared={} clients={} ops={ops} errors={errors} ops/s={ops_per_sec:.0} p50={}us p99={}us p999={}us max={}us",
+            args.shared,
             args.clients,
             total.value_at_quantile(0.50),
             total.value_at_quantile(0.99),

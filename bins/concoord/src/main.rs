@@ -3,6 +3,7 @@
 
 mod call;
 mod cluster;
+mod object;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Start a local cluster of N replicas on 127.0.0.1; Ctrl-C stops it.
     Cluster(cluster::ClusterArgs),
+    /// Write a standalone client proxy for an object's source (and check it with -s).
+    Object(object::ObjectArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn main() -> ExitCode {
         Command::Call(args) => call::run(args),
         Command::Status(args) => status::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Object(args) => object::run(args),
     }
 }

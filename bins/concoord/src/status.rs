@@ -44,12 +44,14 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "leader": r.leader.as_ref().map(|l| l.addr.clone()),
         "ballot": { "round": r.ballot.round, "leader": r.ballot.leader.to_string() },
         "decided": r.decided,
+        "executed": r.executed,
         "known_commit": r.known_commit,
         "snapshot_slot": r.snapshot_slot,
         "log_entries": r.log_entries,
         "view_epoch": r.view_epoch,
         "members": r.members.iter().map(|m| m.addr.clone()).collect::<Vec<_>>(),
         "clients_connected": r.clients_connected,
+        "state_digest": format!("{:016x}", r.state_digest),
         "uptime_secs": r.uptime_secs,
     })
 }

@@ -35,22 +35,22 @@ pub enum CallMode {
     /// the leader batches them into log slots (server-side batching).
     Pipelined,
     /// Calls from concurrent callers queue locally and leave as one batch
-    /// frame of up to `max_calls`, after waiting up to `linger` for more to
-    /// join (client-side batching). Each caller still gets its own reply.
+    /// frame of up to `max_calls` (client-side batching): a batch closes when
+    /// no new call has come for `linger`. Each caller gets its own reply.
     Batched {
         /// Calls in one batch at most.
         max_calls: usize,
-        /// How long the first call of a batch waits for others.
+        /// The longest quiet gap a batch waits for another call.
         linger: Duration,
     },
 }
 
 impl CallMode {
-    /// Client-side batching with defaults: up to 256 calls, 200 µs linger.
+    /// Client-side batching with defaults: up to 256 calls, 50 µs gaps.
     pub fn batched() -> CallMode {
         CallMode::Batched {
             max_calls: 256,
-            linger: Duration::from_micros(200),
+            linger: Duration::from_micros(50),
         }
     }
 }
@@ -326,8 +326,8 @@ impl Actor {
             .map_or(self.next_seq - 1, |s| s - 1)
     }
 
-    /// In batched mode, collects more queued calls (waiting up to the linger)
-    /// to travel with `first`.
+    /// In batched mode, collects more calls to travel with `first`, until
+    /// none comes for `linger` or the batch is full.
     async fn gather(
         &mut self,
         first: Request,
@@ -337,19 +337,19 @@ impl Actor {
         let CallMode::Batched { max_calls, linger } = self.options.mode else {
             return batch;
         };
-        let until = Instant::now() + linger;
+        // The batch closes when no call has come for `linger`: callers whose
+        // replies arrived together call again together, within microseconds.
+        // Tokio's timers tick in milliseconds, so the gap is timed by yielding
+        // to the scheduler (letting those callers run) while watching the clock.
+        let mut quiet_since = std::time::Instant::now();
         while batch.len() < max_calls {
             match requests.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => match timeout(
-                    until.saturating_duration_since(Instant::now()),
-                    requests.recv(),
-                )
-                .await
-                {
-                    Ok(Some(r)) => batch.push(r),
-                    _ => break,
-                },
+                Ok(r) => {
+                    batch.push(r);
+                    quiet_since = std::time::Instant::now();
+                }
+                Err(_) if quiet_since.elapsed() >= linger => break,
+                Err(_) => tokio::task::yield_now().await,
             }
         }
         batch

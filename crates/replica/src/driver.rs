@@ -60,6 +60,9 @@ pub struct Driver<O> {
     started: Instant,
     joined: Arc<AtomicBool>,
     peers_known: BTreeMap<NodeId, String>,
+    /// Last slot executed against `state` (status may be asked between a
+    /// decision and its execution).
+    executed: u64,
     /// Replicas that connected to us, with their addresses: a joining replica
     /// knows no view yet and answers the leader through these.
     peers_seen: BTreeMap<NodeId, String>,
@@ -86,6 +89,7 @@ impl<O: ReplicatedObject> Driver<O> {
             started: Instant::now(),
             joined,
             peers_known: BTreeMap::new(),
+            executed: 0,
             peers_seen: BTreeMap::new(),
         };
         driver.refresh_peers();
@@ -244,10 +248,12 @@ impl<O: ReplicatedObject> Driver<O> {
                     snapshot.slot
                 )
             })?;
+            self.executed = snapshot.slot;
             info!(slot = snapshot.slot, "installed snapshot");
         }
         let mut views_changed = ready.restore.is_some();
-        for (_, entry) in &ready.committed {
+        for (slot, entry) in &ready.committed {
+            self.executed = *slot;
             match entry {
                 Entry::Commands(cmds) => {
                     for cmd in cmds {
@@ -405,12 +411,14 @@ impl<O: ReplicatedObject> Driver<O> {
             }),
             ballot: s.promised,
             decided: s.decided,
+            executed: self.executed,
             known_commit: s.known_commit,
             snapshot_slot: s.snapshot_slot,
             log_entries: s.log_entries as u64,
             view_epoch: s.view.as_ref().map_or(0, |v| v.epoch),
             members,
             clients_connected: self.conns.len() as u64,
+            state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
         }
     }

@@ -113,6 +113,14 @@ impl<O: ReplicatedObject> ReplicatedState<O> {
         }
     }
 
+    /// A digest of the state, equal on replicas that executed the same slots.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.snapshot().unwrap_or_default().hash(&mut h);
+        h.finish()
+    }
+
     /// The state as snapshot bytes.
     pub fn snapshot(&self) -> Result<Vec<u8>, ObjectError> {
         let image = SnapshotImage {

@@ -220,8 +220,10 @@ pub struct StatusReport {
     pub leader: Option<MemberStatus>,
     /// Highest ballot promised.
     pub ballot: Ballot,
-    /// Every slot up to here is decided (and executed).
+    /// Every slot up to here is decided.
     pub decided: Slot,
+    /// Every slot up to here is executed (`state_digest` is of this state).
+    pub executed: Slot,
     /// Highest commit point heard.
     pub known_commit: Slot,
     /// Slot of the last snapshot.
@@ -234,6 +236,9 @@ pub struct StatusReport {
     pub members: Vec<MemberStatus>,
     /// Clients connected now.
     pub clients_connected: u64,
+    /// Digest of the replicated state (object and exactly-once table) after
+    /// executing slot `executed`: replicas at the same slot must agree.
+    pub state_digest: u64,
     /// Seconds since start.
     pub uptime_secs: u64,
 }

@@ -100,6 +100,38 @@ pub struct ObjectModel {
     pub init: Option<Init>,
 }
 
+impl ObjectModel {
+    /// One line per method, for people: kind, name, arguments, result.
+    pub fn describe(&self) -> Vec<String> {
+        let text = |t: &Type| quote::quote!(#t).to_string();
+        self.methods
+            .iter()
+            .map(|m| {
+                let kind = match m.kind {
+                    Kind::Read => "read ",
+                    Kind::Write => "write",
+                };
+                let args: Vec<String> = m
+                    .params
+                    .iter()
+                    .map(|p| match p {
+                        Param::Wire(a) => format!("{}: {}", a.name, text(&a.ty)),
+                        Param::Context => "(call context)".into(),
+                    })
+                    .collect();
+                let ret = match &m.ret {
+                    Ret::Unit => String::new(),
+                    Ret::Value(t) => format!(" -> {}", text(t)),
+                    Ret::Fallible { ok, err } => {
+                        format!(" -> {}, or error {}", text(ok), text(err))
+                    }
+                };
+                format!("  {kind} {}({}){ret}", m.name, args.join(", "))
+            })
+            .collect()
+    }
+}
+
 fn err(span: Span, msg: &str) -> syn::Error {
     syn::Error::new(span, msg)
 }
