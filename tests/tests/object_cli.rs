@@ -55,6 +55,31 @@ fn the_committed_tencounter_proxy_is_what_the_generator_writes() {
 }
 
 #[test]
+fn the_committed_proxies_of_types_1_to_3_are_what_the_generator_writes() {
+    // Type 0 is the default, checked above at its default place.
+    for p in ["1", "2", "3"] {
+        let out = std::env::temp_dir().join(format!("tencounter_proxy_check_p{p}.rs"));
+        let committed = format!("tests/tencounter/generated/tencounter_proxy_p{p}.rs");
+        let result = concoord_object(&[
+            "-o",
+            "tests/tencounter/src/lib.rs::TenCounter",
+            "-p",
+            p,
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ]);
+        assert!(result.status.success());
+        let fresh = std::fs::read_to_string(&out).expect("generated file");
+        let committed_text =
+            std::fs::read_to_string(workspace().join(&committed)).expect("committed");
+        assert_eq!(
+            fresh, committed_text,
+            "regenerate with: concoord object -o tests/tencounter/src/lib.rs::TenCounter -p {p} --out {committed}"
+        );
+    }
+}
+
+#[test]
 fn unsafe_objects_are_rejected_with_the_line_and_the_reason() {
     let cases = [
         (

@@ -46,6 +46,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
+/// `#[concoord_object::object]`: the same macro as `concoord::object`. Its
+/// generated code refers to `::concoord` unless told otherwise: without the
+/// `concoord` crate, write `#[concoord_object::object(crate =
+/// "concoord_object", proxy = false)]` (proxies need the client).
+pub use concoord_macros::{object, proxy};
+
 /// The reserved method that re-initialises the object on every replica (the
 /// original's `__concoordinit__`).
 pub const CONCOORD_INIT: &str = "__concoordinit__";
