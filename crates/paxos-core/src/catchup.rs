@@ -1,6 +1,8 @@
 //! Catching up: a node whose decided prefix lags the commit point it heard
 //! pulls decided entries (or a snapshot, if the peer compacted them away) from
 //! a peer known to be ahead, in bounded chunks, one chunk in flight at a time.
+//! A snapshot travels in `snapshot_chunk_bytes` pieces; a lost chunk is asked
+//! for again from where the transfer stopped, not from the start.
 
 use crate::entry::Entry;
 use crate::message::Message;
@@ -11,6 +13,36 @@ use crate::view::ViewHistory;
 
 /// Bytes of decided entries sent in one catch-up reply at most.
 const CATCHUP_BYTES_MAX: usize = 4 << 20;
+
+/// One received snapshot chunk.
+pub(crate) struct Chunk {
+    pub(crate) slot: Slot,
+    pub(crate) views: ViewHistory,
+    pub(crate) total: u64,
+    pub(crate) offset: u64,
+    pub(crate) stream_end: u64,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Chunks that arrived ahead of a gap, kept per transfer at most.
+const EARLY_CHUNKS_MAX: usize = 64;
+
+/// A snapshot arriving in chunks.
+pub(crate) struct IncomingSnapshot {
+    slot: Slot,
+    views: ViewHistory,
+    total: u64,
+    data: Vec<u8>,
+    /// Chunks that arrived before the one they follow, by offset.
+    early: std::collections::BTreeMap<u64, Vec<u8>>,
+    from: NodeId,
+    /// Retries since the last progress.
+    stalls: u32,
+}
+
+/// Retries without progress before a transfer is abandoned (its source may
+/// be dead) and catch-up starts over with another peer.
+const TRANSFER_STALLS_MAX: u32 = 3;
 
 impl Node {
     /// Sends a catch-up request if we know we are behind and none was sent recently.
@@ -26,6 +58,18 @@ impl Node {
             .is_some_and(|t| self.now < t + retry)
         {
             return;
+        }
+        if let Some(inc) = self.incoming_snapshot.as_mut() {
+            inc.stalls += 1;
+            if inc.stalls <= TRANSFER_STALLS_MAX {
+                // A chunk got lost: resume the transfer where it stopped.
+                let (to, slot, offset) = (inc.from, inc.slot, inc.data.len() as u64);
+                self.last_catchup_request = Some(self.now);
+                self.send(to, Message::SnapshotRequest { slot, offset });
+                return;
+            }
+            // The source stopped answering: start over with another peer.
+            self.incoming_snapshot = None;
         }
         if let Some(target) = self.catchup_target() {
             self.request_catchup(target);
@@ -63,14 +107,8 @@ impl Node {
             return;
         };
         let commit = self.log.prefix();
-        if let Some(snapshot) = &self.snapshot
-            && first <= snapshot.slot
-        {
-            let msg = Message::InstallSnapshot {
-                snapshot: snapshot.clone(),
-                commit,
-            };
-            self.send(from, msg);
+        if !self.log.holds_from(first) && self.snapshot.is_some() {
+            self.send_snapshot_chunks(from, None, 0);
             return;
         }
         let entries =
@@ -114,13 +152,132 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot, commit: Slot) {
+    /// Streams up to `snapshot_chunks_per_request` chunks of the snapshot at
+    /// `slot` (our current or previous one; `None`: the current one) from
+    /// `offset` on. A snapshot we no longer hold restarts with the current one.
+    fn send_snapshot_chunks(&mut self, to: NodeId, slot: Option<Slot>, offset: u64) {
+        let held = [self.snapshot.as_ref(), self.previous_snapshot.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|s| slot.is_none_or(|want| s.slot == want));
+        let (snap, mut offset) = match (held, self.snapshot.as_ref()) {
+            (Some(s), _) => (s, offset),
+            (None, Some(current)) => (current, 0),
+            (None, None) => return,
+        };
+        let total = snap.data.len() as u64;
+        let chunk = self.cfg.snapshot_chunk_bytes as u64;
+        let stream_end = (offset + chunk * self.cfg.snapshot_chunks_per_request as u64).min(total);
+        let mut chunks = Vec::new();
+        for _ in 0..self.cfg.snapshot_chunks_per_request {
+            let start = offset.min(total) as usize;
+            let end = (start + self.cfg.snapshot_chunk_bytes).min(total as usize);
+            chunks.push(Message::SnapshotChunk {
+                slot: snap.slot,
+                views: snap.views.clone(),
+                total_bytes: total,
+                offset: start as u64,
+                stream_end,
+                data: snap.data[start..end].to_vec(),
+                commit: self.log.prefix(),
+            });
+            offset = end as u64;
+            if offset >= total {
+                break;
+            }
+        }
+        for msg in chunks {
+            self.send(to, msg);
+        }
+    }
+
+    pub(crate) fn on_snapshot_request(&mut self, from: NodeId, slot: Slot, offset: u64) {
+        self.send_snapshot_chunks(from, Some(slot), offset);
+    }
+
+    pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Chunk, commit: Slot) {
         self.note_peer_decided(from, commit);
-        self.known_commit = self.known_commit.max(commit).max(snapshot.slot);
-        if snapshot.slot <= self.log.prefix() {
+        let slot = chunk.slot;
+        self.known_commit = self.known_commit.max(commit).max(slot);
+        if slot <= self.log.prefix() {
+            if self
+                .incoming_snapshot
+                .as_ref()
+                .is_some_and(|i| i.slot <= slot)
+            {
+                self.incoming_snapshot = None;
+            }
             return;
         }
-        self.install_snapshot(snapshot);
+        let same_transfer = self
+            .incoming_snapshot
+            .as_ref()
+            .is_some_and(|i| i.slot == slot);
+        if same_transfer {
+            let Some(inc) = self.incoming_snapshot.as_mut() else {
+                return;
+            };
+            let have = inc.data.len() as u64;
+            if chunk.offset == have {
+                inc.data.extend_from_slice(&chunk.data);
+                // Splice in chunks that had arrived early.
+                while let Some(next) = inc.early.remove(&(inc.data.len() as u64)) {
+                    inc.data.extend_from_slice(&next);
+                }
+                inc.from = from;
+                inc.stalls = 0;
+            } else if chunk.offset > have && inc.early.len() < EARLY_CHUNKS_MAX {
+                inc.early.insert(chunk.offset, chunk.data);
+                return;
+            } else {
+                return; // a duplicate
+            }
+        } else if chunk.offset == 0
+            && self
+                .incoming_snapshot
+                .as_ref()
+                .is_none_or(|i| i.slot <= slot)
+        {
+            self.incoming_snapshot = Some(IncomingSnapshot {
+                slot,
+                views: chunk.views,
+                total: chunk.total,
+                data: chunk.data,
+                early: std::collections::BTreeMap::new(),
+                from,
+                stalls: 0,
+            });
+        } else {
+            // A chunk of a transfer we are not doing (the retry timer asks
+            // for the start of the current snapshot).
+            return;
+        }
+        let Some(inc) = self.incoming_snapshot.as_ref() else {
+            return;
+        };
+        let received = inc.data.len() as u64;
+        if received > inc.total {
+            self.incoming_snapshot = None; // a malformed transfer: start over later
+            return;
+        }
+        if received < inc.total {
+            if received >= chunk.stream_end {
+                self.last_catchup_request = Some(self.now);
+                let msg = Message::SnapshotRequest {
+                    slot,
+                    offset: received,
+                };
+                self.send(from, msg);
+            }
+            return;
+        }
+        if let Some(inc) = self.incoming_snapshot.take() {
+            self.install_snapshot(Snapshot {
+                slot: inc.slot,
+                views: inc.views,
+                data: inc.data,
+            });
+        }
         if self.log.prefix() < self.known_commit {
             self.request_catchup(from);
         }

@@ -46,6 +46,13 @@ pub struct Config {
     pub catchup_entries_max: usize,
     /// Ticks between two catch-up requests of a lagging node.
     pub catchup_retry_ticks: u32,
+    /// Bytes of snapshot data per `SnapshotChunk`.
+    pub snapshot_chunk_bytes: usize,
+    /// Chunks sent in answer to one `SnapshotRequest` (a bounded stream).
+    pub snapshot_chunks_per_request: usize,
+    /// Decided entries kept below a snapshot's slot when compacting, so that a
+    /// peer which installed a slightly older snapshot catches up by log.
+    pub log_retain_after_snapshot: u64,
     /// Decided entries kept in memory beyond the last snapshot before
     /// [`Ready::compaction_wanted`](crate::Ready::compaction_wanted) is raised.
     pub log_entries_soft_max: usize,
@@ -71,7 +78,10 @@ impl Config {
             heartbeat_ticks: 5,
             election_ticks: 50,
             catchup_entries_max: 256,
-            catchup_retry_ticks: 10,
+            catchup_retry_ticks: 20,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_chunks_per_request: 8,
+            log_retain_after_snapshot: 1_000,
             log_entries_soft_max: 10_000,
             seed: id.0,
             #[cfg(feature = "bug-injection")]
@@ -103,7 +113,11 @@ impl Config {
         if self.election_ticks <= 2 * self.heartbeat_ticks {
             return fail("election_ticks must exceed twice heartbeat_ticks");
         }
-        if self.catchup_entries_max == 0 || self.catchup_retry_ticks == 0 {
+        if self.catchup_entries_max == 0
+            || self.catchup_retry_ticks == 0
+            || self.snapshot_chunk_bytes == 0
+            || self.snapshot_chunks_per_request == 0
+        {
             return fail("catch-up limits must be at least 1");
         }
         Ok(())

@@ -69,6 +69,11 @@ impl DecidedLog {
         first..=self.prefix
     }
 
+    /// Whether the entries from `from` on are still held (not compacted away).
+    pub(crate) fn holds_from(&self, from: Slot) -> bool {
+        from > self.base || self.entries.contains_key(&from)
+    }
+
     /// Up to `max_entries` / `max_bytes` decided entries, contiguous from `from`.
     pub(crate) fn contiguous_from(
         &self,
@@ -91,10 +96,13 @@ impl DecidedLog {
         out
     }
 
-    /// Drops entries up to `slot` (now covered by a snapshot).
-    pub(crate) fn compact(&mut self, slot: Slot) {
+    /// Marks everything up to `slot` as covered by a snapshot, and drops the
+    /// entries up to `slot - retain`: the `retain` entries just below the
+    /// snapshot let a peer that installed a slightly older snapshot catch up
+    /// from the log instead of needing another snapshot.
+    pub(crate) fn compact(&mut self, slot: Slot, retain: u64) {
         debug_assert!(slot <= self.prefix);
-        self.entries = self.entries.split_off(&(slot + 1));
+        self.entries = self.entries.split_off(&(slot.saturating_sub(retain) + 1));
         self.base = self.base.max(slot);
     }
 
@@ -141,12 +149,25 @@ mod tests {
             log.record(s, cmd(s as u8));
         }
         log.advance();
-        log.compact(6);
+        log.compact(6, 0);
         assert_eq!(log.len(), 4);
         assert_eq!(log.prefix(), 10);
         assert!(log.is_decided(3));
         assert_eq!(log.record(3, cmd(77)), Recorded::Known);
         assert_eq!(log.contiguous_from(7, 100, 1 << 20).len(), 4);
+    }
+
+    #[test]
+    fn compaction_can_retain_entries_below_the_snapshot() {
+        let mut log = DecidedLog::default();
+        for s in 1..=10 {
+            log.record(s, cmd(s as u8));
+        }
+        log.advance();
+        log.compact(8, 3);
+        assert_eq!(log.base(), 8);
+        assert!(log.holds_from(6) && !log.holds_from(5));
+        assert_eq!(log.contiguous_from(6, 100, 1 << 20).len(), 5);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! receiving node who sent each one (`Node::step(from, msg)`).
 
 use crate::entry::Entry;
-use crate::snapshot::Snapshot;
 use crate::types::{Ballot, NodeId, Slot};
 use crate::view::ViewHistory;
 use serde::{Deserialize, Serialize};
@@ -108,12 +107,33 @@ pub enum Message {
         /// Every slot up to here is decided at the sender.
         commit: Slot,
     },
-    /// The requested entries were compacted away: here is a snapshot instead.
-    InstallSnapshot {
-        /// The snapshot.
-        snapshot: Snapshot,
+    /// The requested entries were compacted away: one chunk of a snapshot
+    /// instead. Snapshots travel in bounded chunks, each asked for with
+    /// `SnapshotRequest`, so a large state never needs one huge message.
+    SnapshotChunk {
+        /// Slot of the snapshot.
+        slot: Slot,
+        /// The view history as of `slot`.
+        views: ViewHistory,
+        /// Size of the whole snapshot's data.
+        total_bytes: u64,
+        /// Where this chunk starts.
+        offset: u64,
+        /// Where the stream this chunk belongs to ends: the receiver asks for
+        /// more once it has everything up to here.
+        stream_end: u64,
+        /// The chunk.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
         /// Every slot up to here is decided at the sender.
         commit: Slot,
+    },
+    /// Asks for the snapshot chunk at `offset` of the snapshot at `slot`.
+    SnapshotRequest {
+        /// Slot of the snapshot being received.
+        slot: Slot,
+        /// Bytes received so far.
+        offset: u64,
     },
 }
 
@@ -131,7 +151,8 @@ impl Message {
             Message::HeartbeatAck { .. } => "heartbeat_ack",
             Message::CatchupRequest { .. } => "catchup_request",
             Message::CatchupReply { .. } => "catchup_reply",
-            Message::InstallSnapshot { .. } => "install_snapshot",
+            Message::SnapshotChunk { .. } => "snapshot_chunk",
+            Message::SnapshotRequest { .. } => "snapshot_request",
         }
     }
 }

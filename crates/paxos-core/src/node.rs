@@ -119,6 +119,10 @@ pub struct Node {
     /// Leaders pad the log with no-ops up to here so a decided view change
     /// takes effect even when no commands arrive.
     pub(crate) pad_until: Slot,
+    /// A snapshot being received in chunks.
+    pub(crate) incoming_snapshot: Option<crate::catchup::IncomingSnapshot>,
+    /// The snapshot before `snapshot`, still served to transfers under way.
+    pub(crate) previous_snapshot: Option<Snapshot>,
     pub(crate) ready: Ready,
 }
 
@@ -144,6 +148,8 @@ impl Node {
             peer_decided: BTreeMap::new(),
             last_catchup_request: None,
             pad_until: 0,
+            incoming_snapshot: None,
+            previous_snapshot: None,
             ready: Ready::default(),
         })
     }
@@ -344,8 +350,28 @@ impl Node {
                 views,
                 commit,
             } => self.on_catchup_reply(from, entries, views, commit),
-            Message::InstallSnapshot { snapshot, commit } => {
-                self.on_install_snapshot(from, snapshot, commit)
+            Message::SnapshotChunk {
+                slot,
+                views,
+                total_bytes,
+                offset,
+                stream_end,
+                data,
+                commit,
+            } => self.on_snapshot_chunk(
+                from,
+                crate::catchup::Chunk {
+                    slot,
+                    views,
+                    total: total_bytes,
+                    offset,
+                    stream_end,
+                    data,
+                },
+                commit,
+            ),
+            Message::SnapshotRequest { slot, offset } => {
+                self.on_snapshot_request(from, slot, offset)
             }
         }
     }
@@ -401,10 +427,12 @@ impl Node {
             views: views.as_of(slot, self.cfg.window),
             data,
         };
-        views.prune_before(slot);
-        self.log.compact(slot);
+        let retain = self.cfg.log_retain_after_snapshot;
+        views.prune_before(slot.saturating_sub(retain));
+        self.log.compact(slot, retain);
         self.ready.persist.snapshot = Some(snapshot.clone());
-        self.snapshot = Some(snapshot);
+        // The previous snapshot keeps serving transfers already under way.
+        self.previous_snapshot = self.snapshot.replace(snapshot);
         Ok(())
     }
 

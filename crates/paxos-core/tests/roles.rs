@@ -516,7 +516,12 @@ fn a_node_without_views_never_campaigns() {
 
 #[test]
 fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
-    let mut c = Cluster::new(3);
+    let mut c = Cluster::with_config(3, |i| {
+        let mut cfg = config(i);
+        cfg.log_retain_after_snapshot = 0;
+        cfg.snapshot_chunk_bytes = 2; // many chunks
+        cfg
+    });
     let leader = c.elect();
     let laggard = *c.nodes.keys().find(|id| **id != leader).expect("3 nodes");
     c.isolated.insert(laggard);
@@ -530,7 +535,8 @@ fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
     }
     let node = c.nodes.get_mut(&leader).expect("leader");
     let upto = node.decided();
-    node.compact(upto, b"state".to_vec()).expect("executed");
+    node.compact(upto, b"the replicated state".to_vec())
+        .expect("executed");
     c.drain(leader);
     assert!(c.stores[&leader].snapshot().is_some());
     c.isolated.clear();
@@ -544,6 +550,7 @@ fn compaction_bounds_the_log_kept_in_memory() {
     let mut c = Cluster::with_config(1, |i| {
         let mut cfg = config(i);
         cfg.log_entries_soft_max = 10;
+        cfg.log_retain_after_snapshot = 0;
         cfg
     });
     c.tick();
@@ -560,4 +567,35 @@ fn compaction_bounds_the_log_kept_in_memory() {
         assert!(c.nodes[&NodeId(1)].status().log_entries <= 11);
     }
     assert!(wanted);
+}
+
+#[test]
+fn a_node_just_behind_a_snapshot_catches_up_from_the_retained_log() {
+    let mut c = Cluster::with_config(3, |i| {
+        let mut cfg = config(i);
+        cfg.log_retain_after_snapshot = 100;
+        cfg
+    });
+    let leader = c.elect();
+    let laggard = *c.nodes.keys().find(|id| **id != leader).expect("3 nodes");
+    c.isolated.insert(laggard);
+    for i in 0..10 {
+        c.nodes
+            .get_mut(&leader)
+            .expect("leader")
+            .propose(cmd(&format!("c{i}")))
+            .expect("leader");
+        c.tick();
+    }
+    let node = c.nodes.get_mut(&leader).expect("leader");
+    let upto = node.decided();
+    node.compact(upto, b"state".to_vec()).expect("executed");
+    c.drain(leader);
+    c.isolated.clear();
+    c.run_until(200, |c| c.nodes[&laggard].decided() >= upto);
+    let snapshot_sent = c
+        .sent
+        .iter()
+        .any(|(_, to, m)| *to == laggard && matches!(m, Message::SnapshotChunk { .. }));
+    assert!(!snapshot_sent, "the retained entries sufficed");
 }

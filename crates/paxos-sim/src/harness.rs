@@ -192,6 +192,8 @@ struct CoreParams {
     soft_max: usize,
     catchup: usize,
     election: u32,
+    snapshot_chunk: usize,
+    retain: u64,
 }
 
 struct SimNode {
@@ -298,6 +300,8 @@ impl Sim {
             soft_max: [20usize, 100, 1_000][rng.random_range(0..3)],
             catchup: [1usize, 8, 64][rng.random_range(0..3)],
             election: rng.random_range(30..=80),
+            snapshot_chunk: [16usize, 128, 1 << 20][rng.random_range(0..3)],
+            retain: [0u64, 5, 50][rng.random_range(0..3)],
         };
         let fault_rate = if cfg.aggressive {
             1.0 / rng.random_range(20.0..80.0)
@@ -366,6 +370,9 @@ impl Sim {
         c.log_entries_soft_max = self.core.soft_max;
         c.catchup_entries_max = self.core.catchup;
         c.election_ticks = self.core.election;
+        c.snapshot_chunk_bytes = self.core.snapshot_chunk;
+        c.log_retain_after_snapshot = self.core.retain;
+        c.catchup_retry_ticks = 30;
         c.seed = self.rng.random();
         c.injected_bug = self.cfg.bug;
         c
@@ -1033,10 +1040,29 @@ impl Sim {
         if !self.pending_reconfigs.is_empty() {
             return;
         }
-        // Only members of the view in force are removed or wiped.
+        // Only members of the view in force are removed or wiped, and only
+        // while every member is up and caught up (as an operator would):
+        // taking a second node away while a new one still copies the state
+        // can leave no quorum holding it.
         let Some(view) = self.most_advanced_view() else {
             return;
         };
+        let most = self
+            .nodes
+            .values()
+            .filter_map(|n| n.node.as_ref())
+            .map(|n| n.decided())
+            .max()
+            .unwrap_or(0);
+        let all_caught_up = view.members.keys().all(|id| {
+            self.nodes
+                .get(id)
+                .and_then(|n| n.node.as_ref())
+                .is_some_and(|n| n.views().is_some() && n.decided() + self.core.window >= most)
+        });
+        if !all_caught_up {
+            return;
+        }
         let members: Vec<NodeId> = view
             .members
             .keys()
