@@ -30,6 +30,28 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs a command to completion, killing it (and failing) if it runs past
+/// `limit`: a process expected to exit must never hang a test.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{cmd:?} was expected to exit but still ran after {limit:?}");
+        }
+    }
+}
+
 /// Where test logs go.
 pub fn log_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join("concoord-tests").join(test);
@@ -88,7 +110,11 @@ impl Replica {
     ) -> Replica {
         let addr = format!("{ip}:{port}");
         let log = log_dir(test).join(format!("replica-{port}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut cmd = Command::new(binary(spec.binary));
         if let Some(object) = spec.object {
             cmd.args(["replica", "-o", object]);
@@ -168,6 +194,10 @@ pub struct Cluster {
     /// The replicas, in start order.
     pub replicas: Vec<Replica>,
     spec: ReplicaSpec,
+    /// Flags given to every replica.
+    extra: Vec<String>,
+    /// With `-w`: the parent of each replica's data directory.
+    pub data_root: Option<PathBuf>,
     test: String,
     ip: String,
     next_port: u16,
@@ -182,9 +212,30 @@ impl Cluster {
 
     /// Like `start`, for any replica program.
     pub fn start_spec(spec: ReplicaSpec, test: &str, ip: &str, n: usize) -> Cluster {
+        Cluster::start_with(spec, test, ip, n, &[], false)
+    }
+
+    /// Like `start`, with flags for every replica and, if `durable`, `-w`
+    /// with a data directory per replica under a fresh directory.
+    pub fn start_with(
+        spec: ReplicaSpec,
+        test: &str,
+        ip: &str,
+        n: usize,
+        extra: &[&str],
+        durable: bool,
+    ) -> Cluster {
+        let data_root = durable.then(|| {
+            let root = log_dir(test).join("data");
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("data root");
+            root
+        });
         let mut c = Cluster {
             replicas: Vec::new(),
             spec,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            data_root,
             test: test.to_string(),
             ip: ip.to_string(),
             next_port: 14000,
@@ -196,13 +247,52 @@ impl Cluster {
         c
     }
 
+    /// The data directory of the replica on `port` (with `-w`).
+    pub fn data_dir(&self, port: u16) -> Option<PathBuf> {
+        self.data_root.as_ref().map(|r| r.join(port.to_string()))
+    }
+
+    fn flags(&self, port: u16) -> Vec<String> {
+        let mut flags = self.extra.clone();
+        if let Some(dir) = self.data_dir(port) {
+            flags.push("-w".into());
+            flags.push("--data-dir".into());
+            flags.push(dir.to_string_lossy().to_string());
+        }
+        flags
+    }
+
+    fn spawn(&self, port: u16, boot: Option<&str>) -> Replica {
+        let flags = self.flags(port);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Replica::start_spec(self.spec, &self.test, &self.ip, port, boot, &flags)
+    }
+
+    /// Starts replica `i` again on its port (and data directory), joining
+    /// through the live replicas if it has no state of its own.
+    pub fn restart(&mut self, i: usize) {
+        let port: u16 = self.replicas[i]
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("replica port");
+        let boot = self.bootstrap_live();
+        let boot = (!boot.is_empty()).then_some(boot);
+        let log = self.replicas[i].log.clone();
+        let mut r = self.spawn(port, boot.as_deref());
+        // Keep the earlier log: append the new run's output after it.
+        r.log = log;
+        self.replicas[i] = r;
+    }
+
     /// Starts one more replica joining through the first live one.
     pub fn add_replica(&mut self) -> usize {
         let port = self.next_port;
         self.next_port += 1;
         let boot = self.bootstrap_live();
         let boot = (!self.replicas.is_empty()).then_some(boot);
-        let r = Replica::start_spec(self.spec, &self.test, &self.ip, port, boot.as_deref(), &[]);
+        let r = self.spawn(port, boot.as_deref());
         if self.replicas.is_empty() {
             let addr = r.addr.clone();
             wait_until(Duration::from_secs(10), "the founder to serve", || {

@@ -40,6 +40,12 @@ pub struct ClusterArgs {
     /// Debug logging in the replicas.
     #[arg(short = 'd', long = "debug")]
     debug: bool,
+    /// Durable replicas (-w), with their data in the log directory.
+    #[arg(short = 'w', long = "writetodisk")]
+    writetodisk: bool,
+    /// Snapshot every this many slots (with -w).
+    #[arg(long, value_name = "SLOTS")]
+    snapshot_every: Option<usize>,
 }
 
 fn spawn_replica(
@@ -75,6 +81,14 @@ fn spawn_replica(
     }
     if args.debug {
         cmd.arg("-d");
+    }
+    if args.writetodisk {
+        cmd.arg("-w")
+            .arg("--data-dir")
+            .arg(log_dir.join(format!("data-{port}")));
+    }
+    if let Some(n) = args.snapshot_every {
+        cmd.args(["--snapshot-every", &n.to_string()]);
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a replica: {e}"))

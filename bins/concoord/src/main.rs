@@ -3,6 +3,7 @@
 
 mod call;
 mod cluster;
+mod membership;
 mod object;
 mod status;
 
@@ -34,6 +35,10 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Write a standalone client proxy for an object's source (and check it with -s).
     Object(object::ObjectArgs),
+    /// Add a running replica to the view.
+    Add(membership::AddArgs),
+    /// Remove a replica from the view (and stop it).
+    Remove(membership::RemoveArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +48,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Object(args) => object::run(args),
+        Command::Add(args) => membership::add(args),
+        Command::Remove(args) => membership::remove(args),
     }
 }

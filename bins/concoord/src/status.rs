@@ -52,6 +52,12 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "members": r.members.iter().map(|m| m.addr.clone()).collect::<Vec<_>>(),
         "clients_connected": r.clients_connected,
         "state_digest": format!("{:016x}", r.state_digest),
+        "executed": r.executed,
+        "durable": r.durable,
+        "disk_bytes": r.disk_bytes,
+        "fsyncs": r.fsyncs,
+        "last_fsync_us": r.last_fsync_us,
+        "commands_executed": r.commands_executed,
         "uptime_secs": r.uptime_secs,
     })
 }
@@ -75,8 +81,17 @@ pub fn run(args: StatusArgs) -> ExitCode {
     let mut reachable = 0;
     if !args.json {
         println!(
-            "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9}  VIEW",
-            "REPLICA", "NODE", "ROLE", "LEADER", "BALLOT", "DECIDED", "COMMIT", "SNAPSHOT"
+            "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}  VIEW",
+            "REPLICA",
+            "NODE",
+            "ROLE",
+            "LEADER",
+            "BALLOT",
+            "DECIDED",
+            "COMMIT",
+            "SNAPSHOT",
+            "DISK",
+            "FSYNC"
         );
     }
     for (addr, result) in results {
@@ -92,7 +107,7 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         .map_or("-".to_string(), |l| l.addr.clone());
                     let members: Vec<String> = r.members.iter().map(|m| m.addr.clone()).collect();
                     println!(
-                        "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9}  epoch {}: {}",
+                        "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}  epoch {}: {}",
                         r.addr,
                         r.node.to_string(),
                         r.role,
@@ -101,6 +116,16 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         r.decided,
                         r.known_commit,
                         r.snapshot_slot,
+                        if r.durable {
+                            format!("{}K", r.disk_bytes / 1024)
+                        } else {
+                            "memory".into()
+                        },
+                        if r.durable {
+                            format!("{}us", r.last_fsync_us)
+                        } else {
+                            "-".into()
+                        },
                         r.view_epoch,
                         members.join(", ")
                     );

@@ -472,8 +472,13 @@ impl Actor {
                 return;
             }
         };
-        let ReplicaFrame::Reply { seq, outcome } = frame else {
-            return;
+        let (seq, outcome) = match frame {
+            ReplicaFrame::Reply { seq, outcome } => (seq, outcome),
+            ReplicaFrame::View { members } => {
+                self.follow_view(members);
+                return;
+            }
+            ReplicaFrame::Admin { .. } => return,
         };
         match outcome {
             Ok(bytes) => self.complete(seq, Ok(bytes.into_vec())),
@@ -515,6 +520,22 @@ impl Actor {
             }
             Err(other) => self.complete(seq, Err(ClientError::Call(other))),
         }
+    }
+
+    /// Tries the view's replicas first from now on, then the bootstrap
+    /// addresses no longer in the view (in case the view was stale).
+    fn follow_view(&mut self, members: Vec<String>) {
+        if members.is_empty() {
+            return;
+        }
+        let mut addrs = members;
+        for a in std::mem::take(&mut self.addrs) {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        self.addrs = addrs;
+        self.cursor %= self.addrs.len();
     }
 
     fn complete(&mut self, seq: u64, reply: Reply) {

@@ -43,9 +43,29 @@ pub struct ReplicaArgs {
     /// Publish the view to Amazon Route53.
     #[arg(short = 'r', long = "route53")]
     pub route53: bool,
-    /// Keep promises, accepted values and decisions on disk and recover them.
+    /// Keep promises, accepted values, decisions and snapshots on disk, and
+    /// resume from them after a restart (same identity).
     #[arg(short = 'w', long = "writetodisk")]
     pub writetodisk: bool,
+    /// Data directory for -w (default: ./concoord-data-ADDR_PORT).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The data directory is damaged: set it aside and rejoin the instance
+    /// (through -b) as a new replica.
+    #[arg(long)]
+    pub repair: bool,
+    /// Snapshot the object every this many decided slots (bounds the log).
+    #[arg(long, value_name = "SLOTS", default_value_t = 10_000)]
+    pub snapshot_every: usize,
+    /// Seconds of silence after which the leader suspects a replica.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub suspect_after: f64,
+    /// Seconds of silence after which the leader removes a replica from the view.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub remove_after: f64,
+    /// Never remove silent replicas automatically.
+    #[arg(long)]
+    pub no_auto_remove: bool,
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
@@ -65,7 +85,6 @@ impl ReplicaArgs {
                 "-n/--domainname (the DNS name server)",
             ),
             (self.route53, "-r/--route53 (Route53 publication)"),
-            (self.writetodisk, "-w/--writetodisk (durable replicas)"),
         ];
         if let Some((_, flag)) = unsupported.iter().find(|(set, _)| *set) {
             return Err(ReplicaError::Unsupported(flag.to_string()));
@@ -74,11 +93,36 @@ impl ReplicaArgs {
             Some(b) => parse_bootstrap(b).map_err(ReplicaError::BadBootstrap)?,
             None => Vec::new(),
         };
+        if !self.writetodisk && (self.data_dir.is_some() || self.repair) {
+            return Err(ReplicaError::BadFlags(
+                "--data-dir and --repair go with -w/--writetodisk".into(),
+            ));
+        }
+        if self.remove_after < self.suspect_after || self.suspect_after <= 0.0 {
+            return Err(ReplicaError::BadFlags(
+                "--remove-after must be at least --suspect-after, and both positive".into(),
+            ));
+        }
+        let data_dir = self.writetodisk.then(|| {
+            self.data_dir
+                .clone()
+                .unwrap_or_else(|| format!("concoord-data-{}_{}", self.addr, self.port).into())
+        });
+        let failure_detection = (!self.no_auto_remove).then(|| {
+            (
+                std::time::Duration::from_secs_f64(self.suspect_after),
+                std::time::Duration::from_secs_f64(self.remove_after),
+            )
+        });
         Ok(ReplicaOptions {
             addr: self.addr.clone(),
             port: self.port,
             bootstrap,
             token: self.token.clone(),
+            data_dir,
+            repair: self.repair,
+            snapshot_every: self.snapshot_every,
+            failure_detection,
             ..ReplicaOptions::default()
         })
     }

@@ -15,9 +15,11 @@
 //! an await; the driver is the only owner of the state.
 
 use crate::logged_call::LoggedCall;
+use crate::membership::Membership;
 use crate::replicated_state::{ReplicatedState, unknown_method};
 use crate::server::{ConnId, Event};
 use crate::sessions::StoredReply;
+use crate::storage::DurableStore;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
@@ -26,8 +28,6 @@ use concoord_transport::wire::{
 };
 use paxos_core::{Entry, Node, NodeId, ProposeError, Reconfig, Role};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -58,7 +58,10 @@ pub struct Driver<O> {
     waiting_reads: HashMap<u64, PendingRead>,
     next_read: u64,
     started: Instant,
-    joined: Arc<AtomicBool>,
+    membership: Membership,
+    storage: Option<DurableStore>,
+    commands_executed: u64,
+    stopping: bool,
     peers_known: BTreeMap<NodeId, String>,
     /// Last slot executed against `state` (status may be asked between a
     /// decision and its execution).
@@ -69,12 +72,13 @@ pub struct Driver<O> {
 }
 
 impl<O: ReplicatedObject> Driver<O> {
-    /// A driver for `node`, reachable at `my_addr`.
+    /// A driver for `node`, reachable at `my_addr`, durable if `storage` is given.
     pub fn new(
         node: Node,
+        storage: Option<DurableStore>,
         my_addr: String,
         token: Option<String>,
-        joined: Arc<AtomicBool>,
+        membership: Membership,
     ) -> Self {
         let pool = PeerPool::new(node.id(), my_addr.clone(), token);
         let mut driver = Driver {
@@ -87,7 +91,10 @@ impl<O: ReplicatedObject> Driver<O> {
             waiting_reads: HashMap::new(),
             next_read: 0,
             started: Instant::now(),
-            joined,
+            membership,
+            storage,
+            commands_executed: 0,
+            stopping: false,
             peers_known: BTreeMap::new(),
             executed: 0,
             peers_seen: BTreeMap::new(),
@@ -119,6 +126,13 @@ impl<O: ReplicatedObject> Driver<O> {
                 _ = ticker.tick() => self.node.tick(),
             }
             self.process_ready()?;
+            self.membership.after_turn(&mut self.node);
+            if self.stopping {
+                info!("stopping as asked");
+                // Let the reply to the shutdown request leave.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Ok(());
+            }
         }
     }
 
@@ -130,9 +144,14 @@ impl<O: ReplicatedObject> Driver<O> {
                     self.refresh_peers();
                 }
             }
-            Event::Peer { from, msg } => self.node.step(from, msg),
+            Event::Peer { from, msg } => {
+                self.membership.heard_from(from);
+                self.node.step(from, msg);
+            }
             Event::ClientConnected { conn, replies, .. } => {
                 self.conns.insert(conn, ClientConn { replies });
+                let view = self.view_frame();
+                self.send(conn, view);
             }
             Event::ClientGone { conn } => {
                 self.conns.remove(&conn);
@@ -221,6 +240,10 @@ impl<O: ReplicatedObject> Driver<O> {
                 info!(%node, "removal requested");
                 Reconfig::Remove(node)
             }
+            AdminRequest::Shutdown => {
+                self.stopping = true;
+                return AdminReply::Accepted;
+            }
         };
         match self.node.propose_reconfig(change) {
             Ok(()) => AdminReply::Accepted,
@@ -236,8 +259,14 @@ impl<O: ReplicatedObject> Driver<O> {
     /// Handles one `Ready`: send, restore, execute, answer, compact.
     fn process_ready(&mut self) -> Result<(), String> {
         let ready = self.node.take_ready();
-        // Persist: an in-memory replica has nothing to make durable; a restart
-        // comes back as a new incarnation (see `run`).
+        // Persist first, with one sync for the whole turn (group commit): no
+        // promise or acceptance leaves before it is on disk. An in-memory
+        // replica has nothing to write; its restarts are new incarnations.
+        if let Some(storage) = self.storage.as_mut() {
+            storage
+                .write(&ready.persist)
+                .map_err(|e| format!("cannot write the log, so the replica must stop: {e}"))?;
+        }
         for out in ready.messages {
             self.pool.send(out.to, out.msg);
         }
@@ -262,6 +291,7 @@ impl<O: ReplicatedObject> Driver<O> {
                             continue;
                         };
                         let reply = self.state.execute(&call);
+                        self.commands_executed += 1;
                         let waiter = self.waiting_writes.remove(&(call.client_id, call.seq));
                         if let (Some(reply), Some(conn)) = (reply, waiter) {
                             self.reply(conn, call.seq, reply);
@@ -298,12 +328,10 @@ impl<O: ReplicatedObject> Driver<O> {
         }
         if views_changed {
             self.refresh_peers();
-        }
-        if !self.joined.load(Ordering::Relaxed)
-            && self.node.view().is_some_and(|v| v.contains(self.node.id()))
-        {
-            self.joined.store(true, Ordering::Relaxed);
-            info!("this replica is a member of the view");
+            let view = self.view_frame();
+            for c in self.conns.values() {
+                let _ = c.replies.try_send(view.clone());
+            }
         }
         if ready.compaction_wanted {
             self.compact();
@@ -342,6 +370,16 @@ impl<O: ReplicatedObject> Driver<O> {
             self.pool.set_peers(&peers);
             self.peers_known = peers;
         }
+    }
+
+    /// The members of the latest view, for clients.
+    fn view_frame(&self) -> ReplicaFrame {
+        let members = self
+            .node
+            .views()
+            .map(|v| v.latest().members.values().cloned().collect())
+            .unwrap_or_default();
+        ReplicaFrame::View { members }
     }
 
     fn addr_of(&self, node: NodeId) -> Option<String> {
@@ -418,6 +456,14 @@ impl<O: ReplicatedObject> Driver<O> {
             view_epoch: s.view.as_ref().map_or(0, |v| v.epoch),
             members,
             clients_connected: self.conns.len() as u64,
+            durable: self.storage.is_some(),
+            disk_bytes: self.storage.as_ref().map_or(0, |s| s.stats().bytes_on_disk),
+            fsyncs: self.storage.as_ref().map_or(0, |s| s.stats().fsyncs),
+            last_fsync_us: self
+                .storage
+                .as_ref()
+                .map_or(0, |s| s.stats().last_fsync.as_micros() as u64),
+            commands_executed: self.commands_executed,
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
         }

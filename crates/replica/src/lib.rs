@@ -20,21 +20,21 @@ pub mod cli;
 pub mod driver;
 pub mod join;
 pub mod logged_call;
+pub mod membership;
 pub mod replicated_state;
 pub mod server;
 pub mod sessions;
+pub mod startup;
+pub mod storage;
 
 use clap::Parser;
 use concoord_object::ReplicatedObject;
-use paxos_core::{Config, Member, Node, NodeId};
+use paxos_core::Member;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::info;
 
 pub use cli::ReplicaArgs;
 
@@ -58,6 +58,15 @@ pub struct ReplicaOptions {
     pub heartbeat_ticks: u32,
     /// Base election timeout in ticks.
     pub election_ticks: u32,
+    /// Keep state on disk here (`-w`); `None`: in memory only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Set a damaged data directory aside and rejoin as a new replica.
+    pub repair: bool,
+    /// Take a snapshot every this many decided slots.
+    pub snapshot_every: usize,
+    /// Leader-side failure detection: suspect a silent member after the first
+    /// duration, remove it from the view after the second; `None`: never.
+    pub failure_detection: Option<(Duration, Duration)>,
 }
 
 impl Default for ReplicaOptions {
@@ -70,6 +79,10 @@ impl Default for ReplicaOptions {
             tick: Duration::from_millis(10),
             heartbeat_ticks: 5,
             election_ticks: 50,
+            data_dir: None,
+            repair: false,
+            snapshot_every: 10_000,
+            failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
         }
     }
 }
@@ -89,6 +102,9 @@ pub enum ReplicaError {
     /// A malformed `-b` value.
     #[error("bad bootstrap address: {0}")]
     BadBootstrap(String),
+    /// Flags that do not go together.
+    #[error("{0}")]
+    BadFlags(String),
     /// A flag whose feature this build lacks.
     #[error("{0} is not supported yet in this build of concoord; run without it")]
     Unsupported(String),
@@ -103,12 +119,15 @@ pub enum ReplicaError {
     /// `-o` missing where it is required.
     #[error("no object given; pass -o NAME (e.g. -o concoord.object.counter.Counter)")]
     NoObject,
+    /// The data directory cannot be used.
+    #[error("{0}")]
+    Storage(#[from] storage::StorageError),
     /// The replica stopped on an unrecoverable error.
     #[error("replica stopped: {0}")]
     Fatal(String),
 }
 
-/// Runs a replica of object type `O` until it fails.
+/// Runs a replica of object type `O` until it fails or is told to stop.
 pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), ReplicaError> {
     let my_addr = format!("{}:{}", opts.addr, opts.port);
     let listener = TcpListener::bind(&my_addr)
@@ -117,36 +136,27 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
             addr: my_addr.clone(),
             source,
         })?;
-    // Without durable state every start is a new incarnation: a fresh id.
-    let id = NodeId(rand::random::<u64>().max(1));
-    let mut config = Config::new(id);
-    config.seed = rand::random();
-    config.heartbeat_ticks = opts.heartbeat_ticks;
-    config.election_ticks = opts.election_ticks;
-    let me = Member {
-        id,
-        addr: my_addr.clone(),
-    };
-    let joined = Arc::new(AtomicBool::new(opts.bootstrap.is_empty()));
-    let node = if opts.bootstrap.is_empty() {
-        info!(object = O::type_name(), addr = %my_addr, node = %id, "starting a new instance");
-        Node::bootstrap(config, std::slice::from_ref(&me))
-    } else {
-        info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, "joining an instance");
-        Node::join(config)
-    }
-    .map_err(|e| ReplicaError::Fatal(e.to_string()))?;
+    let start = startup::start::<O>(&opts, &my_addr)?;
+    let id = start.node.id();
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
     tokio::spawn(server::serve(listener, id, opts.token.clone(), events_tx));
-    if !opts.bootstrap.is_empty() {
-        tokio::spawn(join::join_instance(
-            opts.bootstrap.clone(),
-            me,
-            opts.token.clone(),
-            joined.clone(),
-        ));
-    }
-    let driver = driver::Driver::<O>::new(node, my_addr, opts.token.clone(), joined);
+    let membership = membership::Membership::new(
+        Member {
+            id,
+            addr: my_addr.clone(),
+        },
+        opts.bootstrap.clone(),
+        opts.token.clone(),
+        opts.failure_detection,
+        start.joining,
+    );
+    let driver = driver::Driver::<O>::new(
+        start.node,
+        start.storage,
+        my_addr,
+        opts.token.clone(),
+        membership,
+    );
     driver
         .run(events_rx, opts.tick)
         .await

@@ -129,6 +129,8 @@ pub enum AdminRequest {
         /// The replica to remove.
         node: NodeId,
     },
+    /// Stop this replica (after it was removed from the view).
+    Shutdown,
 }
 
 /// Why a call failed, as the replica reports it.
@@ -236,6 +238,16 @@ pub struct StatusReport {
     pub members: Vec<MemberStatus>,
     /// Clients connected now.
     pub clients_connected: u64,
+    /// Whether this replica keeps its state on disk (`-w`).
+    pub durable: bool,
+    /// Bytes of log and snapshot on disk.
+    pub disk_bytes: u64,
+    /// Syncs so far.
+    pub fsyncs: u64,
+    /// Duration of the last sync, in microseconds.
+    pub last_fsync_us: u64,
+    /// Client calls executed since start.
+    pub commands_executed: u64,
     /// Digest of the replicated state (object and exactly-once table) after
     /// executing slot `executed`: replicas at the same slot must agree.
     pub state_digest: u64,
@@ -268,6 +280,12 @@ pub enum ReplicaFrame {
         seq: u64,
         /// The msgpack-encoded return value, or why it failed.
         outcome: Result<serde_bytes::ByteBuf, CallError>,
+    },
+    /// The replicas of the current view, sent when a client connects and
+    /// after every view change, so clients follow replicas that joined.
+    View {
+        /// Their addresses.
+        members: Vec<String>,
     },
     /// The answer to an admin request.
     Admin {

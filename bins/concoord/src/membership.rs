@@ -1,0 +1,169 @@
+//! `concoord add` and `concoord remove`: view changes by an operator.
+
+use crate::status::fetch;
+use clap::Args;
+use concoord_transport::addresses::parse_bootstrap;
+use concoord_transport::admin::admin_request;
+use concoord_transport::wire::{AdminReply, AdminRequest};
+use paxos_core::{Member, NodeId};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(3);
+const REDIRECTS_MAX: usize = 5;
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// Replicas of the instance (host:port, comma-separated).
+    #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
+    boot: String,
+    /// Address of the running replica to add (it must have been started with
+    /// -b so it waits to join, or be a replica removed earlier).
+    node: String,
+    /// The instance's security token.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// Replicas of the instance (host:port, comma-separated).
+    #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
+    boot: String,
+    /// The replica to remove: its address (host:port) or its node id (hex,
+    /// as `concoord status` shows it).
+    node: String,
+    /// Leave the removed replica running (by default it is told to stop, so
+    /// it does not ask to rejoin).
+    #[arg(long)]
+    keep_running: bool,
+    /// The instance's security token.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+}
+
+/// Sends a view change to the instance, following redirects to the leader.
+async fn propose(
+    boot: &[String],
+    token: Option<String>,
+    request: AdminRequest,
+) -> Result<(), String> {
+    let mut last = String::from("no replica answered");
+    for start in boot {
+        let mut addr = start.clone();
+        for _ in 0..REDIRECTS_MAX {
+            match admin_request(
+                &addr,
+                rand::random(),
+                token.clone(),
+                request.clone(),
+                TIMEOUT,
+            )
+            .await
+            {
+                Ok(AdminReply::Accepted) => return Ok(()),
+                Ok(AdminReply::NotLeader { leader: Some(l) }) => addr = l,
+                Ok(AdminReply::NotLeader { leader: None }) => {
+                    last = "no leader yet (an election is running); retry".into();
+                    break;
+                }
+                Ok(other) => return Err(format!("{addr} refused: {other:?}")),
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn add(args: AddArgs) -> ExitCode {
+    let boot = match parse_bootstrap(&args.boot) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    report(concoord_replica::block_on(async {
+        let status = fetch(&args.node, args.token.clone(), TIMEOUT)
+            .await
+            .map_err(|e| format!("cannot ask {} who it is: {e}", args.node))?;
+        let member = Member {
+            id: status.node,
+            addr: status.addr.clone(),
+        };
+        propose(&boot, args.token.clone(), AdminRequest::Join { member }).await?;
+        Ok(format!(
+            "proposed adding {} (node {}); it counts once the view change takes effect",
+            status.addr, status.node
+        ))
+    }))
+}
+
+pub fn remove(args: RemoveArgs) -> ExitCode {
+    let boot = match parse_bootstrap(&args.boot) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    report(concoord_replica::block_on(async {
+        let by_addr = args.node.contains(':');
+        let node = if by_addr {
+            match fetch(&args.node, args.token.clone(), TIMEOUT).await {
+                Ok(s) => s.node,
+                // A dead replica cannot say who it is: find it in the view.
+                Err(e) => find_in_view(&boot, &args.node, args.token.clone())
+                    .await
+                    .ok_or_else(|| format!("{} is not in the view ({e})", args.node))?,
+            }
+        } else {
+            NodeId(
+                u64::from_str_radix(&args.node, 16)
+                    .map_err(|_| format!("{:?} is neither host:port nor a node id", args.node))?,
+            )
+        };
+        propose(&boot, args.token.clone(), AdminRequest::Remove { node }).await?;
+        if by_addr && !args.keep_running {
+            let _ = admin_request(
+                &args.node,
+                rand::random(),
+                args.token.clone(),
+                AdminRequest::Shutdown,
+                TIMEOUT,
+            )
+            .await;
+        }
+        Ok(format!(
+            "proposed removing node {node}; it stops counting once the view change takes effect"
+        ))
+    }))
+}
+
+/// The id of the member at `addr`, from any live replica's view.
+async fn find_in_view(boot: &[String], addr: &str, token: Option<String>) -> Option<NodeId> {
+    for b in boot {
+        if let Ok(s) = fetch(b, token.clone(), TIMEOUT).await
+            && let Some(m) = s.members.iter().find(|m| m.addr == addr)
+        {
+            return Some(m.node);
+        }
+    }
+    None
+}

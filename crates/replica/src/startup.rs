@@ -1,0 +1,124 @@
+//! Who this replica is at start: the founder of a new instance, a new member
+//! joining one, or a durable replica resuming its own identity from its data
+//! directory. Only the last keeps its node id; every other start is a new
+//! incarnation with a fresh id, so a replica never votes under an identity
+//! whose promises it has forgotten.
+
+use crate::storage::{DurableStore, Identity};
+use crate::{ReplicaError, ReplicaOptions};
+use concoord_object::ReplicatedObject;
+use paxos_core::{Config, Member, Node, NodeId};
+use tracing::{info, warn};
+
+/// The node to run and how it starts.
+pub struct Start {
+    /// The consensus node.
+    pub node: Node,
+    /// Its storage, with `-w`.
+    pub storage: Option<DurableStore>,
+    /// Whether it must ask to be added to the view.
+    pub joining: bool,
+}
+
+fn config(opts: &ReplicaOptions, id: NodeId) -> Config {
+    let mut c = Config::new(id);
+    c.seed = rand::random();
+    c.heartbeat_ticks = opts.heartbeat_ticks;
+    c.election_ticks = opts.election_ticks;
+    c.log_entries_soft_max = opts.snapshot_every.max(1);
+    c
+}
+
+fn fatal(e: impl std::fmt::Display) -> ReplicaError {
+    ReplicaError::Fatal(e.to_string())
+}
+
+/// Decides the start for a replica of `O` reachable at `my_addr`.
+pub fn start<O: ReplicatedObject>(
+    opts: &ReplicaOptions,
+    my_addr: &str,
+) -> Result<Start, ReplicaError> {
+    let Some(dir) = &opts.data_dir else {
+        return fresh::<O>(opts, my_addr, None);
+    };
+    if opts.repair && dir.exists() {
+        if opts.bootstrap.is_empty() {
+            return Err(ReplicaError::Fatal(
+                "--repair sets the damaged data aside and rejoins the instance as a new \
+                 replica: give -b with a running replica of the instance"
+                    .into(),
+            ));
+        }
+        let aside = DurableStore::set_aside(dir)?;
+        warn!(moved_to = %aside.display(), "data directory set aside; starting as a new replica");
+    }
+    match Identity::read(dir)? {
+        Some(identity) => {
+            identity.check(my_addr, O::type_name(), dir)?;
+            let (store, recovered, report) = DurableStore::open(dir)?;
+            info!(
+                dir = %dir.display(),
+                node = %identity.node,
+                records = report.records,
+                snapshot_slot = report.snapshot_slot,
+                torn_bytes_cut = report.torn_bytes_cut,
+                elapsed_ms = report.elapsed.as_millis() as u64,
+                "recovered durable state; resuming the same identity"
+            );
+            let node = Node::restart(config(opts, identity.node), recovered).map_err(fatal)?;
+            Ok(Start {
+                node,
+                storage: Some(store),
+                joining: false,
+            })
+        }
+        None => {
+            let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+            if occupied {
+                return Err(ReplicaError::Fatal(format!(
+                    "{} is not empty and holds no ConCoord replica; give an empty or new --data-dir",
+                    dir.display()
+                )));
+            }
+            fresh::<O>(opts, my_addr, Some(dir))
+        }
+    }
+}
+
+/// A new incarnation: founds an instance (no `-b`) or joins one.
+fn fresh<O: ReplicatedObject>(
+    opts: &ReplicaOptions,
+    my_addr: &str,
+    dir: Option<&std::path::Path>,
+) -> Result<Start, ReplicaError> {
+    let id = NodeId(rand::random::<u64>().max(1));
+    let storage = match dir {
+        Some(dir) => Some(DurableStore::create(
+            dir,
+            &Identity {
+                node: id,
+                addr: my_addr.to_string(),
+                object: O::type_name().to_string(),
+            },
+        )?),
+        None => None,
+    };
+    let me = Member {
+        id,
+        addr: my_addr.to_string(),
+    };
+    let joining = !opts.bootstrap.is_empty();
+    let node = if joining {
+        info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, durable = storage.is_some(), "joining an instance");
+        Node::join(config(opts, id))
+    } else {
+        info!(object = O::type_name(), addr = %my_addr, node = %id, durable = storage.is_some(), "starting a new instance");
+        Node::bootstrap(config(opts, id), std::slice::from_ref(&me))
+    }
+    .map_err(fatal)?;
+    Ok(Start {
+        node,
+        storage,
+        joining,
+    })
+}
