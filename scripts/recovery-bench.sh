@@ -9,7 +9,7 @@ N="${1:-1000000}"
 cargo build --release --bins -q
 DIR=$(mktemp -d /tmp/concoord-recovery.XXXXXX)
 ADDR=127.0.0.1; PORT=24500; B="$ADDR:$PORT"
-start() { ./target/release/concoord replica -o counter -a $ADDR -p $PORT -w --data-dir "$DIR/data" --snapshot-every 100000000 2>>"$DIR/replica.log" & echo $!; }
+start() { ./target/release/concoord replica -o counter -a $ADDR -p $PORT -w --data-dir "$DIR/data" --snapshot-every 100000000 >>"$DIR/replica.log" 2>&1 & echo $!; }
 PID=$(start)
 trap 'kill -9 $PID 2>/dev/null || true' EXIT
 sleep 1
@@ -19,7 +19,8 @@ while [ "$(executed)" -lt "$N" ]; do
 done
 VALUE=$(./target/release/concoord call -b "$B" getvalue)
 echo "{\"commands_in_log\": $(executed), \"wal_bytes\": $(du -sb "$DIR/data" | cut -f1), \"value\": $VALUE}"
-kill -9 "$PID"; wait "$PID" 2>/dev/null || true
+kill -9 "$PID"
+while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
 T0=$(date +%s%N)
 PID=$(start)
 until ./target/release/concoord call -b "$B" --timeout 1 getvalue >/dev/null 2>&1; do sleep 0.05; done
