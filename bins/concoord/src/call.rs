@@ -1,7 +1,7 @@
 //! `concoord call`: one method call from the shell.
 
 use clap::Args;
-use concoord_client::{Client, ClientError, ClientOptions};
+use concoord_client::{CallError, Client, ClientError, ClientOptions};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,6 +10,9 @@ use std::time::Duration;
 const EXIT_CALL_FAILED: u8 = 1;
 /// Exit code when no replica answered.
 const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code when a blocking call (a lock acquire, a barrier wait) was not
+/// granted within `--timeout` and was cancelled.
+const EXIT_WAIT_TIMED_OUT: u8 = 4;
 
 #[derive(Args)]
 pub struct CallArgs {
@@ -21,7 +24,10 @@ pub struct CallArgs {
     /// Arguments: each parsed as JSON if it parses (5, true, "x", [1,2]),
     /// otherwise taken as a string.
     args: Vec<String>,
-    /// Seconds to wait for a reply.
+    /// Seconds to wait for a reply. A call that blocks (acquire, wait) waits
+    /// this long to be granted, then is cancelled (exit code 4). The call
+    /// belongs to this command's client session, which ends when it exits:
+    /// a lock acquired here is released once the session expires.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
     /// The instance's security token.
@@ -50,7 +56,10 @@ pub fn run(args: CallArgs) -> ExitCode {
     };
     let outcome = concoord_replica::block_on(async {
         let client = Client::connect_with(&args.boot, options).await?;
-        client.call_raw(&args.method, encoded).await
+        let wait = Duration::from_secs_f64(args.timeout.max(0.1));
+        client
+            .call_raw_waiting(&args.method, encoded, Some(wait))
+            .await
     });
     match outcome {
         Ok(bytes) => match rmp_serde::from_slice::<serde_json::Value>(&bytes) {
@@ -66,6 +75,7 @@ pub fn run(args: CallArgs) -> ExitCode {
         Err(e) => {
             let code = match &e {
                 ClientError::Unreachable { .. } | ClientError::Timeout { .. } => EXIT_UNREACHABLE,
+                ClientError::Call(CallError::WaitTimedOut) => EXIT_WAIT_TIMED_OUT,
                 ClientError::Bootstrap(_) => 2,
                 _ => EXIT_CALL_FAILED,
             };

@@ -54,6 +54,18 @@ impl Client {
             .block_on(self.inner.call_fallible(method, args))
     }
 
+    /// Calls a method that may block, giving up after `wait`; see
+    /// [`crate::Client::call_waiting`].
+    pub fn call_waiting<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+        wait: std::time::Duration,
+    ) -> Result<Option<R>, ClientError> {
+        self.runtime
+            .block_on(self.inner.call_waiting(method, args, wait))
+    }
+
     /// Calls a method with raw msgpack arguments.
     pub fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
         self.runtime.block_on(self.inner.call_raw(method, args))

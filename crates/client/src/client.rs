@@ -6,6 +6,7 @@
 //! twice, and a retry of an executed call gets its first reply.
 
 use crate::errors::{ClientError, MethodError};
+use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::handshake::{ClientConnection, connect_client};
 use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame};
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -25,6 +27,8 @@ use tracing::debug;
 const REQUEST_QUEUE_MAX: usize = 4096;
 /// Pause before retrying after `Busy` or when no leader is known.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How long a dropped client waits for its session to close before leaving.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a client sends calls (the original's proxy types 0, 2 and 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +72,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// How calls are sent.
     pub mode: CallMode,
+    /// Interval between keep-alives, which keep the session (and the locks
+    /// it holds) alive while the client is idle or blocked. Keep it well
+    /// below the replicas' `--session-ttl` (default 5 s).
+    pub keepalive: Duration,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +86,7 @@ impl Default for ClientOptions {
             attempt_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
             mode: CallMode::Pipelined,
+            keepalive: Duration::from_secs(1),
         }
     }
 }
@@ -88,6 +97,9 @@ struct Request {
     method: String,
     args: Vec<u8>,
     reply: oneshot::Sender<Reply>,
+    /// For a call that blocks: how long to wait before cancelling it
+    /// (`None`: wait until woken).
+    wait: Option<Duration>,
 }
 
 /// A connection to a ConCoord instance. Cheap to clone; clones share the
@@ -95,7 +107,7 @@ struct Request {
 #[derive(Clone)]
 pub struct Client {
     requests: mpsc::Sender<Request>,
-    id: u64,
+    id: Arc<AtomicU64>,
     options: Arc<ClientOptions>,
     /// Held for the whole call in `CallMode::Serial`.
     serial: Option<Arc<tokio::sync::Mutex<()>>>,
@@ -115,8 +127,8 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let addrs = parse_bootstrap(bootstrap).map_err(ClientError::Bootstrap)?;
-        let id = rand::random::<u64>().max(1);
-        let mut actor = Actor::new(addrs, id, options.clone());
+        let id = Arc::new(AtomicU64::new(rand::random::<u64>().max(1)));
+        let mut actor = Actor::new(addrs, id.clone(), options.clone());
         let give_up = Instant::now() + options.call_timeout;
         while !actor.is_connected() {
             if let Some(refusal) = actor.reconnect().await {
@@ -141,9 +153,9 @@ impl Client {
         })
     }
 
-    /// This client's session id.
+    /// This client's session id (a new one after the session expired).
     pub fn id(&self) -> u64 {
-        self.id
+        self.id.load(Ordering::Relaxed)
     }
 
     /// The options in use.
@@ -152,7 +164,21 @@ impl Client {
     }
 
     /// Calls `method` with msgpack-encoded `args`; returns the msgpack reply.
+    /// A call that blocks inside the object (a lock acquire, a barrier wait)
+    /// waits until the object wakes it.
     pub async fn call_raw(&self, method: &str, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        self.call_raw_waiting(method, args, None).await
+    }
+
+    /// Like [`Client::call_raw`], but a call that blocks is cancelled after
+    /// `wait`: it then fails with `CallError::WaitTimedOut`, unless it was
+    /// granted first (the object decides, through the log, which came first).
+    pub async fn call_raw_waiting(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        wait: Option<Duration>,
+    ) -> Result<Vec<u8>, ClientError> {
         let _turn = match &self.serial {
             Some(lock) => Some(lock.lock().await),
             None => None,
@@ -162,6 +188,7 @@ impl Client {
             method: method.to_string(),
             args,
             reply,
+            wait,
         };
         self.requests
             .send(request)
@@ -183,6 +210,25 @@ impl Client {
         })?;
         let bytes = self.call_raw(method, args).await?;
         decode_reply(method, &bytes)
+    }
+
+    /// Calls a method that may block, giving up after `wait`: `Ok(None)` if
+    /// the wait timed out.
+    pub async fn call_waiting<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+        wait: Duration,
+    ) -> Result<Option<R>, ClientError> {
+        let args = concoord_object::args::encode(args).map_err(|e| ClientError::Decode {
+            method: method.to_string(),
+            detail: e.to_string(),
+        })?;
+        match self.call_raw_waiting(method, args, Some(wait)).await {
+            Ok(bytes) => decode_reply(method, &bytes).map(Some),
+            Err(ClientError::Call(CallError::WaitTimedOut)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Calls a method that returns `Result<T, E>`: its error comes back typed
@@ -229,7 +275,13 @@ struct InFlight {
     method: String,
     args: Vec<u8>,
     reply: oneshot::Sender<Reply>,
-    deadline: Instant,
+    /// The call fails with `Timeout` if unanswered by then (`None` once a
+    /// replica said it is blocked: it waits for its wake-up).
+    deadline: Option<Instant>,
+    /// A replica said the call is blocked inside the object.
+    blocked: bool,
+    /// Cancel the blocked call at this time (its wait timed out).
+    cancel_at: Option<Instant>,
     /// When it was last sent on the current connection (`None`: not sent yet).
     sent_at: Option<Instant>,
     /// Resend at this time (after `Busy`).
@@ -240,8 +292,14 @@ struct Actor {
     addrs: Vec<String>,
     cursor: usize,
     preferred: Option<String>,
-    id: u64,
+    id: Arc<AtomicU64>,
     options: ClientOptions,
+    /// The replica connected to.
+    current: Option<String>,
+    /// When the connection last delivered a frame.
+    last_frame: Instant,
+    /// When to send the next keep-alive.
+    keepalive_at: Instant,
     sink: Option<SplitSink<ClientConnection, ClientFrame>>,
     stream: Option<SplitStream<ClientConnection>>,
     next_seq: u64,
@@ -250,12 +308,15 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(addrs: Vec<String>, id: u64, options: ClientOptions) -> Actor {
+    fn new(addrs: Vec<String>, id: Arc<AtomicU64>, options: ClientOptions) -> Actor {
         Actor {
             addrs,
             cursor: 0,
             preferred: None,
             id,
+            current: None,
+            last_frame: Instant::now(),
+            keepalive_at: Instant::now() + options.keepalive,
             options,
             sink: None,
             stream: None,
@@ -280,9 +341,14 @@ impl Actor {
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut open = true;
         while open || !self.inflight.is_empty() {
-            if !self.is_connected() && !self.inflight.is_empty() {
+            // Stay connected even when idle: the keep-alives hold the session
+            // (and whatever locks it holds).
+            if !self.is_connected() {
                 if let Some(refusal) = self.reconnect().await {
                     self.fail_all(|| clone_refusal(&refusal));
+                    if !open {
+                        return;
+                    }
                 }
                 self.expire();
                 continue;
@@ -294,25 +360,87 @@ impl Actor {
                         let batch = self.gather(req, &mut requests).await;
                         self.submit(batch).await;
                     }
-                    None => open = false,
+                    None => {
+                        open = false;
+                        self.close_session().await;
+                    }
                 },
                 frame = next_frame(&mut self.stream) => self.on_frame(frame).await,
+                _ = sleep_until(self.keepalive_at) => self.keep_alive().await,
                 _ = sleep_until(wake) => self.on_timer().await,
             }
         }
     }
 
+    /// Sends a keep-alive (the reply also tells us who leads).
+    async fn keep_alive(&mut self) {
+        self.keepalive_at = Instant::now() + self.options.keepalive;
+        if let Some(sink) = self.sink.as_mut() {
+            let sent = timeout(
+                self.options.attempt_timeout,
+                sink.send(ClientFrame::KeepAlive),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(()))) {
+                self.disconnect();
+            }
+        }
+    }
+
+    /// The last handle was dropped: end the session now, so what it holds is
+    /// released at once rather than when it expires.
+    async fn close_session(&mut self) {
+        let (reply, _) = oneshot::channel();
+        self.submit_internal(CONCOORD_CLOSE, vec![0x90], reply, CLOSE_TIMEOUT)
+            .await;
+    }
+
+    /// Sends a call of the client's own (close, cancel) whose reply nobody awaits.
+    async fn submit_internal(
+        &mut self,
+        method: &str,
+        args: Vec<u8>,
+        reply: oneshot::Sender<Reply>,
+        within: Duration,
+    ) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.insert(
+            seq,
+            InFlight {
+                method: method.to_string(),
+                args,
+                reply,
+                deadline: Some(Instant::now() + within),
+                blocked: false,
+                cancel_at: None,
+                sent_at: None,
+                retry_at: None,
+            },
+        );
+        self.send_many(&[seq]).await;
+    }
+
     fn next_wake(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
+        let silence = self
+            .inflight
+            .values()
+            .any(|f| f.blocked)
+            .then(|| self.last_frame + self.options.attempt_timeout);
         self.inflight
             .values()
             .flat_map(|f| {
                 [
-                    Some(f.deadline),
-                    f.sent_at.map(|t| t + self.options.attempt_timeout),
+                    f.deadline,
+                    f.sent_at
+                        .filter(|_| !f.blocked)
+                        .map(|t| t + self.options.attempt_timeout),
                     f.retry_at,
+                    f.cancel_at,
                 ]
             })
+            .chain([silence])
             .flatten()
             .min()
             .unwrap_or(far)
@@ -360,13 +488,16 @@ impl Actor {
         for req in batch {
             let seq = self.next_seq;
             self.next_seq += 1;
+            let now = Instant::now();
             self.inflight.insert(
                 seq,
                 InFlight {
                     method: req.method,
                     args: req.args,
                     reply: req.reply,
-                    deadline: Instant::now() + self.options.call_timeout,
+                    deadline: Some(now + self.options.call_timeout),
+                    blocked: false,
+                    cancel_at: req.wait.map(|w| now + w),
                     sent_at: None,
                     retry_at: None,
                 },
@@ -411,6 +542,7 @@ impl Actor {
     fn disconnect(&mut self) {
         self.sink = None;
         self.stream = None;
+        self.current = None;
         for f in self.inflight.values_mut() {
             f.sent_at = None;
         }
@@ -431,7 +563,7 @@ impl Actor {
         for addr in order {
             match connect_client(
                 &addr,
-                self.id,
+                self.id.load(Ordering::Relaxed),
                 self.options.token.clone(),
                 self.options.connect_timeout,
             )
@@ -442,6 +574,8 @@ impl Actor {
                     let (sink, stream) = conn.split();
                     self.sink = Some(sink);
                     self.stream = Some(stream);
+                    self.current = Some(addr);
+                    self.last_frame = Instant::now();
                     let pending: Vec<u64> = self.inflight.keys().copied().collect();
                     self.send_many(&pending).await;
                     return None;
@@ -472,10 +606,29 @@ impl Actor {
                 return;
             }
         };
+        self.last_frame = Instant::now();
         let (seq, outcome) = match frame {
             ReplicaFrame::Reply { seq, outcome } => (seq, outcome),
             ReplicaFrame::View { members } => {
                 self.follow_view(members);
+                return;
+            }
+            ReplicaFrame::Blocked { seq } => {
+                if let Some(f) = self.inflight.get_mut(&seq) {
+                    f.blocked = true;
+                    f.deadline = None;
+                }
+                return;
+            }
+            ReplicaFrame::Alive { leader } => {
+                // Keep-alives must reach the leader, which decides expiry.
+                if let Some(leader) = leader
+                    && self.current.as_ref() != Some(&leader)
+                {
+                    debug!(%leader, "following the leader named by a keep-alive");
+                    self.preferred = Some(leader);
+                    self.disconnect();
+                }
                 return;
             }
             ReplicaFrame::Admin { .. } => return,
@@ -518,6 +671,15 @@ impl Actor {
                     .unwrap_or_default();
                 self.complete(seq, Err(ClientError::Application { method, value }));
             }
+            Err(CallError::SessionExpired) => {
+                // Everything in flight belonged to the ended session; later
+                // calls start a new one.
+                self.fail_all(|| ClientError::Call(CallError::SessionExpired));
+                self.id
+                    .store(rand::random::<u64>().max(1), Ordering::Relaxed);
+                self.next_seq = 1;
+                self.disconnect();
+            }
             Err(other) => self.complete(seq, Err(ClientError::Call(other))),
         }
     }
@@ -555,7 +717,7 @@ impl Actor {
         let expired: Vec<u64> = self
             .inflight
             .iter()
-            .filter(|(_, f)| f.deadline <= now)
+            .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
             .map(|(s, _)| *s)
             .collect();
         for seq in expired {
@@ -572,9 +734,13 @@ impl Actor {
     async fn on_timer(&mut self) {
         self.expire();
         let now = Instant::now();
+        let attempt = self.options.attempt_timeout;
         let stalled = self.inflight.values().any(|f| {
-            f.sent_at
-                .is_some_and(|t| t + self.options.attempt_timeout <= now)
+            if f.blocked {
+                self.last_frame + attempt <= now
+            } else {
+                f.sent_at.is_some_and(|t| t + attempt <= now)
+            }
         });
         if stalled {
             debug!("replica did not answer in time; trying the next one");
@@ -588,6 +754,31 @@ impl Actor {
             .map(|(s, _)| *s)
             .collect();
         self.send_many(&due).await;
+        self.cancel_due_waits(now).await;
+    }
+
+    /// Cancels the blocked calls whose wait is over. The call itself stays
+    /// in flight: its reply is `WaitTimedOut`, or the grant if that came
+    /// first.
+    async fn cancel_due_waits(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.cancel_at.is_some_and(|t| t <= now))
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            if let Some(f) = self.inflight.get_mut(&seq) {
+                f.cancel_at = None;
+                f.deadline = Some(now + self.options.call_timeout);
+            }
+            let Ok(args) = concoord_object::args::encode(&(seq,)) else {
+                continue;
+            };
+            let (reply, _) = oneshot::channel();
+            self.submit_internal(CONCOORD_CANCEL, args, reply, self.options.call_timeout)
+                .await;
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! dotted names (`concoord.object.counter.Counter`) or short names (`counter`).
 
 use crate::{ReplicaError, ReplicaOptions, run};
+use concoord_dsync::{Barrier, BoundedSemaphore, Condition, Lock, RLock, Semaphore};
 use concoord_objects::{
     Bank, Counter, JobManager, KeyValue, Log, Membership, NameserverCoord, Queue, Stack,
 };
@@ -48,6 +49,12 @@ builtins! {
     "jobmanager" => JobManager,
     "keyvalue" => KeyValue,
     "nameservercoord" => NameserverCoord,
+    "lock" => Lock,
+    "rlock" => RLock,
+    "semaphore" => Semaphore,
+    "boundedsemaphore" => BoundedSemaphore,
+    "barrier" => Barrier,
+    "condition" => Condition,
 }
 
 /// Finds a ready-made object by dotted name, short name or class name

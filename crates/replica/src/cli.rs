@@ -66,6 +66,11 @@ pub struct ReplicaArgs {
     /// Never remove silent replicas automatically.
     #[arg(long)]
     pub no_auto_remove: bool,
+    /// Seconds a client may stay silent before its session expires and its
+    /// locks, permits and waits are released (clients send a keep-alive every
+    /// second).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub session_ttl: f64,
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
@@ -103,6 +108,12 @@ impl ReplicaArgs {
                 "--remove-after must be at least --suspect-after, and both positive".into(),
             ));
         }
+        if self.session_ttl < 2.0 {
+            return Err(ReplicaError::BadFlags(
+                "--session-ttl must be at least 2 seconds (clients send a keep-alive every second)"
+                    .into(),
+            ));
+        }
         let data_dir = self.writetodisk.then(|| {
             self.data_dir
                 .clone()
@@ -123,6 +134,7 @@ impl ReplicaArgs {
             repair: self.repair,
             snapshot_every: self.snapshot_every,
             failure_detection,
+            session_ttl: std::time::Duration::from_secs_f64(self.session_ttl),
             ..ReplicaOptions::default()
         })
     }

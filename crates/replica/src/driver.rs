@@ -16,8 +16,10 @@
 
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
-use crate::replicated_state::{ReplicatedState, unknown_method};
+use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::server::{ConnId, Event};
+use crate::session_keeper::SessionKeeper;
+use crate::sessions::CallState;
 use crate::sessions::StoredReply;
 use crate::storage::DurableStore;
 use concoord_object::{MethodKind, ReplicatedObject};
@@ -69,6 +71,7 @@ pub struct Driver<O> {
     /// Replicas that connected to us, with their addresses: a joining replica
     /// knows no view yet and answers the leader through these.
     peers_seen: BTreeMap<NodeId, String>,
+    sessions: SessionKeeper,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -79,6 +82,7 @@ impl<O: ReplicatedObject> Driver<O> {
         my_addr: String,
         token: Option<String>,
         membership: Membership,
+        sessions: SessionKeeper,
     ) -> Self {
         let pool = PeerPool::new(node.id(), my_addr.clone(), token);
         let mut driver = Driver {
@@ -98,6 +102,7 @@ impl<O: ReplicatedObject> Driver<O> {
             peers_known: BTreeMap::new(),
             executed: 0,
             peers_seen: BTreeMap::new(),
+            sessions,
         };
         driver.refresh_peers();
         driver
@@ -127,6 +132,8 @@ impl<O: ReplicatedObject> Driver<O> {
             }
             self.process_ready()?;
             self.membership.after_turn(&mut self.node);
+            self.sessions
+                .after_turn(&mut self.node, self.state.sessions.client_ids());
             if self.stopping {
                 info!("stopping as asked");
                 // Let the reply to the shutdown request leave.
@@ -162,18 +169,29 @@ impl<O: ReplicatedObject> Driver<O> {
                 conn,
                 client_id,
                 frame,
-            } => match frame {
-                ClientFrame::Call(req) => self.on_call(conn, client_id, req),
-                ClientFrame::Batch(calls) => {
-                    for req in calls {
-                        self.on_call(conn, client_id, req);
-                    }
+            } => {
+                self.sessions.heard_from(client_id);
+                self.on_client_frame(conn, client_id, frame);
+            }
+        }
+    }
+
+    fn on_client_frame(&mut self, conn: ConnId, client_id: u64, frame: ClientFrame) {
+        match frame {
+            ClientFrame::Call(req) => self.on_call(conn, client_id, req),
+            ClientFrame::Batch(calls) => {
+                for req in calls {
+                    self.on_call(conn, client_id, req);
                 }
-                ClientFrame::Admin { id, request } => {
-                    let reply = self.on_admin(request);
-                    self.send(conn, ReplicaFrame::Admin { id, reply });
-                }
-            },
+            }
+            ClientFrame::Admin { id, request } => {
+                let reply = self.on_admin(request);
+                self.send(conn, ReplicaFrame::Admin { id, reply });
+            }
+            ClientFrame::KeepAlive => {
+                let leader = self.node.leader().and_then(|l| self.addr_of(l));
+                self.send(conn, ReplicaFrame::Alive { leader });
+            }
         }
     }
 
@@ -203,11 +221,28 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
             }
             Some(MethodKind::Write) => {
-                // A retry of a call already executed: answer from the table.
-                if let Some(reply) = self.state.sessions.lookup(client_id, req.seq) {
-                    let reply = reply.clone();
-                    self.reply(conn, req.seq, reply);
+                if client_id == SYSTEM_CLIENT {
+                    let err = CallError::BadArguments {
+                        method: req.method,
+                        detail: "client id 0 is reserved for the replicas".into(),
+                    };
+                    self.reply(conn, req.seq, Err(err));
                     return;
+                }
+                // A retry of a call already executed: answer from the table,
+                // or, if it is blocked, wait here for its wake-up.
+                match self.state.sessions.lookup(client_id, req.seq) {
+                    Some(CallState::Done(reply)) => {
+                        let reply = reply.clone();
+                        self.reply(conn, req.seq, reply);
+                        return;
+                    }
+                    Some(CallState::Blocked) if self.node.is_leader() => {
+                        self.waiting_writes.insert((client_id, req.seq), conn);
+                        self.send(conn, ReplicaFrame::Blocked { seq: req.seq });
+                        return;
+                    }
+                    _ => {}
                 }
                 let call = LoggedCall {
                     client_id,
@@ -290,11 +325,29 @@ impl<O: ReplicatedObject> Driver<O> {
                             warn!("skipping an undecodable command in the log");
                             continue;
                         };
-                        let reply = self.state.execute(&call);
+                        let executed = self.state.execute(&call);
                         self.commands_executed += 1;
-                        let waiter = self.waiting_writes.remove(&(call.client_id, call.seq));
-                        if let (Some(reply), Some(conn)) = (reply, waiter) {
-                            self.reply(conn, call.seq, reply);
+                        let key = (call.client_id, call.seq);
+                        match executed.answer {
+                            Some(Answer::Blocked) => {
+                                if let Some(conn) = self.waiting_writes.get(&key) {
+                                    self.send(*conn, ReplicaFrame::Blocked { seq: call.seq });
+                                }
+                            }
+                            Some(Answer::Reply(reply)) => {
+                                if let Some(conn) = self.waiting_writes.remove(&key) {
+                                    self.reply(conn, call.seq, reply);
+                                }
+                            }
+                            None => {
+                                self.waiting_writes.remove(&key);
+                            }
+                        }
+                        for (waiter, reply) in executed.woken {
+                            let key = (waiter.client_id, waiter.seq);
+                            if let Some(conn) = self.waiting_writes.remove(&key) {
+                                self.reply(conn, waiter.seq, reply);
+                            }
                         }
                     }
                 }

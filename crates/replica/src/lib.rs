@@ -23,6 +23,7 @@ pub mod logged_call;
 pub mod membership;
 pub mod replicated_state;
 pub mod server;
+pub mod session_keeper;
 pub mod sessions;
 pub mod startup;
 pub mod storage;
@@ -67,6 +68,9 @@ pub struct ReplicaOptions {
     /// Leader-side failure detection: suspect a silent member after the first
     /// duration, remove it from the view after the second; `None`: never.
     pub failure_detection: Option<(Duration, Duration)>,
+    /// A client session silent for longer than this expires (through the
+    /// log), releasing its locks and waits.
+    pub session_ttl: Duration,
 }
 
 impl Default for ReplicaOptions {
@@ -83,6 +87,7 @@ impl Default for ReplicaOptions {
             repair: false,
             snapshot_every: 10_000,
             failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
+            session_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -156,6 +161,7 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         my_addr,
         opts.token.clone(),
         membership,
+        session_keeper::SessionKeeper::new(opts.session_ttl),
     );
     driver
         .run(events_rx, opts.tick)

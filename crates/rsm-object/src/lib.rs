@@ -42,8 +42,8 @@
 
 #![deny(missing_docs)]
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// `#[concoord_object::object]`: the same macro as `concoord::object`. Its
@@ -56,6 +56,18 @@ pub use concoord_macros::{object, proxy};
 /// original's `__concoordinit__`).
 pub const CONCOORD_INIT: &str = "__concoordinit__";
 
+/// The reserved method a client calls to give up waiting on its blocked call
+/// `(seq,)`; replies `true` if the call was still blocked.
+pub const CONCOORD_CANCEL: &str = "__concoord_cancel__";
+
+/// The reserved method a client calls to end its session at once (releasing
+/// what it holds) instead of waiting for the session to expire.
+pub const CONCOORD_CLOSE: &str = "__concoord_close__";
+
+/// The reserved method the leader logs to expire silent sessions
+/// `(Vec<client_id>,)`; only accepted from ConCoord itself (client id 0).
+pub const CONCOORD_EXPIRE: &str = "__concoord_expire__";
+
 /// Whether a method changes the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MethodKind {
@@ -65,19 +77,90 @@ pub enum MethodKind {
     Write,
 }
 
-/// Who is calling: available to write methods (locks use it to know the holder).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallContext {
+/// A blocked call, identified by its client session and sequence number.
+/// Objects keep these in their wait queues and hand them back to
+/// [`CallContext::wake`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Waiter {
     /// The calling client's session id.
+    pub client_id: u64,
+    /// The blocked call's sequence number.
+    pub seq: u64,
+}
+
+/// What a blocking method returns: its value now, or `Blocked` after it put
+/// [`CallContext::waiter`] in a wait queue. The caller then waits until the
+/// object wakes it with [`CallContext::wake`] (the original's
+/// `_concoord_command` blocking). A blocking method takes `ctx: &mut
+/// CallContext`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait<T> {
+    /// The call completes now with this value.
+    Ready(T),
+    /// The call waits for a later wake-up.
+    Blocked,
+}
+
+/// Who is calling, and the blocking support: a write method may block its
+/// caller and wake callers blocked earlier. Wake-ups are part of executing the
+/// log, so every replica computes the same ones, and the replica the caller
+/// waits on delivers them.
+#[derive(Debug, PartialEq)]
+pub struct CallContext {
+    /// The calling client's session id (0 for calls ConCoord makes itself,
+    /// such as session expiry).
     pub client_id: u64,
     /// The call's sequence number in that session.
     pub seq: u64,
+    blocked: bool,
+    wakeups: Vec<(Waiter, Result<Vec<u8>, ObjectError>)>,
 }
 
 impl CallContext {
     /// The context of call `seq` of client `client_id`.
     pub fn new(client_id: u64, seq: u64) -> Self {
-        CallContext { client_id, seq }
+        CallContext {
+            client_id,
+            seq,
+            blocked: false,
+            wakeups: Vec::new(),
+        }
+    }
+
+    /// The current call as a waiter, to queue before returning `Wait::Blocked`.
+    pub fn waiter(&self) -> Waiter {
+        Waiter {
+            client_id: self.client_id,
+            seq: self.seq,
+        }
+    }
+
+    /// Marks the current call blocked (done by the generated code when a
+    /// method returns [`Wait::Blocked`]).
+    pub fn block(&mut self) {
+        self.blocked = true;
+    }
+
+    /// Whether the current call blocked.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// Completes blocked call `waiter` with `value` (what its method would
+    /// have returned).
+    pub fn wake<T: Serialize>(&mut self, waiter: Waiter, value: &T) {
+        self.wakeups.push((waiter, reply(value)));
+    }
+
+    /// Completes blocked call `waiter` with an application error value.
+    pub fn wake_with_error<E: Serialize>(&mut self, waiter: Waiter, error: &E) {
+        self.wakeups
+            .push((waiter, Err(ObjectError::application(error))));
+    }
+
+    /// The wake-ups issued so far, in order.
+    pub fn take_wakeups(&mut self) -> Vec<(Waiter, Result<Vec<u8>, ObjectError>)> {
+        std::mem::take(&mut self.wakeups)
     }
 }
 
@@ -252,13 +335,37 @@ pub trait ReplicatedObject: Default + Serialize + DeserializeOwned + Send + 'sta
 
     /// The kind of `method`, `None` if there is no such method.
     fn method_kind(method: &str) -> Option<MethodKind> {
-        if method == CONCOORD_INIT {
+        if [
+            CONCOORD_INIT,
+            CONCOORD_CANCEL,
+            CONCOORD_CLOSE,
+            CONCOORD_EXPIRE,
+        ]
+        .contains(&method)
+        {
             return Some(MethodKind::Write);
         }
         Self::methods()
             .iter()
             .find(|(name, _)| *name == method)
             .map(|(_, kind)| *kind)
+    }
+
+    /// Blocked call `waiter` gave up (its wait timed out, or its client
+    /// abandoned it): take it out of every wait queue. Return `true` if the
+    /// object will still wake it itself (a condition wait that must first
+    /// reacquire its lock); `false` to have it answered now with
+    /// `WaitTimedOut`. Objects that never block keep the default.
+    fn cancel_wait(&mut self, ctx: &mut CallContext, waiter: Waiter) -> bool {
+        let _ = (ctx, waiter);
+        false
+    }
+
+    /// Client `client_id`'s session expired (decided through the log, so on
+    /// every replica at the same point): release what it holds, drop its
+    /// waiters, and wake whoever that lets through.
+    fn session_expired(&mut self, ctx: &mut CallContext, client_id: u64) {
+        let _ = (ctx, client_id);
     }
 
     /// The object's state as bytes (for snapshots and state transfer).

@@ -112,6 +112,9 @@ pub enum ClientFrame {
         /// What is asked.
         request: AdminRequest,
     },
+    /// Keeps the client's session alive (sent every second or so); answered
+    /// by `Alive`.
+    KeepAlive,
 }
 
 /// Operator requests.
@@ -167,6 +170,17 @@ pub enum CallError {
         /// The limit.
         limit: u64,
     },
+    /// A blocked call's wait ended before the object woke it (its timeout
+    /// passed and the client cancelled it).
+    WaitTimedOut,
+    /// The client's session expired (it was silent for longer than the
+    /// session TTL): its locks and waits were released. Start a new client.
+    SessionExpired,
+    /// A blocked call was dropped without a wake-up.
+    WaitAbandoned {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -192,6 +206,13 @@ impl fmt::Display for CallError {
             CallError::TooManyInFlight { limit } => {
                 write!(f, "more than {limit} calls of this client are unanswered")
             }
+            CallError::WaitTimedOut => write!(f, "the wait timed out before the call was granted"),
+            CallError::SessionExpired => write!(
+                f,
+                "this client's session expired (silent longer than the session TTL); \
+                 its locks were released: connect again"
+            ),
+            CallError::WaitAbandoned { reason } => write!(f, "the wait was abandoned: {reason}"),
         }
     }
 }
@@ -293,5 +314,17 @@ pub enum ReplicaFrame {
         id: u64,
         /// The answer.
         reply: AdminReply,
+    },
+    /// Call `seq` is blocked inside the object (waiting for a lock, a
+    /// permit, a barrier…): its reply comes when the object wakes it. Sent
+    /// again after every retry of the call.
+    Blocked {
+        /// The call's sequence number.
+        seq: u64,
+    },
+    /// The answer to `KeepAlive`.
+    Alive {
+        /// The leader's address, if this replica knows one.
+        leader: Option<String>,
     },
 }

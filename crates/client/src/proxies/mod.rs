@@ -22,6 +22,13 @@
 
 #![allow(missing_docs)] // the signatures below are documented on the objects
 
+mod sync;
+
+pub use sync::{
+    Barrier, BlockingBarrier, BlockingBoundedSemaphore, BlockingCondition, BlockingLock,
+    BlockingRLock, BlockingSemaphore, BoundedSemaphore, Condition, Lock, RLock, Semaphore,
+};
+
 use concoord_macros::proxy;
 use concoord_objects::{
     BankError, Job, JobError, KvError, NameserverError, QueueError, StackError,
@@ -192,6 +199,28 @@ mod tests {
                 "NameserverCoord",
                 NameserverCoord::METHODS,
                 concoord_objects::NameserverCoord::methods(),
+            ),
+            ("Lock", Lock::METHODS, concoord_dsync::Lock::methods()),
+            ("RLock", RLock::METHODS, concoord_dsync::RLock::methods()),
+            (
+                "Semaphore",
+                Semaphore::METHODS,
+                concoord_dsync::Semaphore::methods(),
+            ),
+            (
+                "BoundedSemaphore",
+                BoundedSemaphore::METHODS,
+                concoord_dsync::BoundedSemaphore::methods(),
+            ),
+            (
+                "Barrier",
+                Barrier::METHODS,
+                concoord_dsync::Barrier::methods(),
+            ),
+            (
+                "Condition",
+                Condition::METHODS,
+                concoord_dsync::Condition::methods(),
             ),
         ];
         for (name, proxy, object) in pairs {

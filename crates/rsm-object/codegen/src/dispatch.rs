@@ -31,6 +31,15 @@ fn arm(obj: &TokenStream, m: &Method) -> TokenStream {
     let reply = match &m.ret {
         Ret::Unit => quote!({ #call; #obj::reply(&()) }),
         Ret::Value(_) => quote!({ let __concoord_out = #call; #obj::reply(&__concoord_out) }),
+        Ret::Wait(_) => quote! {
+            match #call {
+                #obj::Wait::Ready(__concoord_out) => #obj::reply(&__concoord_out),
+                #obj::Wait::Blocked => {
+                    __concoord_ctx.block();
+                    ::core::result::Result::Ok(::std::vec::Vec::new())
+                }
+            }
+        },
         Ret::Fallible { .. } => quote! {
             match #call {
                 ::core::result::Result::Ok(__concoord_out) => #obj::reply(&__concoord_out),
@@ -86,8 +95,25 @@ pub fn dispatch(model: &ObjectModel, krate: &syn::Path, name: Option<&str>) -> T
             ::core::result::Result::Ok(<#ty as ::core::default::Default>::default())
         },
     };
+    let on_cancel = model.on_cancel.as_ref().map(|f| {
+        quote! {
+            fn cancel_wait(&mut self, ctx: &mut #obj::CallContext, waiter: #obj::Waiter) -> bool {
+                self.#f(ctx, waiter)
+            }
+        }
+    });
+    let on_expire = model.on_expire.as_ref().map(|f| {
+        quote! {
+            fn session_expired(&mut self, ctx: &mut #obj::CallContext, client_id: u64) {
+                self.#f(ctx, client_id)
+            }
+        }
+    });
     quote! {
         impl #obj::ReplicatedObject for #ty {
+            #on_cancel
+            #on_expire
+
             fn type_name() -> &'static str {
                 #type_name
             }

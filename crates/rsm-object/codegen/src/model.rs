@@ -25,6 +25,9 @@ pub enum Ret {
     Unit,
     /// A value.
     Value(Box<Type>),
+    /// `Wait<T>`: the value now, or the caller blocks until the object wakes
+    /// it with a `T`.
+    Wait(Box<Type>),
     /// `Result<ok, err>`: the error reaches the client typed.
     Fallible {
         /// The success type.
@@ -98,6 +101,10 @@ pub struct ObjectModel {
     pub methods: Vec<Method>,
     /// The re-initialising constructor, if any.
     pub init: Option<Init>,
+    /// `#[concoord(on_cancel)] fn(&mut self, &mut CallContext, Waiter) -> bool`.
+    pub on_cancel: Option<syn::Ident>,
+    /// `#[concoord(on_expire)] fn(&mut self, &mut CallContext, u64)`.
+    pub on_expire: Option<syn::Ident>,
 }
 
 impl ObjectModel {
@@ -122,6 +129,7 @@ impl ObjectModel {
                 let ret = match &m.ret {
                     Ret::Unit => String::new(),
                     Ret::Value(t) => format!(" -> {}", text(t)),
+                    Ret::Wait(t) => format!(" -> {} (may block)", text(t)),
                     Ret::Fallible { ok, err } => {
                         format!(" -> {}, or error {}", text(ok), text(err))
                     }
@@ -138,8 +146,13 @@ fn err(span: Span, msg: &str) -> syn::Error {
 
 /// Whether the attributes hold `#[concoord(init)]`.
 pub fn is_init(attrs: &[Attribute]) -> bool {
+    has_helper(attrs, "init")
+}
+
+/// Whether the attributes hold `#[concoord(<name>)]`.
+fn has_helper(attrs: &[Attribute], name: &str) -> bool {
     attrs.iter().any(|a| {
-        a.path().is_ident("concoord") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "init")
+        a.path().is_ident("concoord") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == name)
     })
 }
 
@@ -223,6 +236,14 @@ fn ret(output: &ReturnType) -> Ret {
     }
     if let Type::Path(p) = &**ty
         && let Some(last) = p.path.segments.last()
+        && last.ident == "Wait"
+        && let PathArguments::AngleBracketed(ab) = &last.arguments
+        && let [GenericArgument::Type(t)] = ab.args.iter().collect::<Vec<_>>().as_slice()
+    {
+        return Ret::Wait(Box::new(t.clone()));
+    }
+    if let Type::Path(p) = &**ty
+        && let Some(last) = p.path.segments.last()
         && last.ident == "Result"
         && let PathArguments::AngleBracketed(ab) = &last.arguments
     {
@@ -276,11 +297,22 @@ fn method(sig: &Signature, attrs: &[Attribute]) -> syn::Result<Option<Method>> {
     } else {
         Kind::Read
     };
+    let params = params(sig, Some(kind))?;
+    let ret = ret(&sig.output);
+    if matches!(ret, Ret::Wait(_))
+        && (kind == Kind::Read || !params.iter().any(|p| matches!(p, Param::Context)))
+    {
+        return Err(err(
+            sig.output.span(),
+            "a blocking method (returning Wait<T>) takes &mut self and ctx: &mut CallContext, \
+             to queue ctx.waiter() and wake it later",
+        ));
+    }
     Ok(Some(Method {
         name: sig.ident.clone(),
         kind,
-        params: params(sig, Some(kind))?,
-        ret: ret(&sig.output),
+        params,
+        ret,
         docs: docs(attrs),
     }))
 }
@@ -334,6 +366,8 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
         ty,
         methods: Vec::new(),
         init: None,
+        on_cancel: None,
+        on_expire: None,
     };
     for it in &item.items {
         let ImplItem::Fn(f) = it else {
@@ -344,6 +378,14 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
                 return Err(err(f.sig.span(), "only one #[concoord(init)] constructor"));
             }
             model.init = Some(init(&f.sig)?);
+            continue;
+        }
+        if has_helper(&f.attrs, "on_cancel") {
+            model.on_cancel = Some(f.sig.ident.clone());
+            continue;
+        }
+        if has_helper(&f.attrs, "on_expire") {
+            model.on_expire = Some(f.sig.ident.clone());
             continue;
         }
         if !matches!(f.vis, syn::Visibility::Public(_)) {
@@ -364,6 +406,8 @@ pub fn from_trait(item: &ItemTrait) -> syn::Result<ObjectModel> {
         ty: item.ident.clone(),
         methods: Vec::new(),
         init: None,
+        on_cancel: None,
+        on_expire: None,
     };
     for it in &item.items {
         let TraitItem::Fn(f) = it else {

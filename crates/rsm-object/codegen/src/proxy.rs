@@ -106,7 +106,7 @@ fn method(m: &Method, client: &TokenStream, blocking: bool) -> TokenStream {
                 self.client.call_fallible(#name_str, &#tuple)#dot_await
             }
         },
-        Ret::Value(ty) => quote! {
+        Ret::Value(ty) | Ret::Wait(ty) => quote! {
             #(#docs)*
             pub #asyncness fn #name(&self #params) -> ::core::result::Result<#ty, #client::ClientError> {
                 self.client.call(#name_str, &#tuple)#dot_await

@@ -78,7 +78,7 @@ fn signature_type_names(methods: &[Method], model: &ObjectModel) -> BTreeSet<Str
         }
         match &m.ret {
             Ret::Unit => {}
-            Ret::Value(t) => names.visit_type(t),
+            Ret::Value(t) | Ret::Wait(t) => names.visit_type(t),
             Ret::Fallible { ok, err } => {
                 names.visit_type(ok);
                 names.visit_type(err);
