@@ -33,6 +33,10 @@ pub struct CallArgs {
     /// The instance's security token.
     #[arg(short = 't', long = "token")]
     token: Option<String>,
+    /// After printing the reply, keep this command's session (and any lock
+    /// or permit it acquired) alive for this many seconds, then release it.
+    #[arg(long, value_name = "SECS")]
+    hold: Option<f64>,
 }
 
 /// Parses a shell argument: JSON if it is JSON, else a string.
@@ -57,21 +61,19 @@ pub fn run(args: CallArgs) -> ExitCode {
     let outcome = concoord_replica::block_on(async {
         let client = Client::connect_with(&args.boot, options).await?;
         let wait = Duration::from_secs_f64(args.timeout.max(0.1));
-        client
+        let reply = client
             .call_raw_waiting(&args.method, encoded, Some(wait))
-            .await
+            .await;
+        if let (Ok(bytes), Some(hold)) = (&reply, args.hold) {
+            print_reply(bytes);
+            tokio::time::sleep(Duration::from_secs_f64(hold.max(0.0))).await;
+            client.close().await;
+        }
+        reply
     });
     match outcome {
-        Ok(bytes) => match rmp_serde::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) => {
-                println!("{v}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: the reply is not representable as JSON: {e}");
-                ExitCode::from(EXIT_CALL_FAILED)
-            }
-        },
+        Ok(_) if args.hold.is_some() => ExitCode::SUCCESS,
+        Ok(bytes) => print_reply(&bytes),
         Err(e) => {
             let code = match &e {
                 ClientError::Unreachable { .. } | ClientError::Timeout { .. } => EXIT_UNREACHABLE,
@@ -89,6 +91,20 @@ pub fn run(args: CallArgs) -> ExitCode {
                 other => eprintln!("error: {other}"),
             }
             ExitCode::from(code)
+        }
+    }
+}
+
+/// Prints a reply as JSON.
+fn print_reply(bytes: &[u8]) -> ExitCode {
+    match rmp_serde::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the reply is not representable as JSON: {e}");
+            ExitCode::from(EXIT_CALL_FAILED)
         }
     }
 }

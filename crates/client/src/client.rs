@@ -153,6 +153,13 @@ impl Client {
         })
     }
 
+    /// Ends this client's session now: the replicas release every lock and
+    /// permit it holds and drop its waits (instead of when the session
+    /// expires). Calls made afterwards start a new session.
+    pub async fn close(&self) {
+        let _ = self.call::<_, ()>(CONCOORD_CLOSE, &()).await;
+    }
+
     /// This client's session id (a new one after the session expired).
     pub fn id(&self) -> u64 {
         self.id.load(Ordering::Relaxed)
@@ -634,7 +641,17 @@ impl Actor {
             ReplicaFrame::Admin { .. } => return,
         };
         match outcome {
-            Ok(bytes) => self.complete(seq, Ok(bytes.into_vec())),
+            Ok(bytes) => {
+                let closed = self
+                    .inflight
+                    .get(&seq)
+                    .is_some_and(|f| f.method == CONCOORD_CLOSE);
+                self.complete(seq, Ok(bytes.into_vec()));
+                if closed {
+                    self.fail_all(|| ClientError::Call(CallError::SessionExpired));
+                    self.start_new_session();
+                }
+            }
             Err(CallError::NotLeader { leader }) => {
                 if !self.inflight.contains_key(&seq) {
                     return;
@@ -672,16 +689,20 @@ impl Actor {
                 self.complete(seq, Err(ClientError::Application { method, value }));
             }
             Err(CallError::SessionExpired) => {
-                // Everything in flight belonged to the ended session; later
-                // calls start a new one.
+                // Everything in flight belonged to the ended session.
                 self.fail_all(|| ClientError::Call(CallError::SessionExpired));
-                self.id
-                    .store(rand::random::<u64>().max(1), Ordering::Relaxed);
-                self.next_seq = 1;
-                self.disconnect();
+                self.start_new_session();
             }
             Err(other) => self.complete(seq, Err(ClientError::Call(other))),
         }
+    }
+
+    /// Later calls go out under a fresh session id (the old session ended).
+    fn start_new_session(&mut self) {
+        self.id
+            .store(rand::random::<u64>().max(1), Ordering::Relaxed);
+        self.next_seq = 1;
+        self.disconnect();
     }
 
     /// Tries the view's replicas first from now on, then the bootstrap

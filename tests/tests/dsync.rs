@@ -1,0 +1,476 @@
+//! The synchronization objects against real 3-replica clusters: each
+//! primitive's semantics with concurrent clients, a blocked waiter across a
+//! kill -9 of the leader, a holder killed with SIGKILL losing its lock after
+//! the session TTL, and a blocked call retried after its wake-up.
+
+use concoord_client::MethodError;
+use concoord_client::proxies::{Barrier, BoundedSemaphore, Condition, Lock, Semaphore};
+use concoord_dsync::{LockError, SemaphoreError};
+use concoord_integration_tests::{Cluster, ReplicaSpec, binary, runtime};
+use concoord_transport::handshake::connect_client;
+use concoord_transport::wire::{CallRequest, ClientFrame, ReplicaFrame};
+use futures::{SinkExt, StreamExt};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const LOCK: ReplicaSpec = ReplicaSpec::builtin("concoord.object.lock.Lock");
+
+#[test]
+fn a_lock_is_held_by_one_client_at_a_time_and_its_tokens_only_grow() {
+    let mut cluster = Cluster::start_spec(LOCK, "dsync_mutex", "127.0.20.1", 3);
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    let inside = Arc::new(AtomicBool::new(false));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let tokens = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (boot, inside, overlaps) = (boot.clone(), inside.clone(), overlaps.clone());
+            tasks.push(tokio::spawn(async move {
+                let lock = Lock::connect(&boot).await.expect("connect");
+                let mut mine = Vec::new();
+                for _ in 0..15 {
+                    let token = lock.acquire().await.expect("acquire");
+                    if inside.swap(true, Ordering::SeqCst) {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    inside.store(false, Ordering::SeqCst);
+                    lock.release().await.expect("holder releases");
+                    mine.push(token);
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            let mine = t.await.expect("task");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "a client's tokens grow"
+            );
+            all.extend(mine);
+        }
+        all
+    });
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "two clients held the lock at once"
+    );
+    let mut sorted = tokens.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 90, "every grant has its own fencing token");
+    assert_eq!(sorted.last().copied(), Some(90));
+    rt.block_on(async {
+        let lock = Lock::connect(&boot).await.expect("connect");
+        assert!(!lock.locked().await.expect("read"));
+        match lock.release().await {
+            Err(MethodError::Returned(LockError::NotLocked)) => {}
+            other => panic!("releasing a free lock must fail: {other:?}"),
+        }
+        let t = lock.try_acquire().await.expect("try");
+        assert_eq!(t, Some(91));
+        let other = Lock::connect(&boot).await.expect("connect");
+        assert_eq!(other.try_acquire().await.expect("try"), None);
+        assert_eq!(
+            other
+                .acquire_timeout(Duration::from_millis(300))
+                .await
+                .expect("call"),
+            None,
+            "a timed-out acquire gives up"
+        );
+        match other.release().await {
+            Err(MethodError::Returned(LockError::NotHolder { .. })) => {}
+            r => panic!("only the holder releases: {r:?}"),
+        }
+        lock.release().await.expect("release");
+        assert!(
+            !lock.locked().await.expect("read"),
+            "the timed-out waiter was not granted"
+        );
+    });
+}
+
+#[test]
+fn a_semaphore_never_lets_more_holders_in_than_it_has_permits() {
+    let mut cluster = Cluster::start_spec(
+        ReplicaSpec::builtin("concoord.object.semaphore.Semaphore"),
+        "dsync_semaphore",
+        "127.0.20.2",
+        3,
+    );
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let setup = Semaphore::connect(&boot).await.expect("connect");
+        setup.concoord_init(Some(3)).await.expect("three permits");
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (boot, inside, most) = (boot.clone(), inside.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                let sem = Semaphore::connect(&boot).await.expect("connect");
+                for _ in 0..10 {
+                    assert!(sem.acquire().await.expect("acquire"));
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    sem.release().await.expect("release");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        assert_eq!(
+            setup.value().await.expect("read"),
+            3,
+            "every permit came back"
+        );
+    });
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= 3, "{most} holders at once with 3 permits");
+    assert_eq!(most, 3, "the permits were used concurrently");
+}
+
+#[test]
+fn a_bounded_semaphore_refuses_to_be_released_beyond_its_value() {
+    let mut cluster = Cluster::start_spec(
+        ReplicaSpec::builtin("concoord.object.boundedsemaphore.BoundedSemaphore"),
+        "dsync_bounded",
+        "127.0.20.3",
+        3,
+    );
+    let boot = cluster.bootstrap_live();
+    runtime().block_on(async {
+        let sem = BoundedSemaphore::connect(&boot).await.expect("connect");
+        sem.concoord_init(Some(2)).await.expect("init");
+        assert!(sem.acquire().await.expect("acquire"));
+        sem.release().await.expect("a held permit goes back");
+        match sem.release().await {
+            Err(MethodError::Returned(SemaphoreError::OverReleased { bound: 2 })) => {}
+            other => panic!("over-release must fail: {other:?}"),
+        }
+        assert_eq!(sem.value().await.expect("read"), 2);
+        assert!(sem.acquire().await.expect("acquire"));
+        assert!(sem.acquire().await.expect("acquire"));
+        assert!(
+            !sem.acquire_timeout(Duration::from_millis(300))
+                .await
+                .expect("call")
+        );
+    });
+}
+
+#[test]
+fn a_barrier_releases_all_its_parties_every_round() {
+    let mut cluster = Cluster::start_spec(
+        ReplicaSpec::builtin("concoord.object.barrier.Barrier"),
+        "dsync_barrier",
+        "127.0.20.4",
+        3,
+    );
+    let boot = cluster.bootstrap_live();
+    runtime().block_on(async {
+        let setup = Barrier::connect(&boot).await.expect("connect");
+        setup.concoord_init(Some(4)).await.expect("four parties");
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let boot = boot.clone();
+            tasks.push(tokio::spawn(async move {
+                let b = Barrier::connect(&boot).await.expect("connect");
+                let mut indices = Vec::new();
+                for _ in 0..5 {
+                    indices.push(b.wait().await.expect("wait"));
+                }
+                indices
+            }));
+        }
+        let mut per_round = vec![Vec::new(); 5];
+        for t in tasks {
+            let indices = tokio::time::timeout(Duration::from_secs(30), t)
+                .await
+                .expect("every party was released every round")
+                .expect("task");
+            for (round, i) in indices.into_iter().enumerate() {
+                per_round[round].push(i);
+            }
+        }
+        for mut round in per_round {
+            round.sort_unstable();
+            assert_eq!(round, vec![0, 1, 2, 3], "each party has its own index");
+        }
+        assert_eq!(setup.rounds().await.expect("read"), 5);
+        assert_eq!(
+            setup
+                .wait_timeout(Duration::from_millis(300))
+                .await
+                .expect("call"),
+            None
+        );
+        assert_eq!(
+            setup.n_waiting().await.expect("read"),
+            0,
+            "the timed-out party left"
+        );
+    });
+}
+
+#[test]
+fn a_condition_wait_releases_the_lock_and_returns_holding_it() {
+    let mut cluster = Cluster::start_spec(
+        ReplicaSpec::builtin("concoord.object.condition.Condition"),
+        "dsync_condition",
+        "127.0.20.5",
+        3,
+    );
+    let boot = cluster.bootstrap_live();
+    runtime().block_on(async {
+        let consumer = Condition::connect(&boot).await.expect("connect");
+        let producer = Condition::connect(&boot).await.expect("connect");
+        consumer.acquire().await.expect("acquire");
+        let waiting = {
+            let consumer = consumer.clone();
+            tokio::spawn(async move { consumer.wait().await })
+        };
+        // The producer gets the lock only because wait released it.
+        let _ = tokio::time::timeout(Duration::from_secs(10), producer.acquire())
+            .await
+            .expect("wait released the lock")
+            .expect("acquire");
+        assert_eq!(producer.notify(None).await.expect("notify"), 1);
+        assert!(
+            !waiting.is_finished(),
+            "the waiter needs the lock back first"
+        );
+        producer.release().await.expect("release");
+        let woke = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("woken")
+            .expect("task")
+            .expect("call");
+        assert_eq!(woke, Ok(true));
+        // It holds the lock again: the producer cannot take it.
+        assert!(
+            producer.try_acquire_lock_for_test().await.is_none(),
+            "the woken waiter holds the lock"
+        );
+        assert_eq!(
+            consumer
+                .wait_timeout(Duration::from_millis(300))
+                .await
+                .expect("call"),
+            Ok(false)
+        );
+        consumer
+            .release()
+            .await
+            .expect("the timed-out waiter holds the lock again");
+        match producer.notify(None).await {
+            Err(MethodError::Returned(LockError::NotLocked)) => {}
+            other => panic!("notify without the lock must fail: {other:?}"),
+        }
+    });
+}
+
+/// The condition has no try_acquire; a short timed acquire stands in.
+trait TryLock {
+    async fn try_acquire_lock_for_test(&self) -> Option<u64>;
+}
+
+impl TryLock for Condition {
+    async fn try_acquire_lock_for_test(&self) -> Option<u64> {
+        self.client()
+            .call_waiting("acquire", &(), Duration::from_millis(300))
+            .await
+            .expect("call")
+    }
+}
+
+#[test]
+fn a_waiter_blocked_while_the_leader_is_killed_is_woken_exactly_once() {
+    let mut cluster = Cluster::start_spec(LOCK, "dsync_failover", "127.0.20.6", 3);
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let first = rt.block_on(holder.acquire()).expect("acquire");
+    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let blocked = {
+        let waiter = waiter.clone();
+        rt.spawn(async move { waiter.acquire().await })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let leader = cluster.leader().expect("a leader");
+    cluster.replicas[leader].kill9();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !blocked.is_finished(),
+        "still blocked: the holder has not released"
+    );
+    rt.block_on(holder.release())
+        .expect("release after the failover");
+    let granted = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(15), blocked).await })
+        .expect("the waiter was woken after the failover")
+        .expect("task")
+        .expect("granted");
+    assert_eq!(granted, first + 1, "one grant, the next token");
+    // Woken once: no second grant happened behind its back.
+    assert_eq!(
+        rt.block_on(waiter.fencing_token()).expect("read"),
+        first + 1
+    );
+    rt.block_on(waiter.release())
+        .expect("the woken waiter holds the lock");
+    assert!(!rt.block_on(waiter.locked()).expect("read"));
+}
+
+#[test]
+fn a_killed_holder_loses_the_lock_after_its_session_ttl() {
+    let mut cluster = Cluster::start_with(
+        LOCK,
+        "dsync_holder_dies",
+        "127.0.20.7",
+        3,
+        &["--session-ttl", "3"],
+        false,
+    );
+    let boot = cluster.bootstrap_live();
+    let mut holder = Command::new(binary("concoord"))
+        .args(["call", "-b", &boot, "acquire", "--hold", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the holder");
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = holder.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("the holder printed its token");
+    }
+    let held: u64 = line.trim().parse().expect("a fencing token");
+    let rt = runtime();
+    let next = rt.block_on(Lock::connect(&boot)).expect("connect");
+    assert_eq!(
+        rt.block_on(next.acquire_timeout(Duration::from_secs(5)))
+            .expect("call"),
+        None,
+        "the live holder keeps the lock past the TTL"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let killed = Instant::now();
+    let token = rt
+        .block_on(next.acquire_timeout(Duration::from_secs(20)))
+        .expect("call")
+        .expect("the lock was released when the holder's session expired");
+    let after = killed.elapsed();
+    println!("lock passed on {after:?} after SIGKILL of its holder (TTL 3 s)");
+    assert!(token > held, "a higher fencing token");
+    assert!(
+        after >= Duration::from_secs(2),
+        "not before the TTL ({after:?})"
+    );
+}
+
+#[test]
+fn a_blocked_call_retried_after_its_wake_up_gets_the_wake_up_reply() {
+    let mut cluster = Cluster::start_spec(LOCK, "dsync_retry", "127.0.20.8", 3);
+    let boot = cluster.bootstrap_live();
+    let leader = cluster.leader().expect("a leader");
+    let leader_addr = cluster.replicas[leader].addr.clone();
+    let rt = runtime();
+    rt.block_on(async {
+        let holder = Lock::connect(&boot).await.expect("connect");
+        let first = holder.acquire().await.expect("acquire");
+        let id = rand::random::<u64>().max(1);
+        let acquire = CallRequest {
+            seq: 1,
+            acked: 0,
+            method: "acquire".into(),
+            args: vec![0x90],
+        };
+        let (_, conn) = connect_client(&leader_addr, id, None, Duration::from_secs(2))
+            .await
+            .expect("connect");
+        let (mut sink, mut stream) = conn.split();
+        sink.send(ClientFrame::Call(acquire.clone()))
+            .await
+            .expect("send");
+        let blocked = next_reply(&mut stream).await;
+        assert!(
+            matches!(blocked, ReplicaFrame::Blocked { seq: 1 }),
+            "{blocked:?}"
+        );
+        drop((sink, stream));
+        // Woken while nobody listens.
+        holder.release().await.expect("release");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Retried at another replica, then at the leader: the reply it was
+        // woken with, never "blocked" again.
+        let other = cluster_other(&boot, &leader_addr);
+        for addr in [other, leader_addr.clone()] {
+            let (_, conn) = connect_client(&addr, id, None, Duration::from_secs(2))
+                .await
+                .expect("connect");
+            let (mut sink, mut stream) = conn.split();
+            sink.send(ClientFrame::Call(acquire.clone()))
+                .await
+                .expect("send");
+            match next_reply(&mut stream).await {
+                ReplicaFrame::Reply {
+                    seq: 1,
+                    outcome: Ok(bytes),
+                } => {
+                    let token: u64 = rmp_serde::from_slice(&bytes).expect("a token");
+                    assert_eq!(token, first + 1);
+                }
+                ReplicaFrame::Reply {
+                    outcome: Err(e), ..
+                } if addr != leader_addr => {
+                    // A follower redirects; the leader answers below.
+                    assert!(
+                        matches!(e, concoord_client::CallError::NotLeader { .. }),
+                        "{e:?}"
+                    );
+                }
+                other => panic!("expected the wake-up reply at {addr}, got {other:?}"),
+            }
+        }
+    });
+}
+
+fn cluster_other(boot: &str, leader: &str) -> String {
+    boot.split(',')
+        .map(|s| s.trim().to_string())
+        .find(|a| a != leader)
+        .expect("another replica")
+}
+
+async fn next_reply<S>(stream: &mut S) -> ReplicaFrame
+where
+    S: futures::Stream<Item = Result<ReplicaFrame, concoord_transport::CodecError>> + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a frame in time")
+            .expect("connection open")
+            .expect("a valid frame");
+        if !matches!(
+            frame,
+            ReplicaFrame::View { .. } | ReplicaFrame::Alive { .. }
+        ) {
+            return frame;
+        }
+    }
+}
