@@ -3,10 +3,29 @@
 # workload and client count, prints one JSON line per run, and stops the
 # instance. Usage: scripts/bench.sh [seconds per run, default 10]
 # DURABLE=1 runs durable replicas (-w): writes, fsyncs per command at 64 clients.
+# SYNC=1 runs the synchronization workloads: lock acquire+release round trips
+# with 1 and 16 contending clients, barrier rounds with 8 parties.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
 cargo build --release --bins -q
+if [ "${SYNC:-0}" = 1 ]; then
+  run_sync() { # object port workload clients...
+    local object=$1 port=$2 workload=$3; shift 3
+    local logs; logs=$(mktemp -d /tmp/concoord-bench.XXXXXX)
+    ./target/release/concoord cluster -n 3 -o "$object" --base-port "$port" --log-dir "$logs" > "$logs/boot" 2>/dev/null &
+    local cluster=$!
+    for _ in $(seq 100); do [ -s "$logs/boot" ] && break; sleep 0.2; done
+    local boot; boot=$(head -1 "$logs/boot")
+    for clients in "$@"; do
+      ./target/release/concoord-bench -b "$boot" --workload "$workload" --clients "$clients" --duration "$SECS" --json
+    done
+    kill -INT "$cluster"; wait "$cluster" 2>/dev/null || true
+  }
+  run_sync lock 24100 lock 1 16
+  run_sync barrier 24200 barrier 8
+  exit 0
+fi
 BASE=24000
 LOGS=$(mktemp -d /tmp/concoord-bench.XXXXXX)
 FLAGS=()

@@ -17,6 +17,13 @@ enum Workload {
     Incr,
     /// Counter reads (linearizable reads, no log write).
     Get,
+    /// Lock acquire + release round trips, contended by every client
+    /// (against `-o concoord.object.lock.Lock`).
+    Lock,
+    /// Barrier waits, every client a party (against
+    /// `-o concoord.object.barrier.Barrier`; re-initialised for --clients
+    /// parties); reports rounds per second too.
+    Barrier,
 }
 
 /// The original's proxy types, as call modes.
@@ -74,11 +81,27 @@ struct Outcome {
     errors: u64,
 }
 
-/// One call of the workload.
-async fn call(client: &Client, workload: Workload) -> Result<(), concoord_client::ClientError> {
+/// One operation of the workload. `Ok(false)`: the run ended during a
+/// barrier wait (its round will not complete), which is not counted.
+async fn call(
+    client: &Client,
+    workload: Workload,
+    stop_at: Instant,
+) -> Result<bool, concoord_client::ClientError> {
     match workload {
-        Workload::Incr => client.call::<_, ()>("increment", &()).await,
-        Workload::Get => client.call::<_, i64>("getvalue", &()).await.map(|_| ()),
+        Workload::Incr => client.call::<_, ()>("increment", &()).await.map(|_| true),
+        Workload::Get => client.call::<_, i64>("getvalue", &()).await.map(|_| true),
+        Workload::Lock => {
+            client.call::<_, u64>("acquire", &()).await?;
+            client.call::<_, ()>("release", &()).await.map(|_| true)
+        }
+        Workload::Barrier => {
+            // Parties that stop early leave the last round incomplete, so a
+            // wait gives up shortly after the end of the run.
+            let wait = stop_at.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+            let index: Option<u64> = client.call_waiting("wait", &(), wait).await?;
+            Ok(index.is_some())
+        }
     }
 }
 
@@ -112,11 +135,11 @@ impl Window {
         (now < self.stop_at).then_some(now)
     }
 
-    fn record(&mut self, started: Instant, ok: bool) {
-        if started < self.warmup_until {
+    fn record(&mut self, started: Instant, outcome: Result<bool, concoord_client::ClientError>) {
+        if started < self.warmup_until || matches!(outcome, Ok(false)) {
             return;
         }
-        if ok {
+        if outcome.is_ok() {
             let micros = (started.elapsed().as_micros() as u64).max(1);
             let _ = self.outcome.histogram.record(micros);
         } else {
@@ -133,8 +156,8 @@ async fn one_caller(
 ) -> Result<Outcome, String> {
     let mut window = Window::new(warmup_until, stop_at)?;
     while let Some(started) = window.next() {
-        let ok = call(&client, workload).await.is_ok();
-        window.record(started, ok);
+        let outcome = call(&client, workload, stop_at).await;
+        window.record(started, outcome);
     }
     Ok(window.outcome)
 }
@@ -147,11 +170,10 @@ fn one_blocking_caller(
 ) -> Result<Outcome, String> {
     let mut window = Window::new(warmup_until, stop_at)?;
     while let Some(started) = window.next() {
-        let ok = match workload {
-            Workload::Incr => client.call::<_, ()>("increment", &()).is_ok(),
-            Workload::Get => client.call::<_, i64>("getvalue", &()).is_ok(),
-        };
-        window.record(started, ok);
+        // The blocking client's own runtime runs the connection; this thread
+        // just waits for each reply.
+        let outcome = futures::executor::block_on(call(client.as_async(), workload, stop_at));
+        window.record(started, outcome);
     }
     Ok(window.outcome)
 }
@@ -222,6 +244,19 @@ fn main() -> ExitCode {
     let measured = Duration::from_secs_f64(args.duration.max(0.1));
     let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
     let stop_at = warmup_until + measured;
+    if let Workload::Barrier = args.workload
+        && let Err(e) = concoord_replica::block_on(async {
+            let c = Client::connect_with(&args.boot, options.clone()).await?;
+            c.call::<_, ()>("__concoordinit__", &(args.clients as u64,))
+                .await
+        })
+    {
+        eprintln!(
+            "error: cannot set the barrier to {} parties: {e}",
+            args.clients
+        );
+        return ExitCode::from(3);
+    }
     let results: Vec<Result<Outcome, String>> = if let Mode::Blocking = args.mode {
         run_blocking(&args, options, warmup_until, stop_at)
     } else {
@@ -287,6 +322,8 @@ fn main() -> ExitCode {
                 "latency_us_p99": total.value_at_quantile(0.99),
                 "latency_us_p999": total.value_at_quantile(0.999),
                 "latency_us_max": total.max(),
+                "barrier_rounds_per_sec": matches!(args.workload, Workload::Barrier)
+                    .then(|| (ops_per_sec / f64::from(args.clients.max(1))).round()),
             })
         );
     } else {

@@ -379,6 +379,12 @@ impl Actor {
         }
     }
 
+    /// How long a connection with only blocked calls may stay silent before
+    /// the replica is taken for dead: it answers every keep-alive.
+    fn silence_limit(&self) -> Duration {
+        self.options.attempt_timeout.max(self.options.keepalive * 3)
+    }
+
     /// Sends a keep-alive (the reply also tells us who leads).
     async fn keep_alive(&mut self) {
         self.keepalive_at = Instant::now() + self.options.keepalive;
@@ -434,7 +440,7 @@ impl Actor {
             .inflight
             .values()
             .any(|f| f.blocked)
-            .then(|| self.last_frame + self.options.attempt_timeout);
+            .then(|| self.last_frame + self.silence_limit());
         self.inflight
             .values()
             .flat_map(|f| {
@@ -758,7 +764,7 @@ impl Actor {
         let attempt = self.options.attempt_timeout;
         let stalled = self.inflight.values().any(|f| {
             if f.blocked {
-                self.last_frame + attempt <= now
+                self.last_frame + self.silence_limit() <= now
             } else {
                 f.sent_at.is_some_and(|t| t + attempt <= now)
             }

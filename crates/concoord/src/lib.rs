@@ -45,7 +45,12 @@ pub use concoord_client::{
     CallMode, Client, ClientError, ClientOptions, MethodError, blocking, proxies,
 };
 pub use concoord_macros::{object, proxy};
-pub use concoord_object::{CONCOORD_INIT, CallContext, MethodKind, ObjectError, ReplicatedObject};
+pub use concoord_object::{
+    CONCOORD_INIT, CallContext, MethodKind, ObjectError, ReplicatedObject, Wait, Waiter,
+};
+
+/// Locks, semaphores, barriers and conditions to embed in your objects.
+pub use concoord_dsync as dsync;
 
 /// Hosting objects: the replica runtime.
 pub mod replica {
