@@ -6,7 +6,7 @@
 use concoord_client::MethodError;
 use concoord_client::proxies::{Barrier, BoundedSemaphore, Condition, Lock, Semaphore};
 use concoord_dsync::{LockError, SemaphoreError};
-use concoord_integration_tests::{Cluster, ReplicaSpec, binary, runtime};
+use concoord_integration_tests::{Cluster, ReplicaSpec, binary, runtime, status, wait_until};
 use concoord_transport::handshake::connect_client;
 use concoord_transport::wire::{CallRequest, ClientFrame, ReplicaFrame};
 use futures::{SinkExt, StreamExt};
@@ -93,6 +93,41 @@ fn a_lock_is_held_by_one_client_at_a_time_and_its_tokens_only_grow() {
             !lock.locked().await.expect("read"),
             "the timed-out waiter was not granted"
         );
+    });
+}
+
+#[test]
+fn waiters_get_the_lock_in_the_order_they_asked_for_it() {
+    let mut cluster = Cluster::start_spec(LOCK, "dsync_fifo", "127.0.20.9", 3);
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    rt.block_on(async {
+        let holder = Lock::connect(&boot).await.expect("connect");
+        let first = holder.acquire().await.expect("acquire");
+        let mut waiters = Vec::new();
+        for i in 0..4u64 {
+            let lock = Lock::connect(&boot).await.expect("connect");
+            waiters.push(tokio::spawn(async move {
+                let token = lock.acquire().await.expect("acquire");
+                lock.release().await.expect("release");
+                (i, token)
+            }));
+            // Each waiter is queued before the next one asks.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        holder.release().await.expect("release");
+        for w in waiters {
+            let (i, token) = tokio::time::timeout(Duration::from_secs(10), w)
+                .await
+                .expect("granted")
+                .expect("task");
+            assert_eq!(token, first + 1 + i, "waiter {i} was served out of order");
+        }
+    });
+    // Dropped clients end their sessions at once, freeing their entries.
+    let addr = cluster.replicas[0].addr.clone();
+    wait_until(Duration::from_secs(5), "sessions closed", || {
+        status(&addr).is_some_and(|s| s.client_sessions == 0)
     });
 }
 
@@ -358,6 +393,23 @@ fn a_killed_holder_loses_the_lock_after_its_session_ttl() {
             .expect("the holder printed its token");
     }
     let held: u64 = line.trim().parse().expect("a fencing token");
+    let started = Instant::now();
+    let cli = Command::new(binary("concoord"))
+        .args(["call", "-b", &boot, "acquire", "--timeout", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run concoord call");
+    assert_eq!(
+        cli.code(),
+        Some(4),
+        "a blocked acquire times out with exit code 4"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let rt = runtime();
     let next = rt.block_on(Lock::connect(&boot)).expect("connect");
     assert_eq!(

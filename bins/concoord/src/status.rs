@@ -52,12 +52,12 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "members": r.members.iter().map(|m| m.addr.clone()).collect::<Vec<_>>(),
         "clients_connected": r.clients_connected,
         "state_digest": format!("{:016x}", r.state_digest),
-        "executed": r.executed,
         "durable": r.durable,
         "disk_bytes": r.disk_bytes,
         "fsyncs": r.fsyncs,
         "last_fsync_us": r.last_fsync_us,
         "commands_executed": r.commands_executed,
+        "client_sessions": r.client_sessions,
         "uptime_secs": r.uptime_secs,
     })
 }

@@ -307,6 +307,8 @@ struct Actor {
     last_frame: Instant,
     /// When to send the next keep-alive.
     keepalive_at: Instant,
+    /// Since when the connected replica has answered "no leader known".
+    leaderless_since: Option<Instant>,
     sink: Option<SplitSink<ClientConnection, ClientFrame>>,
     stream: Option<SplitStream<ClientConnection>>,
     next_seq: u64,
@@ -324,6 +326,7 @@ impl Actor {
             current: None,
             last_frame: Instant::now(),
             keepalive_at: Instant::now() + options.keepalive,
+            leaderless_since: None,
             options,
             sink: None,
             stream: None,
@@ -556,6 +559,7 @@ impl Actor {
         self.sink = None;
         self.stream = None;
         self.current = None;
+        self.leaderless_since = None;
         for f in self.inflight.values_mut() {
             f.sent_at = None;
         }
@@ -621,7 +625,12 @@ impl Actor {
         };
         self.last_frame = Instant::now();
         let (seq, outcome) = match frame {
-            ReplicaFrame::Reply { seq, outcome } => (seq, outcome),
+            ReplicaFrame::Reply { seq, outcome } => {
+                if !matches!(outcome, Err(CallError::NotLeader { leader: None })) {
+                    self.leaderless_since = None;
+                }
+                (seq, outcome)
+            }
             ReplicaFrame::View { members } => {
                 self.follow_view(members);
                 return;
@@ -672,7 +681,15 @@ impl Actor {
                         self.disconnect();
                     }
                     None => {
-                        // No leader yet (an election is running): try again soon.
+                        // No leader yet (an election is running): try again
+                        // soon; if this replica stays leaderless (cut off
+                        // from the others), try another one.
+                        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.options.attempt_timeout {
+                            debug!("this replica knows no leader; trying the next one");
+                            self.disconnect();
+                            return;
+                        }
                         if let Some(f) = self.inflight.get_mut(&seq) {
                             f.retry_at = Some(Instant::now() + RETRY_PAUSE);
                             f.sent_at = None;

@@ -517,6 +517,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 .as_ref()
                 .map_or(0, |s| s.stats().last_fsync.as_micros() as u64),
             commands_executed: self.commands_executed,
+            client_sessions: self.state.sessions.len() as u64,
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
         }

@@ -269,6 +269,8 @@ pub struct StatusReport {
     pub last_fsync_us: u64,
     /// Client calls executed since start.
     pub commands_executed: u64,
+    /// Live client sessions (holders of locks, permits and exactly-once entries).
+    pub client_sessions: u64,
     /// Digest of the replicated state (object and exactly-once table) after
     /// executing slot `executed`: replicas at the same slot must agree.
     pub state_digest: u64,
