@@ -812,9 +812,10 @@ impl Actor {
             .map(|(s, _)| *s)
             .collect();
         for seq in due {
+            // The call keeps its deadline: none once it is blocked, since the
+            // object answers it (a condition wait first takes its lock back).
             if let Some(f) = self.inflight.get_mut(&seq) {
                 f.cancel_at = None;
-                f.deadline = Some(now + self.options.call_timeout);
             }
             let Ok(args) = concoord_object::args::encode(&(seq,)) else {
                 continue;
