@@ -5,6 +5,8 @@
 //! The binaries must be built first (`cargo build --release --bins`, which
 //! `scripts/test.sh` does).
 
+pub mod netns;
+
 use concoord_client::proxies::Counter;
 use concoord_transport::admin::admin_request;
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};

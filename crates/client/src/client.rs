@@ -644,12 +644,22 @@ impl Actor {
             }
             ReplicaFrame::Alive { leader } => {
                 // Keep-alives must reach the leader, which decides expiry.
-                if let Some(leader) = leader
-                    && self.current.as_ref() != Some(&leader)
-                {
-                    debug!(%leader, "following the leader named by a keep-alive");
-                    self.preferred = Some(leader);
-                    self.disconnect();
+                match leader {
+                    Some(leader) if self.current.as_ref() != Some(&leader) => {
+                        debug!(%leader, "following the leader named by a keep-alive");
+                        self.preferred = Some(leader);
+                        self.disconnect();
+                    }
+                    Some(_) => self.leaderless_since = None,
+                    None => {
+                        // Cut off from the others (or electing): try
+                        // another replica if it lasts.
+                        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.options.attempt_timeout {
+                            debug!("this replica knows no leader; trying the next one");
+                            self.disconnect();
+                        }
+                    }
                 }
                 return;
             }

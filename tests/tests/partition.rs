@@ -1,0 +1,161 @@
+//! Real partitions in network namespaces (links cut, packets lost, no
+//! resets): a lock service keeps its promises when its leader is cut off,
+//! and when a lock holder is cut off.
+
+use concoord_client::proxies::Lock;
+use concoord_integration_tests::netns::Net;
+use concoord_integration_tests::{binary, log_dir, runtime, status, wait_until};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Replica processes inside the namespaces, killed on drop.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts a Lock replica in namespaces 1..=3 of `net`.
+fn start_replicas(net: &Net, test: &str) -> (Processes, String) {
+    let mut children = Vec::new();
+    let first = format!("{}:14000", net.addr(1));
+    for i in 1..=3 {
+        let log = std::fs::File::create(log_dir(test).join(format!("replica-{i}.log")))
+            .expect("log file");
+        let mut cmd = net.command(i, &binary("concoord"));
+        cmd.args(["replica", "-o", "lock", "-a", &net.addr(i), "-p", "14000"])
+            .args(["--session-ttl", "5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        if i > 1 {
+            cmd.args(["-b", &first]);
+        }
+        children.push(cmd.spawn().expect("spawn a replica"));
+        if i == 1 {
+            wait_until(Duration::from_secs(10), "the first replica", || {
+                status(&first).is_some()
+            });
+        }
+    }
+    let boot = (1..=3)
+        .map(|i| format!("{}:14000", net.addr(i)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    wait_until(Duration::from_secs(20), "three members", || {
+        status(&first).is_some_and(|s| s.members.len() == 3)
+    });
+    (Processes(children), boot)
+}
+
+fn setup(prefix: &str, subnet: u8, nodes: usize) -> Net {
+    match Net::create(prefix, subnet, nodes) {
+        Ok(net) => net,
+        Err(e) => {
+            panic!("partition tests need root and iproute2 (scripts/test.sh installs it): {e}")
+        }
+    }
+}
+
+#[test]
+fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
+    let net = setup("ccp", 42, 3);
+    let (_replicas, boot) = start_replicas(&net, "partition_leader");
+    let addrs: Vec<String> = (1..=3).map(|i| format!("{}:14000", net.addr(i))).collect();
+    let rt = runtime();
+    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let first = rt.block_on(holder.acquire()).expect("acquire");
+    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let blocked = {
+        let waiter = waiter.clone();
+        rt.spawn(async move { waiter.acquire().await })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let leader = (1..=3)
+        .find(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
+        .expect("a leader");
+    let cut = Instant::now();
+    net.isolate(leader);
+    wait_until(
+        Duration::from_secs(15),
+        "a leader among the majority",
+        || {
+            (1..=3)
+                .filter(|i| *i != leader)
+                .any(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
+        },
+    );
+    println!("new leader {:?} after the cut", cut.elapsed());
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), holder.release()).await })
+        .expect("the holder reached the new leader")
+        .expect("release");
+    let granted = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), blocked).await })
+        .expect("the waiter was woken across the partition")
+        .expect("task")
+        .expect("granted");
+    println!("waiter granted {:?} after the cut", cut.elapsed());
+    assert_eq!(granted, first + 1, "one grant, the next token");
+    assert_eq!(
+        rt.block_on(waiter.fencing_token()).expect("read"),
+        first + 1
+    );
+    net.heal(leader);
+    // The old leader catches up and holds the same state.
+    wait_until(
+        Duration::from_secs(30),
+        "all replicas agree after healing",
+        || {
+            let states: Vec<_> = addrs
+                .iter()
+                .map(|a| status(a).map(|s| (s.executed, s.state_digest)))
+                .collect();
+            states.iter().all(|s| s.is_some() && *s == states[0])
+        },
+    );
+    rt.block_on(waiter.release())
+        .expect("the woken waiter holds the lock");
+}
+
+#[test]
+fn a_holder_cut_off_loses_its_lock_after_the_ttl_to_a_higher_token() {
+    let net = setup("ccq", 43, 4);
+    let (_replicas, boot) = start_replicas(&net, "partition_holder");
+    let mut holder = net.command(4, &binary("concoord"));
+    holder
+        .args(["call", "-b", &boot, "acquire", "--hold", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut holder = Processes(vec![holder.spawn().expect("spawn the holder")]);
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = holder.0[0].stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("the holder printed its token");
+    }
+    let held: u64 = line.trim().parse().expect("a fencing token");
+    let rt = runtime();
+    let next = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let cut = Instant::now();
+    net.isolate(4);
+    let token = rt
+        .block_on(next.acquire_timeout(Duration::from_secs(30)))
+        .expect("call")
+        .expect("the cut-off holder's session expired and the lock passed on");
+    let after = cut.elapsed();
+    println!("lock passed on {after:?} after the holder was cut off (TTL 5 s)");
+    assert!(token > held, "a higher fencing token");
+    assert!(
+        after >= Duration::from_secs(3),
+        "not before the TTL: {after:?}"
+    );
+    net.heal(4);
+    drop(holder);
+}
