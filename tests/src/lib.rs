@@ -441,3 +441,35 @@ impl Load {
         )
     }
 }
+
+/// The fencing token a `concoord call … acquire --hold SECS` process printed.
+pub fn printed_token(holder: &mut Child) -> u64 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let out = holder.stdout.take().expect("the holder's stdout is piped");
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("the holder printed its token");
+    line.trim().parse().expect("a fencing token")
+}
+
+/// Waits (up to `limit`) for `lock` to be granted after its holder, whose
+/// token was `held`, was lost; checks the new token is higher and returns
+/// how long it took from `lost_at`.
+pub fn granted_after_loss(
+    rt: &tokio::runtime::Runtime,
+    lock: &concoord_client::proxies::Lock,
+    held: u64,
+    lost_at: Instant,
+    limit: Duration,
+) -> Duration {
+    let token = rt
+        .block_on(lock.acquire_timeout(limit))
+        .expect("call")
+        .expect("the lost holder's session expired and the lock passed on");
+    assert!(
+        token > held,
+        "a higher fencing token ({token} after {held})"
+    );
+    lost_at.elapsed()
+}
