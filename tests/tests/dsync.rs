@@ -515,3 +515,64 @@ where
         }
     }
 }
+
+#[test]
+fn a_blocked_call_waits_past_the_call_timeout_until_it_is_granted() {
+    let mut cluster = Cluster::start_spec(LOCK, "dsync_long_wait", "127.0.20.10", 3);
+    let boot = cluster.bootstrap_live();
+    runtime().block_on(async {
+        let options = concoord_client::ClientOptions {
+            call_timeout: Duration::from_secs(1),
+            ..concoord_client::ClientOptions::default()
+        };
+        let holder = Lock::connect_with(&boot, options.clone())
+            .await
+            .expect("connect");
+        let first = holder.acquire().await.expect("acquire");
+        let waiter = Lock::connect_with(&boot, options).await.expect("connect");
+        let blocked = tokio::spawn(async move { waiter.acquire().await });
+        // Three call timeouts long: a blocked call is not a lost one.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!blocked.is_finished(), "still waiting, not timed out");
+        holder.release().await.expect("release");
+        let token = tokio::time::timeout(Duration::from_secs(5), blocked)
+            .await
+            .expect("granted")
+            .expect("task")
+            .expect("a grant, not a timeout");
+        assert_eq!(token, first + 1);
+    });
+}
+
+#[test]
+fn a_lock_and_its_waiter_survive_every_durable_replica_crashing_at_once() {
+    let mut cluster = Cluster::start_with(LOCK, "dsync_durable", "127.0.20.11", 3, &[], true);
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let first = rt.block_on(holder.acquire()).expect("acquire");
+    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
+    let blocked = {
+        let waiter = waiter.clone();
+        rt.spawn(async move { waiter.acquire().await })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    for r in cluster.replicas.iter_mut() {
+        r.kill9();
+    }
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    cluster.wait_for_members(3);
+    // The holder's session and the queued waiter came back from disk.
+    assert!(rt.block_on(holder.locked()).expect("read"), "still held");
+    assert!(!blocked.is_finished());
+    rt.block_on(holder.release())
+        .expect("the holder still holds it");
+    let token = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(15), blocked).await })
+        .expect("the waiter was woken after the restart")
+        .expect("task")
+        .expect("granted");
+    assert_eq!(token, first + 1);
+}
