@@ -2,10 +2,10 @@
 //! resets): a lock service keeps its promises when its leader is cut off,
 //! and when a lock holder is cut off.
 
-use concoord_client::proxies::Lock;
+use concoord_client::proxies::{Counter, Lock};
 use concoord_integration_tests::netns::Net;
 use concoord_integration_tests::{
-    binary, granted_after_loss, log_dir, printed_token, runtime, status, wait_until,
+    Load, binary, granted_after_loss, log_dir, printed_token, runtime, status, wait_until,
 };
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -22,15 +22,15 @@ impl Drop for Processes {
     }
 }
 
-/// Starts a Lock replica in namespaces 1..=3 of `net`.
-fn start_replicas(net: &Net, test: &str) -> (Processes, String) {
+/// Starts a replica of `object` in namespaces 1..=3 of `net`.
+fn start_replicas(net: &Net, test: &str, object: &str) -> (Processes, String) {
     let mut children = Vec::new();
     let first = format!("{}:14000", net.addr(1));
     for i in 1..=3 {
         let log = std::fs::File::create(log_dir(test).join(format!("replica-{i}.log")))
             .expect("log file");
         let mut cmd = net.command(i, &binary("concoord"));
-        cmd.args(["replica", "-o", "lock", "-a", &net.addr(i), "-p", "14000"])
+        cmd.args(["replica", "-o", object, "-a", &net.addr(i), "-p", "14000"])
             .args(["--session-ttl", "5"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -55,6 +55,21 @@ fn start_replicas(net: &Net, test: &str) -> (Processes, String) {
     (Processes(children), boot)
 }
 
+/// Waits until every replica has executed the same slots into the same state.
+fn wait_for_agreement(addrs: &[String]) {
+    wait_until(
+        Duration::from_secs(30),
+        "all replicas agree after healing",
+        || {
+            let states: Vec<_> = addrs
+                .iter()
+                .map(|a| status(a).map(|s| (s.executed, s.state_digest)))
+                .collect();
+            states.iter().all(|s| s.is_some() && *s == states[0])
+        },
+    );
+}
+
 fn setup(prefix: &str, subnet: u8, nodes: usize) -> Net {
     match Net::create(prefix, subnet, nodes) {
         Ok(net) => net,
@@ -67,7 +82,7 @@ fn setup(prefix: &str, subnet: u8, nodes: usize) -> Net {
 #[test]
 fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
     let net = setup("ccp", 42, 3);
-    let (_replicas, boot) = start_replicas(&net, "partition_leader");
+    let (_replicas, boot) = start_replicas(&net, "partition_leader", "lock");
     let addrs: Vec<String> = (1..=3).map(|i| format!("{}:14000", net.addr(i))).collect();
     let rt = runtime();
     let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
@@ -109,17 +124,7 @@ fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
     );
     net.heal(leader);
     // The old leader catches up and holds the same state.
-    wait_until(
-        Duration::from_secs(30),
-        "all replicas agree after healing",
-        || {
-            let states: Vec<_> = addrs
-                .iter()
-                .map(|a| status(a).map(|s| (s.executed, s.state_digest)))
-                .collect();
-            states.iter().all(|s| s.is_some() && *s == states[0])
-        },
-    );
+    wait_for_agreement(&addrs);
     rt.block_on(waiter.release())
         .expect("the woken waiter holds the lock");
 }
@@ -127,7 +132,7 @@ fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
 #[test]
 fn a_holder_cut_off_loses_its_lock_after_the_ttl_to_a_higher_token() {
     let net = setup("ccq", 43, 4);
-    let (_replicas, boot) = start_replicas(&net, "partition_holder");
+    let (_replicas, boot) = start_replicas(&net, "partition_holder", "lock");
     let mut holder = net.command(4, &binary("concoord"));
     holder
         .args(["call", "-b", &boot, "acquire", "--hold", "60"])
@@ -147,4 +152,60 @@ fn a_holder_cut_off_loses_its_lock_after_the_ttl_to_a_higher_token() {
     );
     net.heal(4);
     drop(holder);
+}
+
+/// The decided slot of the replica in namespace `i`, asked from inside it.
+fn decided_inside(net: &Net, i: usize) -> Option<u64> {
+    let out = net
+        .command(i, &binary("concoord"))
+        .args(["status", "-b", &format!("{}:14000", net.addr(i)), "--json"])
+        .output()
+        .ok()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().next()?).ok()?;
+    v["decided"].as_u64()
+}
+
+#[test]
+fn a_leader_cut_off_under_load_decides_nothing_alone_and_no_acknowledged_write_is_lost() {
+    let net = setup("ccr", 44, 3);
+    let (_replicas, boot) = start_replicas(&net, "partition_load", "counter");
+    let addrs: Vec<String> = (1..=3).map(|i| format!("{}:14000", net.addr(i))).collect();
+    let rt = runtime();
+    let load = Load::start(&rt, &boot, 8);
+    std::thread::sleep(Duration::from_secs(1));
+    let leader = (1..=3)
+        .find(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
+        .expect("a leader");
+    net.isolate(leader);
+    let cut = Instant::now();
+    // Whatever the cut-off leader had in flight, it cannot decide alone.
+    std::thread::sleep(Duration::from_millis(500));
+    let decided_then = decided_inside(&net, leader).expect("status inside the namespace");
+    std::thread::sleep(Duration::from_secs(3));
+    let decided_later = decided_inside(&net, leader).expect("status inside the namespace");
+    assert_eq!(
+        decided_then, decided_later,
+        "the minority decided slots alone"
+    );
+    let acked_during_cut = load.acked.load(std::sync::atomic::Ordering::SeqCst);
+    net.heal(leader);
+    std::thread::sleep(Duration::from_secs(2));
+    let (acked, errors, times) = load.stop(&rt);
+    let resumed = times.iter().filter(|t| **t > cut).min().copied();
+    println!(
+        "{acked} increments acknowledged ({acked_during_cut} by the end of the cut); \
+         first one after the cut {:?} later",
+        resumed.map(|t| t.duration_since(cut))
+    );
+    assert!(resumed.is_some(), "the majority kept serving");
+    assert_eq!(errors, 0, "every call completed (retried across the cut)");
+    wait_for_agreement(&addrs);
+    let value = rt
+        .block_on(async { Counter::connect(&boot).await?.getvalue().await })
+        .expect("read");
+    assert_eq!(
+        value as u64, acked,
+        "exactly the acknowledged increments were applied"
+    );
 }
