@@ -99,6 +99,10 @@ impl Net {
 
     fn teardown(&self) {
         for i in 1..=self.nodes {
+            // Deleting the host end removes the pair at once; a namespace's
+            // own cleanup is deferred by the kernel, and a quick re-run
+            // would find the old pair still there.
+            let _ = ip(&["link", "del", &format!("{}v", self.namespace(i))]);
             let _ = ip(&["netns", "del", &self.namespace(i)]);
         }
         let _ = ip(&["link", "del", &self.bridge()]);
