@@ -150,7 +150,13 @@ impl DCondition {
     /// A waiter's wait ended. A condition waiter still takes the lock back
     /// before it returns `false` (so `true`: it will be woken later); a plain
     /// acquire is dropped (`false`).
+    /// A wait its client abandoned is dropped without retaking the lock.
     pub fn cancel(&mut self, ctx: &mut CallContext, waiter: Waiter) -> bool {
+        if ctx.is_abandoning() {
+            self.waiting.retain(|(w, _)| *w != waiter);
+            self.lock_queue.retain(|e| e.waiter() != waiter);
+            return false;
+        }
         if let Some(i) = self.waiting.iter().position(|(w, _)| *w == waiter) {
             if let Some((waiter, depth)) = self.waiting.remove(i) {
                 self.enqueue(
@@ -266,6 +272,24 @@ mod tests {
         let w = ctx.take_wakeups();
         let r: WaitResult = rmp_serde::from_slice(w[0].1.as_ref().expect("ok")).expect("decodes");
         assert_eq!(r, Ok(false));
+    }
+
+    #[test]
+    fn an_abandoned_wait_is_dropped_without_retaking_the_lock() {
+        let mut c = DCondition::default();
+        let _ = c.acquire(&mut call(1, 1));
+        let _ = c.wait(&mut call(1, 2));
+        let mut ctx = call(1, 3);
+        ctx.set_abandoning(true);
+        assert!(!c.cancel(
+            &mut ctx,
+            Waiter {
+                client_id: 1,
+                seq: 2
+            }
+        ));
+        assert!(c.holder().is_none() && c.n_waiting() == 0);
+        assert!(ctx.take_wakeups().is_empty());
     }
 
     #[test]

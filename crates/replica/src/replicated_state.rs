@@ -106,9 +106,11 @@ impl<O: ReplicatedObject> ReplicatedState<O> {
             return out;
         }
         let (admission, abandoned) = self.sessions.admit(call.client_id, call.seq, call.acked);
+        ctx.set_abandoning(true);
         for waiter in abandoned {
             self.cancel(&mut ctx, waiter, &mut out.woken);
         }
+        ctx.set_abandoning(false);
         out.answer = match admission {
             Admission::Stale => None,
             Admission::Duplicate(reply) => Some(Answer::Reply(reply)),

@@ -113,6 +113,7 @@ pub struct CallContext {
     /// The call's sequence number in that session.
     pub seq: u64,
     blocked: bool,
+    abandoning: bool,
     wakeups: Vec<(Waiter, Result<Vec<u8>, ObjectError>)>,
 }
 
@@ -123,8 +124,22 @@ impl CallContext {
             client_id,
             seq,
             blocked: false,
+            abandoning: false,
             wakeups: Vec::new(),
         }
+    }
+
+    /// Marks the waits being cancelled as abandoned by their client (it gave
+    /// up on the call and will never read its reply), rather than timed out.
+    pub fn set_abandoning(&mut self, abandoning: bool) {
+        self.abandoning = abandoning;
+    }
+
+    /// In [`ReplicatedObject::cancel_wait`]: whether the client abandoned the
+    /// call. Nothing may then be granted to it on its behalf (a condition
+    /// wait does not retake its lock).
+    pub fn is_abandoning(&self) -> bool {
+        self.abandoning
     }
 
     /// The current call as a waiter, to queue before returning `Wait::Blocked`.
