@@ -473,3 +473,49 @@ pub fn granted_after_loss(
     );
     lost_at.elapsed()
 }
+
+/// A lock held by one client, with a second client blocked acquiring it.
+pub struct ContendedLock {
+    /// The holder.
+    pub holder: concoord_client::proxies::Lock,
+    /// The holder's fencing token.
+    pub first: u64,
+    /// The blocked client.
+    pub waiter: concoord_client::proxies::Lock,
+    blocked: tokio::task::JoinHandle<Result<u64, concoord_client::ClientError>>,
+}
+
+impl ContendedLock {
+    /// Connects both clients to `boot`, takes the lock with the first and
+    /// leaves the second blocked in `acquire` (given 500 ms to get queued).
+    pub fn start(rt: &tokio::runtime::Runtime, boot: &str) -> ContendedLock {
+        use concoord_client::proxies::Lock;
+        let holder = rt.block_on(Lock::connect(boot)).expect("connect");
+        let first = rt.block_on(holder.acquire()).expect("acquire");
+        let waiter = rt.block_on(Lock::connect(boot)).expect("connect");
+        let blocked = {
+            let waiter = waiter.clone();
+            rt.spawn(async move { waiter.acquire().await })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        ContendedLock {
+            holder,
+            first,
+            waiter,
+            blocked,
+        }
+    }
+
+    /// Whether the waiter is still blocked.
+    pub fn still_blocked(&self) -> bool {
+        !self.blocked.is_finished()
+    }
+
+    /// The waiter's grant (its fencing token), waiting up to `limit`.
+    pub fn granted(&mut self, rt: &tokio::runtime::Runtime, limit: Duration) -> u64 {
+        rt.block_on(async { tokio::time::timeout(limit, &mut self.blocked).await })
+            .expect("the waiter was woken in time")
+            .expect("the waiting task")
+            .expect("granted")
+    }
+}

@@ -7,7 +7,8 @@ use concoord_client::MethodError;
 use concoord_client::proxies::{Barrier, BoundedSemaphore, Condition, Lock, Semaphore};
 use concoord_dsync::{LockError, SemaphoreError};
 use concoord_integration_tests::{
-    Cluster, ReplicaSpec, binary, granted_after_loss, printed_token, runtime, status, wait_until,
+    Cluster, ContendedLock, ReplicaSpec, binary, granted_after_loss, printed_token, runtime,
+    status, wait_until,
 };
 use concoord_transport::handshake::connect_client;
 use concoord_transport::wire::{CallRequest, ClientFrame, ReplicaFrame};
@@ -19,10 +20,17 @@ use std::time::{Duration, Instant};
 
 const LOCK: ReplicaSpec = ReplicaSpec::builtin("concoord.object.lock.Lock");
 
+/// A 3-replica instance of the ready-made object `short` (e.g. `lock`) on
+/// `ip`, with its bootstrap string.
+fn cluster(short: &'static str, test: &str, ip: &str) -> (Cluster, String) {
+    let mut c = Cluster::start_spec(ReplicaSpec::builtin(short), test, ip, 3);
+    let boot = c.bootstrap_live();
+    (c, boot)
+}
+
 #[test]
 fn a_lock_is_held_by_one_client_at_a_time_and_its_tokens_only_grow() {
-    let mut cluster = Cluster::start_spec(LOCK, "dsync_mutex", "127.0.20.1", 3);
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("lock", "dsync_mutex", "127.0.20.1");
     let rt = runtime();
     let inside = Arc::new(AtomicBool::new(false));
     let overlaps = Arc::new(AtomicUsize::new(0));
@@ -100,8 +108,7 @@ fn a_lock_is_held_by_one_client_at_a_time_and_its_tokens_only_grow() {
 
 #[test]
 fn waiters_get_the_lock_in_the_order_they_asked_for_it() {
-    let mut cluster = Cluster::start_spec(LOCK, "dsync_fifo", "127.0.20.9", 3);
-    let boot = cluster.bootstrap_live();
+    let (cluster, boot) = cluster("lock", "dsync_fifo", "127.0.20.9");
     let rt = runtime();
     rt.block_on(async {
         let holder = Lock::connect(&boot).await.expect("connect");
@@ -135,13 +142,7 @@ fn waiters_get_the_lock_in_the_order_they_asked_for_it() {
 
 #[test]
 fn a_semaphore_never_lets_more_holders_in_than_it_has_permits() {
-    let mut cluster = Cluster::start_spec(
-        ReplicaSpec::builtin("concoord.object.semaphore.Semaphore"),
-        "dsync_semaphore",
-        "127.0.20.2",
-        3,
-    );
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("semaphore", "dsync_semaphore", "127.0.20.2");
     let rt = runtime();
     let inside = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
@@ -179,13 +180,7 @@ fn a_semaphore_never_lets_more_holders_in_than_it_has_permits() {
 
 #[test]
 fn a_bounded_semaphore_refuses_to_be_released_beyond_its_value() {
-    let mut cluster = Cluster::start_spec(
-        ReplicaSpec::builtin("concoord.object.boundedsemaphore.BoundedSemaphore"),
-        "dsync_bounded",
-        "127.0.20.3",
-        3,
-    );
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("boundedsemaphore", "dsync_bounded", "127.0.20.3");
     runtime().block_on(async {
         let sem = BoundedSemaphore::connect(&boot).await.expect("connect");
         sem.concoord_init(Some(2)).await.expect("init");
@@ -208,13 +203,7 @@ fn a_bounded_semaphore_refuses_to_be_released_beyond_its_value() {
 
 #[test]
 fn a_barrier_releases_all_its_parties_every_round() {
-    let mut cluster = Cluster::start_spec(
-        ReplicaSpec::builtin("concoord.object.barrier.Barrier"),
-        "dsync_barrier",
-        "127.0.20.4",
-        3,
-    );
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("barrier", "dsync_barrier", "127.0.20.4");
     runtime().block_on(async {
         let setup = Barrier::connect(&boot).await.expect("connect");
         setup.concoord_init(Some(4)).await.expect("four parties");
@@ -262,13 +251,7 @@ fn a_barrier_releases_all_its_parties_every_round() {
 
 #[test]
 fn a_condition_wait_releases_the_lock_and_returns_holding_it() {
-    let mut cluster = Cluster::start_spec(
-        ReplicaSpec::builtin("concoord.object.condition.Condition"),
-        "dsync_condition",
-        "127.0.20.5",
-        3,
-    );
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("condition", "dsync_condition", "127.0.20.5");
     runtime().block_on(async {
         let consumer = Condition::connect(&boot).await.expect("connect");
         let producer = Condition::connect(&boot).await.expect("connect");
@@ -333,40 +316,28 @@ impl TryLock for Condition {
 
 #[test]
 fn a_waiter_blocked_while_the_leader_is_killed_is_woken_exactly_once() {
-    let mut cluster = Cluster::start_spec(LOCK, "dsync_failover", "127.0.20.6", 3);
-    let boot = cluster.bootstrap_live();
+    let (mut cluster, boot) = cluster("lock", "dsync_failover", "127.0.20.6");
     let rt = runtime();
-    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let first = rt.block_on(holder.acquire()).expect("acquire");
-    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let blocked = {
-        let waiter = waiter.clone();
-        rt.spawn(async move { waiter.acquire().await })
-    };
-    std::thread::sleep(Duration::from_millis(500));
+    let mut lock = ContendedLock::start(&rt, &boot);
     let leader = cluster.leader().expect("a leader");
     cluster.replicas[leader].kill9();
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        !blocked.is_finished(),
+        lock.still_blocked(),
         "still blocked: the holder has not released"
     );
-    rt.block_on(holder.release())
+    rt.block_on(lock.holder.release())
         .expect("release after the failover");
-    let granted = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(15), blocked).await })
-        .expect("the waiter was woken after the failover")
-        .expect("task")
-        .expect("granted");
-    assert_eq!(granted, first + 1, "one grant, the next token");
+    let granted = lock.granted(&rt, Duration::from_secs(15));
+    assert_eq!(granted, lock.first + 1, "one grant, the next token");
     // Woken once: no second grant happened behind its back.
     assert_eq!(
-        rt.block_on(waiter.fencing_token()).expect("read"),
-        first + 1
+        rt.block_on(lock.waiter.fencing_token()).expect("read"),
+        lock.first + 1
     );
-    rt.block_on(waiter.release())
+    rt.block_on(lock.waiter.release())
         .expect("the woken waiter holds the lock");
-    assert!(!rt.block_on(waiter.locked()).expect("read"));
+    assert!(!rt.block_on(lock.waiter.locked()).expect("read"));
 }
 
 #[test]
@@ -425,8 +396,7 @@ fn a_killed_holder_loses_the_lock_after_its_session_ttl() {
 
 #[test]
 fn a_blocked_call_retried_after_its_wake_up_gets_the_wake_up_reply() {
-    let mut cluster = Cluster::start_spec(LOCK, "dsync_retry", "127.0.20.8", 3);
-    let boot = cluster.bootstrap_live();
+    let (mut cluster, boot) = cluster("lock", "dsync_retry", "127.0.20.8");
     let leader = cluster.leader().expect("a leader");
     let leader_addr = cluster.replicas[leader].addr.clone();
     let rt = runtime();
@@ -518,8 +488,7 @@ where
 
 #[test]
 fn a_blocked_call_waits_past_the_call_timeout_until_it_is_granted() {
-    let mut cluster = Cluster::start_spec(LOCK, "dsync_long_wait", "127.0.20.10", 3);
-    let boot = cluster.bootstrap_live();
+    let (_cluster, boot) = cluster("lock", "dsync_long_wait", "127.0.20.10");
     runtime().block_on(async {
         let options = concoord_client::ClientOptions {
             call_timeout: Duration::from_secs(1),
@@ -549,14 +518,7 @@ fn a_lock_and_its_waiter_survive_every_durable_replica_crashing_at_once() {
     let mut cluster = Cluster::start_with(LOCK, "dsync_durable", "127.0.20.11", 3, &[], true);
     let boot = cluster.bootstrap_live();
     let rt = runtime();
-    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let first = rt.block_on(holder.acquire()).expect("acquire");
-    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let blocked = {
-        let waiter = waiter.clone();
-        rt.spawn(async move { waiter.acquire().await })
-    };
-    std::thread::sleep(Duration::from_millis(500));
+    let mut lock = ContendedLock::start(&rt, &boot);
     for r in cluster.replicas.iter_mut() {
         r.kill9();
     }
@@ -565,14 +527,13 @@ fn a_lock_and_its_waiter_survive_every_durable_replica_crashing_at_once() {
     }
     cluster.wait_for_members(3);
     // The holder's session and the queued waiter came back from disk.
-    assert!(rt.block_on(holder.locked()).expect("read"), "still held");
-    assert!(!blocked.is_finished());
-    rt.block_on(holder.release())
+    assert!(
+        rt.block_on(lock.holder.locked()).expect("read"),
+        "still held"
+    );
+    assert!(lock.still_blocked());
+    rt.block_on(lock.holder.release())
         .expect("the holder still holds it");
-    let token = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(15), blocked).await })
-        .expect("the waiter was woken after the restart")
-        .expect("task")
-        .expect("granted");
-    assert_eq!(token, first + 1);
+    let token = lock.granted(&rt, Duration::from_secs(15));
+    assert_eq!(token, lock.first + 1);
 }

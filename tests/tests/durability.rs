@@ -296,13 +296,10 @@ fn replicas_join_under_load_originals_are_removed_and_the_old_leader_dies() {
     );
 }
 
-#[test]
-fn an_unusable_data_directory_is_a_clear_error_at_start() {
-    let root = concoord_integration_tests::log_dir("durable_unusable");
-    // A file where the directory should be.
-    let file = root.join("not-a-dir");
-    std::fs::write(&file, b"x").expect("write");
-    let out = output_within(
+/// Runs a durable Counter replica on `data_dir` until it exits (it should not
+/// start) and returns what it printed.
+fn durable_replica_output(port: &str, data_dir: &std::path::Path) -> std::process::Output {
+    output_within(
         Command::new(binary("concoord"))
             .args([
                 "replica",
@@ -311,13 +308,22 @@ fn an_unusable_data_directory_is_a_clear_error_at_start() {
                 "-a",
                 "127.0.12.5",
                 "-p",
-                "14000",
+                port,
                 "-w",
             ])
             .arg("--data-dir")
-            .arg(&file),
+            .arg(data_dir),
         Duration::from_secs(10),
-    );
+    )
+}
+
+#[test]
+fn an_unusable_data_directory_is_a_clear_error_at_start() {
+    let root = concoord_integration_tests::log_dir("durable_unusable");
+    // A file where the directory should be.
+    let file = root.join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let out = durable_replica_output("14000", &file);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&file.display().to_string()), "{err}");
@@ -337,22 +343,7 @@ fn an_unusable_data_directory_is_a_clear_error_at_start() {
     );
     let _ = std::fs::write(mnt.join("filler"), vec![0u8; 64 << 10]);
     let started = Instant::now();
-    let out = output_within(
-        Command::new(binary("concoord"))
-            .args([
-                "replica",
-                "-o",
-                "counter",
-                "-a",
-                "127.0.12.5",
-                "-p",
-                "14001",
-                "-w",
-            ])
-            .arg("--data-dir")
-            .arg(mnt.join("data")),
-        Duration::from_secs(10),
-    );
+    let out = durable_replica_output("14001", &mnt.join("data"));
     let _ = Command::new("umount").arg(&mnt).status();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

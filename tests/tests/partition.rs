@@ -5,7 +5,8 @@
 use concoord_client::proxies::{Counter, Lock};
 use concoord_integration_tests::netns::Net;
 use concoord_integration_tests::{
-    Load, binary, granted_after_loss, log_dir, printed_token, runtime, status, wait_until,
+    ContendedLock, Load, binary, granted_after_loss, log_dir, printed_token, runtime, status,
+    wait_until,
 };
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -55,6 +56,13 @@ fn start_replicas(net: &Net, test: &str, object: &str) -> (Processes, String) {
     (Processes(children), boot)
 }
 
+/// The 1-based node that leads now.
+fn leader_of(addrs: &[String]) -> usize {
+    (1..=addrs.len())
+        .find(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
+        .expect("a leader")
+}
+
 /// Waits until every replica has executed the same slots into the same state.
 fn wait_for_agreement(addrs: &[String]) {
     wait_until(
@@ -85,17 +93,8 @@ fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
     let (_replicas, boot) = start_replicas(&net, "partition_leader", "lock");
     let addrs: Vec<String> = (1..=3).map(|i| format!("{}:14000", net.addr(i))).collect();
     let rt = runtime();
-    let holder = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let first = rt.block_on(holder.acquire()).expect("acquire");
-    let waiter = rt.block_on(Lock::connect(&boot)).expect("connect");
-    let blocked = {
-        let waiter = waiter.clone();
-        rt.spawn(async move { waiter.acquire().await })
-    };
-    std::thread::sleep(Duration::from_millis(500));
-    let leader = (1..=3)
-        .find(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
-        .expect("a leader");
+    let mut lock = ContendedLock::start(&rt, &boot);
+    let leader = leader_of(&addrs);
     let cut = Instant::now();
     net.isolate(leader);
     wait_until(
@@ -108,24 +107,22 @@ fn a_leader_cut_off_loses_no_waiter_and_the_majority_passes_the_lock_on() {
         },
     );
     println!("new leader {:?} after the cut", cut.elapsed());
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), holder.release()).await })
-        .expect("the holder reached the new leader")
-        .expect("release");
-    let granted = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(20), blocked).await })
-        .expect("the waiter was woken across the partition")
-        .expect("task")
-        .expect("granted");
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), lock.holder.release()).await
+    })
+    .expect("the holder reached the new leader")
+    .expect("release");
+    let granted = lock.granted(&rt, Duration::from_secs(20));
     println!("waiter granted {:?} after the cut", cut.elapsed());
-    assert_eq!(granted, first + 1, "one grant, the next token");
+    assert_eq!(granted, lock.first + 1, "one grant, the next token");
     assert_eq!(
-        rt.block_on(waiter.fencing_token()).expect("read"),
-        first + 1
+        rt.block_on(lock.waiter.fencing_token()).expect("read"),
+        lock.first + 1
     );
     net.heal(leader);
     // The old leader catches up and holds the same state.
     wait_for_agreement(&addrs);
-    rt.block_on(waiter.release())
+    rt.block_on(lock.waiter.release())
         .expect("the woken waiter holds the lock");
 }
 
@@ -174,9 +171,7 @@ fn a_leader_cut_off_under_load_decides_nothing_alone_and_no_acknowledged_write_i
     let rt = runtime();
     let load = Load::start(&rt, &boot, 8);
     std::thread::sleep(Duration::from_secs(1));
-    let leader = (1..=3)
-        .find(|i| status(&addrs[i - 1]).is_some_and(|s| s.role == "leader"))
-        .expect("a leader");
+    let leader = leader_of(&addrs);
     net.isolate(leader);
     let cut = Instant::now();
     // Whatever the cut-off leader had in flight, it cannot decide alone.

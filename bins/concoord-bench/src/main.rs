@@ -168,14 +168,14 @@ fn one_blocking_caller(
     warmup_until: Instant,
     stop_at: Instant,
 ) -> Result<Outcome, String> {
-    let mut window = Window::new(warmup_until, stop_at)?;
-    while let Some(started) = window.next() {
-        // The blocking client's own runtime runs the connection; this thread
-        // just waits for each reply.
-        let outcome = futures::executor::block_on(call(client.as_async(), workload, stop_at));
-        window.record(started, outcome);
-    }
-    Ok(window.outcome)
+    // The blocking client's own runtime runs the connection; this thread just
+    // waits for each reply, as a blocking caller does.
+    futures::executor::block_on(one_caller(
+        client.as_async().clone(),
+        workload,
+        warmup_until,
+        stop_at,
+    ))
 }
 
 /// One client per caller, or one shared by all.

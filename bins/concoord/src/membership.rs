@@ -91,13 +91,18 @@ fn report(result: Result<String, String>) -> ExitCode {
     }
 }
 
+/// The `-b` list, or the usage exit code after saying what is wrong.
+fn boot_list(boot: &str) -> Result<Vec<String>, ExitCode> {
+    parse_bootstrap(boot).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 pub fn add(args: AddArgs) -> ExitCode {
-    let boot = match parse_bootstrap(&args.boot) {
+    let boot = match boot_list(&args.boot) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     report(concoord_replica::block_on(async {
         let status = fetch(&args.node, args.token.clone(), TIMEOUT)
@@ -116,12 +121,9 @@ pub fn add(args: AddArgs) -> ExitCode {
 }
 
 pub fn remove(args: RemoveArgs) -> ExitCode {
-    let boot = match parse_bootstrap(&args.boot) {
+    let boot = match boot_list(&args.boot) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     report(concoord_replica::block_on(async {
         let by_addr = args.node.contains(':');

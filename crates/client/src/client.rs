@@ -646,19 +646,11 @@ impl Actor {
                 // Keep-alives must reach the leader, which decides expiry.
                 match leader {
                     Some(leader) if self.current.as_ref() != Some(&leader) => {
-                        debug!(%leader, "following the leader named by a keep-alive");
-                        self.preferred = Some(leader);
-                        self.disconnect();
+                        self.follow_leader(leader);
                     }
                     Some(_) => self.leaderless_since = None,
                     None => {
-                        // Cut off from the others (or electing): try
-                        // another replica if it lasts.
-                        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= self.options.attempt_timeout {
-                            debug!("this replica knows no leader; trying the next one");
-                            self.disconnect();
-                        }
+                        self.no_leader_known();
                     }
                 }
                 return;
@@ -682,37 +674,13 @@ impl Actor {
                     return;
                 }
                 match leader {
-                    Some(addr) => {
-                        debug!(%addr, "redirected to the leader");
-                        if !self.addrs.contains(&addr) {
-                            self.addrs.push(addr.clone());
-                        }
-                        self.preferred = Some(addr);
-                        self.disconnect();
-                    }
-                    None => {
-                        // No leader yet (an election is running): try again
-                        // soon; if this replica stays leaderless (cut off
-                        // from the others), try another one.
-                        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= self.options.attempt_timeout {
-                            debug!("this replica knows no leader; trying the next one");
-                            self.disconnect();
-                            return;
-                        }
-                        if let Some(f) = self.inflight.get_mut(&seq) {
-                            f.retry_at = Some(Instant::now() + RETRY_PAUSE);
-                            f.sent_at = None;
-                        }
-                    }
+                    Some(addr) => self.follow_leader(addr),
+                    // No leader yet (an election is running): try again soon.
+                    None if !self.no_leader_known() => self.retry_soon(seq),
+                    None => {}
                 }
             }
-            Err(CallError::Busy) => {
-                if let Some(f) = self.inflight.get_mut(&seq) {
-                    f.retry_at = Some(Instant::now() + RETRY_PAUSE);
-                    f.sent_at = None;
-                }
-            }
+            Err(CallError::Busy) => self.retry_soon(seq),
             Err(CallError::Application(value)) => {
                 let method = self
                     .inflight
@@ -727,6 +695,36 @@ impl Actor {
                 self.start_new_session();
             }
             Err(other) => self.complete(seq, Err(ClientError::Call(other))),
+        }
+    }
+
+    /// Reconnects to `leader`, named by a redirect or a keep-alive.
+    fn follow_leader(&mut self, leader: String) {
+        debug!(%leader, "following the leader");
+        if !self.addrs.contains(&leader) {
+            self.addrs.push(leader.clone());
+        }
+        self.preferred = Some(leader);
+        self.disconnect();
+    }
+
+    /// The connected replica knows no leader. If that lasts (it is cut off
+    /// from the others), tries another replica; returns whether it did.
+    fn no_leader_known(&mut self) -> bool {
+        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
+        let stuck = since.elapsed() >= self.options.attempt_timeout;
+        if stuck {
+            debug!("this replica knows no leader; trying the next one");
+            self.disconnect();
+        }
+        stuck
+    }
+
+    /// Resends call `seq` after a short pause.
+    fn retry_soon(&mut self, seq: u64) {
+        if let Some(f) = self.inflight.get_mut(&seq) {
+            f.retry_at = Some(Instant::now() + RETRY_PAUSE);
+            f.sent_at = None;
         }
     }
 
