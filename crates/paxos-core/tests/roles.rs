@@ -514,18 +514,14 @@ fn a_node_without_views_never_campaigns() {
 
 // ----- snapshots and catch-up -----
 
-#[test]
-fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
-    let mut c = Cluster::with_config(3, |i| {
-        let mut cfg = config(i);
-        cfg.log_retain_after_snapshot = 0;
-        cfg.snapshot_chunk_bytes = 2; // many chunks
-        cfg
-    });
+/// Elects a leader, cuts one follower off, decides `commands` commands
+/// without it and compacts the leader's log up to them. Returns the leader,
+/// the follower left behind, and the snapshot's slot.
+fn leave_a_follower_behind_a_snapshot(c: &mut Cluster, commands: usize) -> (NodeId, NodeId, u64) {
     let leader = c.elect();
     let laggard = *c.nodes.keys().find(|id| **id != leader).expect("3 nodes");
     c.isolated.insert(laggard);
-    for i in 0..30 {
+    for i in 0..commands {
         c.nodes
             .get_mut(&leader)
             .expect("leader")
@@ -537,6 +533,18 @@ fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
     let upto = node.decided();
     node.compact(upto, b"the replicated state".to_vec())
         .expect("executed");
+    (leader, laggard, upto)
+}
+
+#[test]
+fn a_node_behind_a_compacted_log_catches_up_from_a_snapshot() {
+    let mut c = Cluster::with_config(3, |i| {
+        let mut cfg = config(i);
+        cfg.log_retain_after_snapshot = 0;
+        cfg.snapshot_chunk_bytes = 2; // many chunks
+        cfg
+    });
+    let (leader, laggard, upto) = leave_a_follower_behind_a_snapshot(&mut c, 30);
     c.drain(leader);
     assert!(c.stores[&leader].snapshot().is_some());
     c.isolated.clear();
@@ -576,20 +584,7 @@ fn a_node_just_behind_a_snapshot_catches_up_from_the_retained_log() {
         cfg.log_retain_after_snapshot = 100;
         cfg
     });
-    let leader = c.elect();
-    let laggard = *c.nodes.keys().find(|id| **id != leader).expect("3 nodes");
-    c.isolated.insert(laggard);
-    for i in 0..10 {
-        c.nodes
-            .get_mut(&leader)
-            .expect("leader")
-            .propose(cmd(&format!("c{i}")))
-            .expect("leader");
-        c.tick();
-    }
-    let node = c.nodes.get_mut(&leader).expect("leader");
-    let upto = node.decided();
-    node.compact(upto, b"state".to_vec()).expect("executed");
+    let (leader, laggard, upto) = leave_a_follower_behind_a_snapshot(&mut c, 10);
     c.drain(leader);
     c.isolated.clear();
     c.run_until(200, |c| c.nodes[&laggard].decided() >= upto);
