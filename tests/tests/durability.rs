@@ -170,22 +170,7 @@ fn a_torn_tail_is_cut_but_a_corrupt_record_stops_start_up_until_repaired() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     std::fs::write(&wal, &bytes).expect("write");
-    let out = output_within(
-        Command::new(binary("concoord"))
-            .args([
-                "replica",
-                "-o",
-                "counter",
-                "-a",
-                "127.0.12.3",
-                "-p",
-                &port_of(&addr).to_string(),
-                "-w",
-            ])
-            .arg("--data-dir")
-            .arg(&dir),
-        Duration::from_secs(10),
-    );
+    let out = durable_replica_output("127.0.12.3", &port_of(&addr).to_string(), &dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "refuses to start: {err}");
     assert!(
@@ -298,19 +283,14 @@ fn replicas_join_under_load_originals_are_removed_and_the_old_leader_dies() {
 
 /// Runs a durable Counter replica on `data_dir` until it exits (it should not
 /// start) and returns what it printed.
-fn durable_replica_output(port: &str, data_dir: &std::path::Path) -> std::process::Output {
+fn durable_replica_output(
+    ip: &str,
+    port: &str,
+    data_dir: &std::path::Path,
+) -> std::process::Output {
     output_within(
         Command::new(binary("concoord"))
-            .args([
-                "replica",
-                "-o",
-                "counter",
-                "-a",
-                "127.0.12.5",
-                "-p",
-                port,
-                "-w",
-            ])
+            .args(["replica", "-o", "counter", "-a", ip, "-p", port, "-w"])
             .arg("--data-dir")
             .arg(data_dir),
         Duration::from_secs(10),
@@ -323,7 +303,7 @@ fn an_unusable_data_directory_is_a_clear_error_at_start() {
     // A file where the directory should be.
     let file = root.join("not-a-dir");
     std::fs::write(&file, b"x").expect("write");
-    let out = durable_replica_output("14000", &file);
+    let out = durable_replica_output("127.0.12.5", "14000", &file);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&file.display().to_string()), "{err}");
@@ -343,7 +323,7 @@ fn an_unusable_data_directory_is_a_clear_error_at_start() {
     );
     let _ = std::fs::write(mnt.join("filler"), vec![0u8; 64 << 10]);
     let started = Instant::now();
-    let out = durable_replica_output("14001", &mnt.join("data"));
+    let out = durable_replica_output("127.0.12.5", "14001", &mnt.join("data"));
     let _ = Command::new("umount").arg(&mnt).status();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
