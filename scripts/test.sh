@@ -7,8 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ip >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2
+# Partition tests need `ip` (iproute2); the full-disk test mounts a tmpfs.
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v mount >/dev/null || missing+=(mount)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
 export SIM_SEEDS="${SIM_SEEDS:-500}"

@@ -44,11 +44,6 @@ impl SessionKeeper {
         }
     }
 
-    /// The session TTL.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// Client `client` sent something.
     pub fn heard_from(&mut self, client: u64) {
         self.last_heard.insert(client, Instant::now());
