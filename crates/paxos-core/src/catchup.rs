@@ -5,6 +5,7 @@
 //! for again from where the transfer stopped, not from the start.
 
 use crate::entry::Entry;
+use crate::errors::PeerFault;
 use crate::message::Message;
 use crate::node::{Node, RoleState};
 use crate::snapshot::Snapshot;
@@ -19,6 +20,7 @@ pub(crate) struct Chunk {
     pub(crate) slot: Slot,
     pub(crate) views: ViewHistory,
     pub(crate) total: u64,
+    pub(crate) digest: u64,
     pub(crate) offset: u64,
     pub(crate) stream_end: u64,
     pub(crate) data: Vec<u8>,
@@ -32,6 +34,7 @@ pub(crate) struct IncomingSnapshot {
     slot: Slot,
     views: ViewHistory,
     total: u64,
+    digest: u64,
     data: Vec<u8>,
     /// Chunks that arrived before the one they follow, by offset.
     early: std::collections::BTreeMap<u64, Vec<u8>>,
@@ -78,6 +81,7 @@ impl Node {
 
     fn request_catchup(&mut self, target: NodeId) {
         self.last_catchup_request = Some(self.now);
+        self.catchup_unanswered = self.catchup_unanswered.saturating_add(1);
         let msg = Message::CatchupRequest {
             from: self.log.prefix() + 1,
             need_views: self.views.is_none(),
@@ -85,18 +89,28 @@ impl Node {
         self.send(target, msg);
     }
 
-    /// A random peer among those known to be ahead of us (so a dead one does not
-    /// stall us forever), else the leader.
+    /// A random peer among those known to be ahead of us (so a dead one does
+    /// not stall us forever), else the leader. After two requests without an
+    /// answer, any member of the views in our window: the peers we know to be
+    /// ahead may all be gone for good (wiped, removed), and one that is ahead
+    /// but never told us so must still be found.
     fn catchup_target(&mut self) -> Option<NodeId> {
         let prefix = self.log.prefix();
-        let ahead: Vec<NodeId> = self
-            .peer_decided
-            .iter()
-            .filter(|(_, d)| **d > prefix)
-            .map(|(id, _)| *id)
-            .collect();
+        let me = self.cfg.id;
+        let ahead: Vec<NodeId> = if self.catchup_unanswered >= 2 {
+            self.window_members()
+                .into_iter()
+                .filter(|m| *m != me)
+                .collect()
+        } else {
+            self.peer_decided
+                .iter()
+                .filter(|(_, d)| **d > prefix)
+                .map(|(id, _)| *id)
+                .collect()
+        };
         if ahead.is_empty() {
-            return self.leader_hint.filter(|l| *l != self.cfg.id);
+            return self.leader_hint.filter(|l| *l != me);
         }
         let pick = (self.rng.next_u64() % ahead.len() as u64) as usize;
         ahead.get(pick).copied()
@@ -132,6 +146,7 @@ impl Node {
     ) {
         self.note_peer_decided(from, commit);
         self.known_commit = self.known_commit.max(commit);
+        self.catchup_unanswered = 0;
         if self.views.is_none() {
             let Some(views) = views else {
                 return;
@@ -142,7 +157,10 @@ impl Node {
         let progressed = !entries.is_empty();
         for (slot, entry) in entries {
             if slot > self.log.prefix() {
-                self.decide(slot, entry);
+                self.before_learning_as_leader(slot, &entry);
+                self.decide(slot, entry, from);
+            } else if self.log.get(slot).is_some_and(|held| *held != entry) {
+                self.report(from, PeerFault::ConflictingDecision { slot });
             }
         }
         self.advance();
@@ -166,8 +184,14 @@ impl Node {
             (None, None) => return,
         };
         let total = snap.data.len() as u64;
+        let digest = match self.served_digest {
+            Some((slot, digest)) if slot == snap.slot => digest,
+            _ => crate::snapshot::digest(&snap.data),
+        };
         let chunk = self.cfg.snapshot_chunk_bytes as u64;
-        let stream_end = (offset + chunk * self.cfg.snapshot_chunks_per_request as u64).min(total);
+        let stream_end = offset
+            .saturating_add(chunk * self.cfg.snapshot_chunks_per_request as u64)
+            .min(total);
         let mut chunks = Vec::new();
         for _ in 0..self.cfg.snapshot_chunks_per_request {
             let start = offset.min(total) as usize;
@@ -176,6 +200,7 @@ impl Node {
                 slot: snap.slot,
                 views: snap.views.clone(),
                 total_bytes: total,
+                digest,
                 offset: start as u64,
                 stream_end,
                 data: snap.data[start..end].to_vec(),
@@ -186,6 +211,7 @@ impl Node {
                 break;
             }
         }
+        self.served_digest = Some((snap.slot, digest));
         for msg in chunks {
             self.send(to, msg);
         }
@@ -197,6 +223,7 @@ impl Node {
 
     pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Chunk, commit: Slot) {
         self.note_peer_decided(from, commit);
+        self.catchup_unanswered = 0;
         let slot = chunk.slot;
         self.known_commit = self.known_commit.max(commit).max(slot);
         if slot <= self.log.prefix() {
@@ -209,10 +236,13 @@ impl Node {
             }
             return;
         }
-        let same_transfer = self
-            .incoming_snapshot
-            .as_ref()
-            .is_some_and(|i| i.slot == slot);
+        // One transfer at a time, from one source: chunks of the same slot
+        // from another peer, or of another snapshot (size or digest), are not
+        // spliced in. A stalled source is abandoned by the retry timer, and
+        // the next transfer may come from anyone.
+        let same_transfer = self.incoming_snapshot.as_ref().is_some_and(|i| {
+            i.slot == slot && i.from == from && i.total == chunk.total && i.digest == chunk.digest
+        });
         if same_transfer {
             let Some(inc) = self.incoming_snapshot.as_mut() else {
                 return;
@@ -224,7 +254,6 @@ impl Node {
                 while let Some(next) = inc.early.remove(&(inc.data.len() as u64)) {
                     inc.data.extend_from_slice(&next);
                 }
-                inc.from = from;
                 inc.stalls = 0;
             } else if chunk.offset > have && inc.early.len() < EARLY_CHUNKS_MAX {
                 inc.early.insert(chunk.offset, chunk.data);
@@ -236,12 +265,13 @@ impl Node {
             && self
                 .incoming_snapshot
                 .as_ref()
-                .is_none_or(|i| i.slot <= slot)
+                .is_none_or(|i| i.slot < slot)
         {
             self.incoming_snapshot = Some(IncomingSnapshot {
                 slot,
                 views: chunk.views,
                 total: chunk.total,
+                digest: chunk.digest,
                 data: chunk.data,
                 early: std::collections::BTreeMap::new(),
                 from,
@@ -256,10 +286,6 @@ impl Node {
             return;
         };
         let received = inc.data.len() as u64;
-        if received > inc.total {
-            self.incoming_snapshot = None; // a malformed transfer: start over later
-            return;
-        }
         if received < inc.total {
             if received >= chunk.stream_end {
                 self.last_catchup_request = Some(self.now);
@@ -271,13 +297,23 @@ impl Node {
             }
             return;
         }
-        if let Some(inc) = self.incoming_snapshot.take() {
-            self.install_snapshot(Snapshot {
-                slot: inc.slot,
-                views: inc.views,
-                data: inc.data,
-            });
+        let Some(inc) = self.incoming_snapshot.take() else {
+            return;
+        };
+        if received != inc.total || crate::snapshot::digest(&inc.data) != inc.digest {
+            // Chunks that do not add up to the snapshot announced: start over
+            // later, from any peer.
+            self.report(
+                from,
+                PeerFault::Malformed("snapshot bytes do not match their digest"),
+            );
+            return;
         }
+        self.install_snapshot(Snapshot {
+            slot: inc.slot,
+            views: inc.views,
+            data: inc.data,
+        });
         if self.log.prefix() < self.known_commit {
             self.request_catchup(from);
         }
@@ -285,6 +321,8 @@ impl Node {
 
     fn install_snapshot(&mut self, snapshot: Snapshot) {
         let slot = snapshot.slot;
+        self.before_installing_as_leader(slot);
+        self.counters.snapshots_installed += 1;
         self.log.reset_to(slot);
         self.acceptor.forget_through(slot);
         self.views = Some(snapshot.views.clone());

@@ -16,7 +16,24 @@ pub enum InjectedBug {
     /// Reads are answered at once from the executed state, without confirming
     /// leadership with a quorum.
     ReadWithoutQuorum,
+    /// A leader that learns, by catch-up or snapshot, a decision in a slot it
+    /// proposed a different value in keeps leading and keeps advertising its
+    /// decided prefix as its commit point, so a follower that accepted its
+    /// value "learns" a value that was never chosen (`bug-catchup-commit`).
+    CatchupCommit,
+    /// Promises that reach a leader after its election are merged by first
+    /// value instead of highest ballot, and the decided floor they report is
+    /// ignored (`bug-late-promise-first-value`).
+    LatePromiseFirstValue,
+    /// An acceptor acknowledges an `Accept` for a slot it knows decided
+    /// without comparing the proposed value with the decided one
+    /// (`bug-ack-decided-without-compare`).
+    AckDecidedWithoutCompare,
 }
+
+/// The largest window a node accepts (slots in flight at a leader are bounded by
+/// it, and it is added to slot numbers).
+const WINDOW_MAX: u64 = 1 << 20;
 
 /// Configuration of one node. Every node of a cluster must use the same
 /// `window`; the other knobs may differ per node.
@@ -95,8 +112,8 @@ impl Config {
         if self.id == NodeId(0) {
             return fail("node id 0 is reserved; pick a non-zero id");
         }
-        if self.window == 0 {
-            return fail("window must be at least 1");
+        if self.window == 0 || self.window > WINDOW_MAX {
+            return fail("window must be between 1 and 2^20");
         }
         if self.max_inflight_slots == 0 || self.max_inflight_slots > self.window {
             return fail("max_inflight_slots must be between 1 and window");

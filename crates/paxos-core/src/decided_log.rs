@@ -37,6 +37,17 @@ impl DecidedLog {
         self.entries.get(&slot)
     }
 
+    /// The highest slot known decided (the prefix, or a later slot decided
+    /// out of order).
+    pub(crate) fn last_slot(&self) -> Slot {
+        self.entries
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(self.prefix)
+    }
+
     pub(crate) fn is_decided(&self, slot: Slot) -> bool {
         slot <= self.base || self.entries.contains_key(&slot)
     }

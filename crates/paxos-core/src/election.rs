@@ -50,6 +50,18 @@ pub(crate) fn merge_pmax(pmax: &mut Pmax, reported: Vec<AcceptedEntry>, keep_low
 }
 
 impl Node {
+    fn late_promise_first_value(&self) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.cfg
+                .bug(crate::config::InjectedBug::LatePromiseFirstValue)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            false
+        }
+    }
+
     fn keep_lowest_ballot(&self) -> bool {
         #[cfg(feature = "bug-injection")]
         {
@@ -75,15 +87,22 @@ impl Node {
             votes: BTreeSet::from([self.cfg.id]),
         });
         self.reset_election_timer();
+        let decided = self.log.prefix();
         for to in self.window_members() {
-            self.send(to, Message::PreVote { ballot });
+            self.send(to, Message::PreVote { ballot, decided });
         }
         self.maybe_campaign_after_pre_vote();
     }
 
     pub(crate) fn on_pre_vote(&mut self, from: NodeId, ballot: Ballot) {
         let ok = ballot > self.acceptor.promised() && !self.has_live_leader_other_than(from);
-        self.send(from, Message::PreVoteReply { ballot, ok });
+        let msg = Message::PreVoteReply {
+            ballot,
+            ok,
+            promised: self.acceptor.promised(),
+            decided: self.log.prefix(),
+        };
+        self.send(from, msg);
     }
 
     pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, ballot: Ballot, ok: bool) {
@@ -175,6 +194,7 @@ impl Node {
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
         let keep_lowest = self.keep_lowest_ballot();
+        let first_value = self.late_promise_first_value();
         match &mut self.role {
             RoleState::Candidate(c) if ok && ballot == c.ballot => {
                 c.promises.insert(from);
@@ -188,7 +208,13 @@ impl Node {
             RoleState::Candidate(c) if !ok && ballot > c.ballot => self.step_down(),
             RoleState::Leader(l) if ok && ballot == l.ballot => {
                 // A late promise, e.g. from a member of a newly decided view.
-                l.on_late_promise(from, accepted, keep_lowest, self.now);
+                let informative =
+                    decided >= l.next_slot || accepted.iter().any(|a| a.slot >= l.next_slot);
+                l.on_late_promise(from, decided, accepted, first_value, self.now);
+                self.counters.late_promises += 1;
+                if informative {
+                    self.counters.late_promises_informative += 1;
+                }
             }
             RoleState::Leader(l) if !ok && ballot > l.ballot => self.step_down(),
             _ => {}
@@ -207,19 +233,30 @@ impl Node {
             return;
         };
         let start = c.floor.max(self.log.prefix()) + 1;
-        let mut recovered: BTreeMap<Slot, Entry> = c
+        let recovered: Pmax = c
             .pmax
             .into_iter()
             .filter(|(slot, _)| *slot >= start)
-            .map(|(slot, (_, entry))| (slot, entry))
             .collect();
-        // Values we already know to be decided beyond the prefix win outright.
-        for slot in start..start + self.cfg.window {
-            if let Some(entry) = self.log.get(slot) {
-                recovered.insert(slot, entry.clone());
-            }
-        }
-        let leader = Leader::new(c.ballot, c.promises, recovered, start, self.now);
+        // Decisions already known beyond the prefix are proposed as decided
+        // (see `fill_slots`); the slots before them are recovered or padded.
+        let recover_end = recovered
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(self.log.last_slot())
+            .max(start - 1);
+        let leader = Leader::new(
+            c.ballot,
+            c.promises,
+            recovered,
+            start,
+            recover_end,
+            c.floor,
+            self.now,
+        );
+        self.counters.elections_won += 1;
         if c.floor > self.log.prefix() {
             // Others decided slots we have not learned: fetch them first.
             self.known_commit = self.known_commit.max(c.floor);

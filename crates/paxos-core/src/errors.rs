@@ -81,3 +81,33 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Something a peer sent that a correct peer never sends. The node drops the
+/// message (or the decision in it), keeps running, and reports the peer in
+/// [`Ready::peer_faults`](crate::Ready::peer_faults) so the caller can log it,
+/// count it and cut the peer off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerFault {
+    /// The message failed [`Message::check`](crate::Message::check), or a
+    /// snapshot's bytes did not match its size or digest.
+    Malformed(&'static str),
+    /// A decision for `slot` that differs from the value this node already
+    /// holds as decided. Between correct nodes this is impossible: it means
+    /// a peer lies, or agreement is broken.
+    ConflictingDecision {
+        /// The slot.
+        slot: Slot,
+    },
+}
+
+impl fmt::Display for PeerFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerFault::Malformed(why) => write!(f, "malformed message: {why}"),
+            PeerFault::ConflictingDecision { slot } => write!(
+                f,
+                "claimed a decision for slot {slot} that differs from the value decided here"
+            ),
+        }
+    }
+}

@@ -69,12 +69,21 @@ impl Node {
             self.send(from, msg);
             return;
         }
+        let ack_decided_blindly = self.ack_decided_without_compare();
         let mut slots = Vec::with_capacity(entries.len());
         for (slot, entry) in entries {
-            slots.push(slot);
             if self.log.is_decided(slot) {
-                continue; // Already decided: the leader can only be proposing that value.
+                // A leader that proposes the decided value may count this node:
+                // it holds that value for good. A different value (or one we can
+                // no longer compare, compacted into a snapshot) means the leader
+                // is behind a higher ballot; an acknowledgement would let it
+                // decide a second value with our vote.
+                if ack_decided_blindly || self.log.get(slot) == Some(&entry) {
+                    slots.push(slot);
+                }
+                continue;
             }
+            slots.push(slot);
             if self.acceptor.accept(ballot, slot, entry.clone()) {
                 self.ready.persist.accepted.push(AcceptedEntry {
                     slot,
@@ -112,11 +121,25 @@ impl Node {
         self.send(from, msg);
     }
 
+    fn ack_decided_without_compare(&self) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.cfg
+                .bug(crate::config::InjectedBug::AckDecidedWithoutCompare)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            false
+        }
+    }
+
     /// Follows the leader of `ballot` if no higher ballot was promised.
     fn follow(&mut self, ballot: Ballot) -> bool {
         if ballot.leader == self.cfg.id {
-            // Our own ballot from an earlier life: never follow ourselves blindly.
-            return ballot == self.acceptor.promised() && self.is_leader();
+            // Only this node speaks for its own ballots; another node sending
+            // one (a forger, or our own ballot from an earlier life echoed
+            // back) is never followed, and its commit point never learned.
+            return false;
         }
         if !self.raise_promise(ballot) {
             return false;
@@ -148,7 +171,7 @@ impl Node {
         for slot in slots {
             if let Some((_, entry)) = self.acceptor.get(slot) {
                 let entry = entry.clone();
-                self.decide(slot, entry);
+                self.decide(slot, entry, b.leader);
             }
         }
         self.advance();

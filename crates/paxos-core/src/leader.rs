@@ -26,10 +26,21 @@ pub(crate) struct InFlight {
 pub(crate) struct Leader {
     pub(crate) ballot: Ballot,
     pub(crate) promised_by: BTreeSet<NodeId>,
-    /// Values recovered in phase 1, re-proposed before any new command.
-    pub(crate) recovered: BTreeMap<Slot, Entry>,
+    /// The highest-ballot value every promise so far (at the election and
+    /// after) reported per slot not yet proposed: phase 1's `pmax`, re-proposed
+    /// before any new command.
+    pub(crate) recovered: Pmax,
     pub(crate) recover_end: Slot,
+    /// The first slot this leader proposes in; everything below was decided
+    /// before its election.
+    pub(crate) first_slot: Slot,
+    /// The highest decided prefix a promiser reported. Slots up to here were
+    /// decided elsewhere: they are learned by catch-up, never filled with a
+    /// value of our own (their value is not in any promise).
+    pub(crate) floor: Slot,
     pub(crate) next_slot: Slot,
+    /// The decided prefix last seen to grow, and when.
+    pub(crate) prefix_seen: (Slot, u64),
     pub(crate) inflight: BTreeMap<Slot, InFlight>,
     pub(crate) queue: VecDeque<Command>,
     pub(crate) reconfigs: VecDeque<Reconfig>,
@@ -46,23 +57,22 @@ impl Leader {
     pub(crate) fn new(
         ballot: Ballot,
         promised_by: BTreeSet<NodeId>,
-        recovered: BTreeMap<Slot, Entry>,
+        recovered: Pmax,
         start: Slot,
+        recover_end: Slot,
+        floor: Slot,
         now: u64,
     ) -> Self {
-        let recover_end = recovered
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(0)
-            .max(start - 1);
         let last_heard = promised_by.iter().map(|id| (*id, now)).collect();
         Leader {
             ballot,
             promised_by,
             recovered,
             recover_end,
+            first_slot: start,
+            floor,
             next_slot: start,
+            prefix_seen: (0, now),
             inflight: BTreeMap::new(),
             queue: VecDeque::new(),
             reconfigs: VecDeque::new(),
@@ -75,31 +85,40 @@ impl Leader {
         }
     }
 
-    /// A promise that arrived after adoption: count it, and keep what it
-    /// reports for slots not yet proposed.
+    /// A promise that arrived after adoption, typically from a member of a
+    /// view decided since: it counts toward the quorums of the slots that view
+    /// governs. Phase 1 must cover every slot the leader proposes in with a
+    /// quorum of that slot's view, so what the promise reports joins `pmax`
+    /// under the same rule as at the election — highest ballot wins — and the
+    /// decided prefix it reports raises the floor: those slots were decided
+    /// and their values are not in the report.
     pub(crate) fn on_late_promise(
         &mut self,
         from: NodeId,
+        decided: Slot,
         accepted: Vec<AcceptedEntry>,
-        keep_lowest: bool,
+        first_value: bool,
         now: u64,
     ) {
         self.promised_by.insert(from);
         self.last_heard.insert(from, now);
         let next = self.next_slot;
-        let mut pmax = Pmax::new();
-        merge_pmax(
-            &mut pmax,
-            accepted.into_iter().filter(|a| a.slot >= next).collect(),
-            keep_lowest,
-        );
-        for (slot, (_, entry)) in pmax {
-            // Our own earlier recovery already holds a safe value; a later
-            // promiser's report is also safe (any superset of a quorum is), so
-            // the first one found is kept.
-            self.recovered.entry(slot).or_insert(entry);
-            self.recover_end = self.recover_end.max(slot);
+        let reported: Vec<AcceptedEntry> =
+            accepted.into_iter().filter(|a| a.slot >= next).collect();
+        if first_value {
+            // The injected bug: the first report per slot stays, whatever its
+            // ballot, and the reporter's decided prefix is ignored.
+            for a in reported {
+                self.recover_end = self.recover_end.max(a.slot);
+                self.recovered.entry(a.slot).or_insert((a.ballot, a.entry));
+            }
+            return;
         }
+        if let Some(last) = reported.iter().map(|a| a.slot).max() {
+            self.recover_end = self.recover_end.max(last);
+        }
+        merge_pmax(&mut self.recovered, reported, false);
+        self.floor = self.floor.max(decided);
     }
 
     fn take_batch(&mut self, max_commands: usize, max_bytes: usize) -> Entry {
@@ -141,8 +160,9 @@ impl Node {
             }
             // Only a quorum of one (a lone node) decides on the spot; deciding may
             // move the window and open more slots.
+            let me = self.cfg.id;
             for (slot, entry) in decided {
-                self.decide(slot, entry);
+                self.decide(slot, entry, me);
             }
             self.advance();
         }
@@ -156,6 +176,7 @@ impl Node {
     /// coverage allow. Returns slots decided by the leader's own vote alone.
     fn fill_slots(&mut self) -> Vec<(Slot, Entry)> {
         let quorum_of_one = self.quorum_of_one();
+        let catchup_commit_bug = self.catchup_commit_bug();
         let mut decided = Vec::new();
         let Some(views) = self.views.as_ref() else {
             return decided;
@@ -164,8 +185,14 @@ impl Node {
             return decided;
         };
         loop {
+            let prefix = self.log.prefix();
+            if leader.next_slot <= prefix {
+                // Catch-up decided these slots meanwhile; followers learn them
+                // the same way.
+                leader.next_slot = prefix + 1;
+            }
             let slot = leader.next_slot;
-            if slot > self.log.prefix() + self.cfg.window
+            if slot > prefix + self.cfg.window
                 || leader.inflight.len() as u64 >= self.cfg.max_inflight_slots
             {
                 break;
@@ -174,8 +201,20 @@ impl Node {
             if !view.contains(self.cfg.id) || !view.is_quorum(&leader.promised_by) {
                 break;
             }
-            let entry = if slot <= leader.recover_end {
-                leader.recovered.remove(&slot).unwrap_or(Entry::Noop)
+            let known = self.log.get(slot).filter(|_| !catchup_commit_bug);
+            let entry = if let Some(decided) = known {
+                // Known decided out of order: that value is the only one any
+                // ballot may propose here.
+                leader.recovered.remove(&slot);
+                decided.clone()
+            } else if slot <= leader.floor {
+                // Decided elsewhere, value not learned yet: catch-up is due.
+                break;
+            } else if slot <= leader.recover_end {
+                leader
+                    .recovered
+                    .remove(&slot)
+                    .map_or(Entry::Noop, |(_, entry)| entry)
             } else if let Some(change) = leader.reconfigs.pop_front() {
                 Entry::Reconfig(change)
             } else if !leader.queue.is_empty() {
@@ -306,8 +345,9 @@ impl Node {
         if newly_decided.is_empty() {
             return;
         }
+        let me = self.cfg.id;
         for (slot, entry) in newly_decided {
-            self.decide(slot, entry);
+            self.decide(slot, entry, me);
         }
         self.advance();
     }
@@ -357,9 +397,21 @@ impl Node {
     pub(crate) fn leader_tick(&mut self) {
         let heartbeat = u64::from(self.cfg.heartbeat_ticks);
         let election = u64::from(self.cfg.election_ticks);
+        let prefix = self.log.prefix();
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
+        if prefix > leader.prefix_seen.0 {
+            leader.prefix_seen = (prefix, self.now);
+        }
+        if prefix < leader.floor && self.now >= leader.prefix_seen.1 + 4 * election {
+            // The decisions below the floor cannot be learned from anyone:
+            // the only node that knew them may have lost its disk. Phase 1
+            // again, without it, recovers their values from the acceptors.
+            self.counters.floor_unreachable_step_downs += 1;
+            self.step_down();
+            return;
+        }
         if self.now >= leader.last_quorum_check + election {
             leader.last_quorum_check = self.now;
             let cutoff = self.now.saturating_sub(election);
@@ -448,6 +500,65 @@ impl Node {
         }
         self.release_reads();
         self.step_down_if_removed();
+    }
+
+    /// Called before a decision learned from a peer (not from this leader's
+    /// own quorum) is recorded. A leader advertises its decided prefix as its
+    /// commit point, and a follower takes that to mean "the value I accepted
+    /// under this ballot is decided" for every slot up to it. That holds only
+    /// while the leader's own proposals are the decided values. A peer's
+    /// decision that differs from what this leader proposed in the slot means a
+    /// higher ballot chose there: the leader steps down before its commit
+    /// point can cover the slot.
+    pub(crate) fn before_learning_as_leader(&mut self, slot: Slot, entry: &Entry) {
+        let keep_leading = self.catchup_commit_bug();
+        let RoleState::Leader(leader) = &self.role else {
+            return;
+        };
+        self.counters.decisions_learned_while_leading += 1;
+        if slot >= leader.first_slot && slot < leader.next_slot {
+            self.counters.decisions_learned_over_proposals += 1;
+        }
+        let conflicts = leader
+            .inflight
+            .get(&slot)
+            .is_some_and(|f| f.entry != *entry);
+        if conflicts {
+            self.counters.superseded_leaderships += 1;
+            if !keep_leading {
+                self.step_down();
+            }
+        }
+    }
+
+    /// Called before a snapshot from a peer is installed: it may cover slots
+    /// this leader proposed in, whose decided values it cannot compare with
+    /// its proposals, so the leader steps down (see
+    /// [`before_learning_as_leader`](Self::before_learning_as_leader)).
+    pub(crate) fn before_installing_as_leader(&mut self, snapshot_slot: Slot) {
+        let keep_leading = self.catchup_commit_bug();
+        let RoleState::Leader(leader) = &self.role else {
+            return;
+        };
+        let covers_proposals =
+            leader.next_slot > leader.first_slot && snapshot_slot >= leader.first_slot;
+        if covers_proposals {
+            self.counters.superseded_leaderships += 1;
+            if !keep_leading {
+                self.step_down();
+            }
+        }
+    }
+
+    fn catchup_commit_bug(&self) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.cfg.bug(crate::config::InjectedBug::CatchupCommit)
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            false
+        }
     }
 
     /// A leader whose next slot belongs to a view without it can propose

@@ -134,11 +134,11 @@ pub use config::Config;
 #[cfg(feature = "bug-injection")]
 pub use config::InjectedBug;
 pub use entry::{Command, Entry, Member, Reconfig};
-pub use errors::{CompactError, ConfigError, ProposeError};
+pub use errors::{CompactError, ConfigError, PeerFault, ProposeError};
 pub use memory_storage::MemoryStorage;
 pub use message::{AcceptedEntry, Message, Outgoing};
-pub use node::{Node, Recovered, Role, Status};
+pub use node::{Counters, Node, Recovered, Role, Status};
 pub use ready::{Persist, Ready};
 pub use snapshot::Snapshot;
-pub use types::{Ballot, NodeId, Slot};
+pub use types::{Ballot, NUMBER_MAX, NodeId, Slot};
 pub use view::{View, ViewHistory};

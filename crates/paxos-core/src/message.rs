@@ -1,8 +1,8 @@
 //! Messages nodes exchange. The caller's transport carries them and tells the
 //! receiving node who sent each one (`Node::step(from, msg)`).
 
-use crate::entry::Entry;
-use crate::types::{Ballot, NodeId, Slot};
+use crate::entry::{Entry, Reconfig};
+use crate::types::{Ballot, NUMBER_MAX, NodeId, Slot};
 use crate::view::ViewHistory;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,8 @@ pub enum Message {
     PreVote {
         /// The ballot the would-be candidate would use.
         ballot: Ballot,
+        /// Every slot up to here is decided at the sender.
+        decided: Slot,
     },
     /// The answer to `PreVote`.
     PreVoteReply {
@@ -33,6 +35,11 @@ pub enum Message {
         ballot: Ballot,
         /// Whether a `Prepare` with that ballot would be granted now.
         ok: bool,
+        /// The ballot the sender is promised to: a refused candidate tries
+        /// again above it.
+        promised: Ballot,
+        /// Every slot up to here is decided at the sender.
+        decided: Slot,
     },
     /// Phase 1a: a candidate asks for a promise for every slot not yet decided.
     Prepare {
@@ -117,6 +124,8 @@ pub enum Message {
         views: ViewHistory,
         /// Size of the whole snapshot's data.
         total_bytes: u64,
+        /// Digest of the whole snapshot's data, checked before installing.
+        digest: u64,
         /// Where this chunk starts.
         offset: u64,
         /// Where the stream this chunk belongs to ends: the receiver asks for
@@ -153,6 +162,131 @@ impl Message {
             Message::CatchupReply { .. } => "catchup_reply",
             Message::SnapshotChunk { .. } => "snapshot_chunk",
             Message::SnapshotRequest { .. } => "snapshot_request",
+        }
+    }
+
+    /// Checks what decoding cannot: every slot, commit point and ballot round
+    /// within [`NUMBER_MAX`], slots of values from 1 on, snapshot chunks inside
+    /// their snapshot. [`Node::step`](crate::Node::step) drops a message that
+    /// fails and reports it in [`Ready::peer_faults`](crate::Ready::peer_faults).
+    pub fn check(&self) -> Result<(), &'static str> {
+        let number = |n: u64, what: &'static str| if n > NUMBER_MAX { Err(what) } else { Ok(()) };
+        let ballot = |b: &Ballot| number(b.round, "a ballot round is out of range");
+        let slot = |s: Slot| {
+            if s == 0 {
+                Err("slot 0 holds no value")
+            } else {
+                number(s, "a slot is out of range")
+            }
+        };
+        let entry = |e: &Entry| match e {
+            Entry::Reconfig(Reconfig::Add(m)) if m.id == NodeId(0) => {
+                Err("node id 0 cannot be added")
+            }
+            _ => Ok(()),
+        };
+        let commit = |c: Slot| number(c, "a commit point is out of range");
+        match self {
+            Message::PreVote { ballot: b, decided } => {
+                ballot(b)?;
+                commit(*decided)
+            }
+            Message::PreVoteReply {
+                ballot: b,
+                promised,
+                decided,
+                ..
+            } => {
+                ballot(b)?;
+                ballot(promised)?;
+                commit(*decided)
+            }
+            Message::Prepare { ballot: b } => ballot(b),
+            Message::Promise {
+                ballot: b,
+                decided,
+                accepted,
+                ..
+            } => {
+                ballot(b)?;
+                commit(*decided)?;
+                for a in accepted {
+                    slot(a.slot)?;
+                    ballot(&a.ballot)?;
+                    entry(&a.entry)?;
+                }
+                Ok(())
+            }
+            Message::Accept {
+                ballot: b,
+                entries,
+                commit: c,
+            } => {
+                ballot(b)?;
+                commit(*c)?;
+                for (s, e) in entries {
+                    slot(*s)?;
+                    entry(e)?;
+                }
+                Ok(())
+            }
+            Message::Accepted {
+                ballot: b,
+                slots,
+                decided,
+                ..
+            } => {
+                ballot(b)?;
+                commit(*decided)?;
+                slots.iter().try_for_each(|s| slot(*s))
+            }
+            Message::Heartbeat {
+                ballot: b,
+                commit: c,
+                ..
+            } => {
+                ballot(b)?;
+                commit(*c)
+            }
+            Message::HeartbeatAck {
+                ballot: b, decided, ..
+            } => {
+                ballot(b)?;
+                commit(*decided)
+            }
+            Message::CatchupRequest { from, .. } => slot(*from),
+            Message::CatchupReply {
+                entries, commit: c, ..
+            } => {
+                commit(*c)?;
+                for (s, e) in entries {
+                    slot(*s)?;
+                    entry(e)?;
+                }
+                Ok(())
+            }
+            Message::SnapshotChunk {
+                slot: s,
+                total_bytes,
+                offset,
+                stream_end,
+                data,
+                commit: c,
+                ..
+            } => {
+                slot(*s)?;
+                commit(*c)?;
+                number(*total_bytes, "a snapshot size is out of range")?;
+                let end = offset.saturating_add(data.len() as u64);
+                if end > *total_bytes || *stream_end > *total_bytes || *offset > *stream_end {
+                    return Err("a snapshot chunk lies outside its snapshot");
+                }
+                Ok(())
+            }
+            Message::SnapshotRequest { slot: s, offset } => {
+                slot(*s)?;
+                number(*offset, "a snapshot offset is out of range")
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::decided_log::{DecidedLog, Recorded};
 use crate::election::{Candidate, PreCandidate};
 use crate::entry::{Command, Entry, Member, Reconfig};
-use crate::errors::{CompactError, ConfigError, ProposeError};
+use crate::errors::{CompactError, ConfigError, PeerFault, ProposeError};
 use crate::leader::Leader;
 use crate::message::{AcceptedEntry, Message, Outgoing};
 use crate::ready::Ready;
@@ -70,6 +70,38 @@ pub struct Status {
     pub inflight_slots: usize,
     /// The view governing the next slot, if known.
     pub view: Option<View>,
+    /// Events counted since the node was created.
+    pub counters: Counters,
+}
+
+/// Events counted since the node was created. Status pages show them, and the
+/// simulation sums them to prove which schedules a sweep exercised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Phase 1 completed: this node became leader.
+    pub elections_won: u64,
+    /// Effective view changes applied from the log.
+    pub view_changes: u64,
+    /// Snapshots received from a peer and installed.
+    pub snapshots_installed: u64,
+    /// Promises counted after this node was already leading.
+    pub late_promises: u64,
+    /// Of those, promises that reported a value or a decided prefix for a
+    /// slot the leader had not proposed in yet (they change what it proposes).
+    pub late_promises_informative: u64,
+    /// Decisions learned from a peer's catch-up reply while leading.
+    pub decisions_learned_while_leading: u64,
+    /// Of those, decisions for slots this leader had proposed in.
+    pub decisions_learned_over_proposals: u64,
+    /// Times this node, while leading, learned from a peer's decision or
+    /// snapshot that a slot it had proposed in was decided otherwise (a higher
+    /// ballot chose there); it gives up leading each time.
+    pub superseded_leaderships: u64,
+    /// Messages or decisions dropped and reported as [`PeerFault`]s.
+    pub peer_faults: u64,
+    /// Leaderships given up because slots below the floor its promisers
+    /// reported decided could not be learned from anyone for a long time.
+    pub floor_unreachable_step_downs: u64,
 }
 
 /// Durable state read back after a restart (what earlier [`Ready::persist`]s wrote).
@@ -116,6 +148,8 @@ pub struct Node {
     pub(crate) known_commit: Slot,
     pub(crate) peer_decided: BTreeMap<NodeId, Slot>,
     pub(crate) last_catchup_request: Option<u64>,
+    /// Catch-up requests sent since the last reply.
+    pub(crate) catchup_unanswered: u32,
     /// Leaders pad the log with no-ops up to here so a decided view change
     /// takes effect even when no commands arrive.
     pub(crate) pad_until: Slot,
@@ -123,7 +157,11 @@ pub struct Node {
     pub(crate) incoming_snapshot: Option<crate::catchup::IncomingSnapshot>,
     /// The snapshot before `snapshot`, still served to transfers under way.
     pub(crate) previous_snapshot: Option<Snapshot>,
+    /// Digest of a snapshot served last, by slot (computed once per snapshot,
+    /// not once per request).
+    pub(crate) served_digest: Option<(Slot, u64)>,
     pub(crate) ready: Ready,
+    pub(crate) counters: Counters,
 }
 
 impl Node {
@@ -147,10 +185,13 @@ impl Node {
             known_commit: 0,
             peer_decided: BTreeMap::new(),
             last_catchup_request: None,
+            catchup_unanswered: 0,
             pad_until: 0,
             incoming_snapshot: None,
             previous_snapshot: None,
+            served_digest: None,
             ready: Ready::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -286,6 +327,7 @@ impl Node {
             queued_commands: queued,
             inflight_slots: inflight,
             view: self.view().cloned(),
+            counters: self.counters,
         }
     }
 
@@ -304,14 +346,31 @@ impl Node {
         self.maybe_request_catchup();
     }
 
-    /// Handles a message `from` a peer.
+    /// Handles a message `from` a peer. A message that fails
+    /// [`Message::check`] is dropped and reported in [`Ready::peer_faults`].
     pub fn step(&mut self, from: NodeId, msg: Message) {
         if from == self.cfg.id {
             return;
         }
+        if let Err(why) = msg.check() {
+            self.report(from, PeerFault::Malformed(why));
+            return;
+        }
         match msg {
-            Message::PreVote { ballot } => self.on_pre_vote(from, ballot),
-            Message::PreVoteReply { ballot, ok } => self.on_pre_vote_reply(from, ballot, ok),
+            Message::PreVote { ballot, decided } => {
+                self.note_peer_decided(from, decided);
+                self.on_pre_vote(from, ballot)
+            }
+            Message::PreVoteReply {
+                ballot,
+                ok,
+                promised,
+                decided,
+            } => {
+                self.note_peer_decided(from, decided);
+                self.observe_ballot(promised);
+                self.on_pre_vote_reply(from, ballot, ok)
+            }
             Message::Prepare { ballot } => self.on_prepare(from, ballot),
             Message::Promise {
                 ballot,
@@ -354,6 +413,7 @@ impl Node {
                 slot,
                 views,
                 total_bytes,
+                digest,
                 offset,
                 stream_end,
                 data,
@@ -364,6 +424,7 @@ impl Node {
                     slot,
                     views,
                     total: total_bytes,
+                    digest,
                     offset,
                     stream_end,
                     data,
@@ -521,28 +582,25 @@ impl Node {
         self.reset_election_timer();
     }
 
-    /// Records a decision, persisting it if new.
-    pub(crate) fn decide(&mut self, slot: Slot, entry: Entry) {
+    /// Records a decision, persisting it if new. `source` is the node whose
+    /// message proved it (this node itself for its own quorum). A value that
+    /// differs from one already decided in the slot is dropped and reported:
+    /// between correct nodes it cannot happen, so it is a lying peer or broken
+    /// agreement, and either way the node must not crash or take it.
+    pub(crate) fn decide(&mut self, slot: Slot, entry: Entry, source: NodeId) {
         if self.views.is_none() {
             return;
         }
         match self.log.record(slot, entry.clone()) {
             Recorded::New => self.ready.persist.decided.push((slot, entry)),
             Recorded::Known => {}
-            Recorded::Conflict => {
-                // Two different values decided in one slot: agreement is broken.
-                // Only an injected bug may get here; the simulation detects it by
-                // comparing logs, so keep going in that build.
-                #[cfg(feature = "bug-injection")]
-                if self.cfg.injected_bug.is_some() {
-                    return;
-                }
-                panic!(
-                    "paxos agreement violated at node {:?}: slot {slot} decided twice with different values",
-                    self.cfg.id
-                );
-            }
+            Recorded::Conflict => self.report(source, PeerFault::ConflictingDecision { slot }),
         }
+    }
+
+    pub(crate) fn report(&mut self, from: NodeId, fault: PeerFault) {
+        self.counters.peer_faults += 1;
+        self.ready.peer_faults.push((from, fault));
     }
 
     /// Moves the decided prefix forward, applies view changes and hands the
@@ -562,6 +620,7 @@ impl Node {
             if let Entry::Reconfig(change) = entry
                 && views.apply(slot, change, self.cfg.window)
             {
+                self.counters.view_changes += 1;
                 self.pad_until = self.pad_until.max(slot + self.cfg.window - 1);
             }
             self.ready.committed.push((slot, entry.clone()));

@@ -1,11 +1,14 @@
 //! Linearizable reads without a log write.
 //!
-//! A read asked at the leader gets a *read index*: the highest slot the leader
-//! has proposed (every write that completed before the read is at or below it).
-//! The read is granted once (1) a quorum of every view in the window has
-//! acknowledged a heartbeat round that started after the read arrived — so no
-//! higher ballot had taken over at that moment — and (2) the caller has executed
-//! every slot up to the read index.
+//! A read asked at the leader is granted once (1) a quorum of every view in
+//! the window has acknowledged a heartbeat round that started after the read
+//! arrived — so no higher ballot had taken over at that moment — and (2) the
+//! caller has executed every slot up to the *read index*, fixed when the round
+//! completes: the highest of the slots this leader proposed or recovered, the
+//! decided prefix any promiser reported (a leader elected in an old view
+//! learns from late promises that a new view decided further), and every
+//! decided prefix heard since, including in the round's acknowledgements.
+//! Every write that completed before the read is at or below it.
 //!
 //! Rounds are batched: all reads asked between two `take_ready` calls, or while
 //! a round is in flight, share one round, so a burst of reads costs one round
@@ -90,14 +93,14 @@ impl Node {
         if leader.reads.pending() >= self.cfg.max_pending_reads {
             return Err(ProposeError::Busy);
         }
-        let index = (leader.next_slot - 1).max(leader.recover_end);
         if skip_quorum {
             // The classic mistake: answer from whatever is executed, unconfirmed.
             leader.reads.confirmed.push((id, self.log.prefix()));
             self.release_reads();
             return Ok(());
         }
-        leader.reads.waiting.push((id, index));
+        // The index is fixed when the confirmation round completes.
+        leader.reads.waiting.push((id, 0));
         Ok(())
     }
 
@@ -108,9 +111,23 @@ impl Node {
         if let RoleState::Leader(leader) = &self.role
             && leader.reads.in_flight.is_none()
             && !leader.reads.waiting.is_empty()
+            && self.established()
         {
             self.start_read_round();
         }
+    }
+
+    /// Whether this leader knows every decision a read could need: it has
+    /// learned every slot its promisers reported decided, and the promises
+    /// it holds cover a quorum of every view governing its window. A leader
+    /// elected in an old view is not established until it has caught up and
+    /// completed the new view's quorum with late promises: before that, a new
+    /// view may have decided slots it knows nothing of.
+    pub(crate) fn established(&self) -> bool {
+        let RoleState::Leader(leader) = &self.role else {
+            return false;
+        };
+        self.log.prefix() >= leader.floor && self.window_quorum(&leader.promised_by)
     }
 
     fn start_read_round(&mut self) {
@@ -158,11 +175,17 @@ impl Node {
         if !self.window_quorum(&round.acks) {
             return;
         }
+        let known_commit = self.known_commit;
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
+        let index = (leader.next_slot - 1)
+            .max(leader.recover_end)
+            .max(leader.floor)
+            .max(known_commit);
         if let Some(round) = leader.reads.in_flight.take() {
-            leader.reads.confirmed.extend(round.reads);
+            let reads = round.reads.into_iter().map(|(id, _)| (id, index));
+            leader.reads.confirmed.extend(reads);
         }
         let more = !leader.reads.waiting.is_empty();
         self.release_reads();
@@ -171,9 +194,21 @@ impl Node {
         }
     }
 
-    /// Grants confirmed reads whose index has been executed.
+    /// Grants confirmed reads whose index has been executed, while this
+    /// leader is established; if it is not (its window moved into a view its
+    /// promises do not cover yet, or a late promise raised its floor), the
+    /// reads wait for a new round once it is.
     pub(crate) fn release_reads(&mut self) {
         let prefix = self.log.prefix();
+        let established = self.established();
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        if !established {
+            let confirmed = std::mem::take(&mut leader.reads.confirmed);
+            leader.reads.waiting.extend(confirmed);
+            return;
+        }
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };

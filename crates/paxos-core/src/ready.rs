@@ -1,9 +1,10 @@
 //! What the caller drains from a node after feeding it inputs.
 
 use crate::entry::{Command, Entry};
+use crate::errors::PeerFault;
 use crate::message::{AcceptedEntry, Outgoing};
 use crate::snapshot::Snapshot;
-use crate::types::{Ballot, Slot};
+use crate::types::{Ballot, NodeId, Slot};
 use crate::view::ViewHistory;
 
 /// State that must be durable before any message of the same [`Ready`] is sent
@@ -62,6 +63,9 @@ pub struct Ready {
     /// The in-memory log has grown past `log_entries_soft_max`: take a snapshot
     /// and pass it to `compact`.
     pub compaction_wanted: bool,
+    /// Peers that sent something a correct peer never sends; what they sent
+    /// was dropped. Log them, count them, and consider cutting them off.
+    pub peer_faults: Vec<(NodeId, PeerFault)>,
 }
 
 impl Ready {
@@ -75,5 +79,6 @@ impl Ready {
             && self.dropped_commands.is_empty()
             && self.dropped_reads.is_empty()
             && !self.compaction_wanted
+            && self.peer_faults.is_empty()
     }
 }

@@ -29,6 +29,14 @@ impl fmt::Display for NodeId {
 /// Position in the replicated log. Slots start at 1; slot 0 means "nothing yet".
 pub type Slot = u64;
 
+/// The largest slot, commit point or ballot round a node accepts from a peer.
+///
+/// At a million slots a second the log takes 146,000 years to get here, so no
+/// honest peer ever sends more; a message that does is refused as malformed.
+/// Everything the core adds to a slot or a round (the window, one) stays far
+/// below `u64::MAX`, so no arithmetic on peer data can overflow.
+pub const NUMBER_MAX: u64 = 1 << 62;
+
 /// A Paxos ballot: a round number made unique by the id of the node that owns it.
 ///
 /// Ordered by round first, then by leader, so two candidates that pick the same
@@ -49,9 +57,13 @@ impl Ballot {
     };
 
     /// The smallest ballot owned by `leader` that is greater than `self`.
+    ///
+    /// Rounds never come near the limit (peers' rounds above [`NUMBER_MAX`] are
+    /// refused), but the addition saturates rather than wrap to round 0, which
+    /// would make every later ballot lose to the ones already promised.
     pub fn next_for(self, leader: NodeId) -> Ballot {
         Ballot {
-            round: self.round + 1,
+            round: self.round.saturating_add(1),
             leader,
         }
     }
@@ -92,5 +104,15 @@ mod tests {
         };
         assert!(b.next_for(NodeId(1)) > b);
         assert_eq!(b.next_for(NodeId(1)).leader, NodeId(1));
+    }
+
+    #[test]
+    fn the_next_ballot_after_the_largest_round_does_not_wrap_to_zero() {
+        let top = Ballot {
+            round: u64::MAX,
+            leader: NodeId(1),
+        };
+        assert_eq!(top.next_for(NodeId(2)).round, u64::MAX);
+        assert!(top.next_for(NodeId(2)) > top);
     }
 }

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::entry::{Member, Reconfig};
-use crate::types::{NodeId, Slot};
+use crate::types::{NUMBER_MAX, NodeId, Slot};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -57,9 +57,53 @@ impl View {
 }
 
 /// The views in force from some slot on, ordered by `first_slot`. Never empty.
+///
+/// A history that arrives from a peer (in a catch-up reply or a snapshot) is
+/// checked as it is decoded: an empty list, views out of order, a view without
+/// members or a member with id 0 fail deserialization, so no malformed history
+/// ever reaches a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedViewHistory")]
 pub struct ViewHistory {
     views: Vec<View>,
+}
+
+/// The wire form of a [`ViewHistory`], before its invariants are checked.
+#[derive(Deserialize)]
+struct UncheckedViewHistory {
+    views: Vec<View>,
+}
+
+impl TryFrom<UncheckedViewHistory> for ViewHistory {
+    type Error = &'static str;
+
+    fn try_from(raw: UncheckedViewHistory) -> Result<Self, Self::Error> {
+        let Some(first) = raw.views.first() else {
+            return Err("a view history needs at least one view");
+        };
+        if first.first_slot == 0 {
+            return Err("views govern slots from 1 on");
+        }
+        for v in &raw.views {
+            if v.members.is_empty() {
+                return Err("a view needs at least one member");
+            }
+            if v.members.contains_key(&NodeId(0)) {
+                return Err("node id 0 is reserved");
+            }
+            if v.first_slot > NUMBER_MAX || v.epoch > NUMBER_MAX {
+                return Err("a view's slot or epoch is out of range");
+            }
+        }
+        let ordered = raw
+            .views
+            .windows(2)
+            .all(|w| w[0].first_slot < w[1].first_slot && w[0].epoch < w[1].epoch);
+        if !ordered {
+            return Err("views must be in increasing slot and epoch order");
+        }
+        Ok(ViewHistory { views: raw.views })
+    }
 }
 
 impl ViewHistory {

@@ -41,7 +41,7 @@ fn make_candidate(c: &mut Cluster, id: u64, voters: &[u64]) -> Ballot {
         .messages
         .iter()
         .find_map(|o| match o.msg {
-            Message::PreVote { ballot } => Some(ballot),
+            Message::PreVote { ballot, .. } => Some(ballot),
             _ => None,
         })
         .expect("a pre-vote was sent");
@@ -51,6 +51,8 @@ fn make_candidate(c: &mut Cluster, id: u64, voters: &[u64]) -> Ballot {
             Message::PreVoteReply {
                 ballot: asked,
                 ok: true,
+                promised: paxos_core::Ballot::ZERO,
+                decided: 0,
             },
         );
     }
@@ -515,7 +517,7 @@ fn a_node_without_views_never_campaigns() {
 // ----- snapshots and catch-up -----
 
 /// Elects a leader, cuts one follower off, decides `commands` commands
-/// without it and compacts the leader's log up to them. Returns the leader,
+/// without it and compacts the other nodes' logs up to them. Returns the leader,
 /// the follower left behind, and the snapshot's slot.
 fn leave_a_follower_behind_a_snapshot(c: &mut Cluster, commands: usize) -> (NodeId, NodeId, u64) {
     let leader = c.elect();
@@ -529,10 +531,20 @@ fn leave_a_follower_behind_a_snapshot(c: &mut Cluster, commands: usize) -> (Node
             .expect("leader");
         c.tick();
     }
-    let node = c.nodes.get_mut(&leader).expect("leader");
-    let upto = node.decided();
-    node.compact(upto, b"the replicated state".to_vec())
-        .expect("executed");
+    // Every node that has the log compacts it, so the laggard can only catch
+    // up from a snapshot, whomever it asks.
+    let upto = c.nodes[&leader].decided();
+    c.run_until(50, |c| {
+        c.nodes
+            .iter()
+            .all(|(id, n)| *id == laggard || n.decided() == upto)
+    });
+    for (id, node) in c.nodes.iter_mut() {
+        if *id != laggard {
+            node.compact(upto, b"the replicated state".to_vec())
+                .expect("executed");
+        }
+    }
     (leader, laggard, upto)
 }
 

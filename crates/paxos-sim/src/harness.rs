@@ -3,30 +3,37 @@
 //! seed replays bit for bit.
 //!
 //! A run has two phases, as in openraft's chaos tests:
-//! 1. **chaos**: clients run while the network loses, duplicates, delays and
-//!    reorders packets, partitions form and heal, nodes crash and restart from
-//!    their persisted state, the leader is killed, and (optionally) members are
-//!    added, removed, or wiped and replaced by a new incarnation;
+//! 1. **chaos**: clients run while the network loses, duplicates, delays
+//!    (with a heavy tail) and reorders packets, links are cut one way or both,
+//!    with what crosses them dropped or held, nodes crash (also between
+//!    persisting and sending a `Ready`) and restart from their persisted
+//!    state, leaders are paused, slowed, cut off or killed, and (optionally)
+//!    members are added, removed, or wiped and replaced by a new incarnation,
+//!    several changes at a time (see `faults.rs` and `membership.rs`);
 //! 2. **liveness**: faults stop; every client must finish more operations and
 //!    every member must converge on the same log.
 //!
 //! Safety is checked online at every decision and execution (agreement, same
-//! execution sequence) and at the end (linearizability of the client history,
-//! every acknowledged write present on every member, nothing applied that no
-//! client asked for).
+//! execution sequence, no peer ever reporting a conflicting decision) and at
+//! the end (linearizability of the client history, every acknowledged write
+//! present on every member, nothing applied that no client asked for; see
+//! `checks.rs`).
 
-use crate::client::{KEYS, SimClient};
+use crate::client::SimClient;
+use crate::exercise::Exercised;
 use crate::history::{History, OpKind};
-use crate::linearizability::{self, NotLinearizable};
-use crate::network::{Endpoint, LinkFaults, NetStats, Network, Packet, Payload, Reply};
-use crate::state_machine::{CounterMachine, IncrementCmd, entry_hash};
+use crate::invariants::Invariants;
+use crate::network::{Endpoint, Network, Packet, Payload, Reply};
+use crate::outcome::{Failure, Report, Violation};
+use crate::params::{CoreParams, RunParams};
+use crate::state_machine::{CounterMachine, IncrementCmd};
 use paxos_core::{
-    Config, InjectedBug, Member, MemoryStorage, Node, NodeId, ProposeError, Ready, Reconfig, Slot,
+    Config, InjectedBug, Member, MemoryStorage, Message, Node, NodeId, PeerFault, ProposeError,
+    Ready, Reconfig, Slot,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// What to simulate; the seed decides the rest.
 #[derive(Clone, Debug)]
@@ -47,12 +54,12 @@ pub struct SimConfig {
     pub bug: Option<InjectedBug>,
     /// Record a trace of events (printed on failure).
     pub trace: bool,
-    /// Faults several times as often and lossier links (for bug hunting).
+    /// Faults several times as often (for bug hunting).
     pub aggressive: bool,
 }
 
 impl SimConfig {
-    /// The standard run for `nodes` founders.
+    /// The standard run for `nodes` founders: the profile CI sweeps.
     pub fn standard(nodes: usize) -> Self {
         SimConfig {
             nodes,
@@ -68,155 +75,34 @@ impl SimConfig {
     }
 }
 
-/// A safety or liveness property that failed.
-#[derive(Clone, Debug)]
-pub enum Violation {
-    /// Two different values decided in one slot.
-    Agreement {
-        /// The slot.
-        slot: Slot,
-        /// The node that decided the second value.
-        node: NodeId,
-    },
-    /// A node executed a different sequence than another.
-    Divergence {
-        /// First slot where the state differs.
-        slot: Slot,
-        /// The node.
-        node: NodeId,
-    },
-    /// The client history has no legal sequential order.
-    NotLinearizable(NotLinearizable),
-    /// An acknowledged increment is missing from a member after the heal.
-    LostWrite {
-        /// Client.
-        client: u64,
-        /// Sequence number.
-        seq: u64,
-        /// Member missing it.
-        node: NodeId,
-    },
-    /// A member applied an increment no client issued, or a counter disagrees
-    /// with the increments applied.
-    PhantomWrite {
-        /// The member.
-        node: NodeId,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The cluster did not recover after faults stopped.
-    Liveness(String),
-    /// The core panicked or refused its own persisted state.
-    Crash(String),
-}
-
-impl Violation {
-    /// Whether this is a safety violation (as opposed to a stall or a crash).
-    pub fn is_safety(&self) -> bool {
-        !matches!(self, Violation::Liveness(_) | Violation::Crash(_))
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Violation::Agreement { slot, node } => {
-                write!(
-                    f,
-                    "agreement: node {node:?} decided a second value in slot {slot}"
-                )
-            }
-            Violation::Divergence { slot, node } => {
-                write!(
-                    f,
-                    "divergence: node {node:?} executed a different sequence at slot {slot}"
-                )
-            }
-            Violation::NotLinearizable(n) => write!(
-                f,
-                "linearizability: counter {} has no legal order ({} operations)",
-                n.key,
-                n.ops.len()
-            ),
-            Violation::LostWrite { client, seq, node } => write!(
-                f,
-                "durability: acknowledged increment (client {client}, seq {seq}) missing on node {node:?}"
-            ),
-            Violation::PhantomWrite { node, detail } => {
-                write!(f, "phantom write on node {node:?}: {detail}")
-            }
-            Violation::Liveness(d) => write!(f, "liveness: {d}"),
-            Violation::Crash(d) => write!(f, "crash: {d}"),
-        }
-    }
-}
-
-/// A failed run.
-#[derive(Debug)]
-pub struct Failure {
-    /// The seed that fails.
-    pub seed: u64,
-    /// What failed.
-    pub violation: Violation,
-    /// The recorded trace (empty unless tracing).
-    pub trace: Vec<String>,
-}
-
-/// What a successful run did.
-#[derive(Clone, Debug, Default)]
-pub struct Report {
-    /// The seed.
-    pub seed: u64,
-    /// Operations completed.
-    pub ops_completed: u64,
-    /// Operations never answered (unknown outcome).
-    pub ops_unknown: u64,
-    /// Slots decided.
-    pub slots_decided: Slot,
-    /// Network counters.
-    pub net: NetStats,
-    /// Faults injected.
-    pub faults: u64,
-    /// Final view epoch.
-    pub view_epoch: u64,
-    /// Ticks the liveness phase needed.
-    pub recovery_ticks: u64,
-}
-
-/// Core tuning drawn from the seed (same `window` for the whole cluster).
-#[derive(Clone, Copy, Debug)]
-struct CoreParams {
-    window: u64,
-    inflight: u64,
-    batch: usize,
-    soft_max: usize,
-    catchup: usize,
-    election: u32,
-    snapshot_chunk: usize,
-    retain: u64,
-}
-
-struct SimNode {
-    node: Option<Node>,
-    disk: MemoryStorage,
-    machine: CounterMachine,
+pub(crate) struct SimNode {
+    pub(crate) node: Option<Node>,
+    pub(crate) disk: MemoryStorage,
+    pub(crate) machine: CounterMachine,
     /// Increments this node proposed and must answer when executed.
-    waiting: BTreeSet<(u64, u64)>,
+    pub(crate) waiting: BTreeSet<(u64, u64)>,
     /// Reads by read id: (client, seq, key).
-    reads: BTreeMap<u64, (u64, u64, u8)>,
-    next_read: u64,
+    pub(crate) reads: BTreeMap<u64, (u64, u64, u8)>,
+    pub(crate) next_read: u64,
     /// Lost its disk for good (replaced by a new incarnation).
-    wiped: bool,
+    pub(crate) wiped: bool,
     /// Removed from the view.
-    retired: bool,
+    pub(crate) retired: bool,
     /// Paused (a long GC or SIGSTOP): no ticks, inbound packets held, until then.
-    paused_until: u64,
+    pub(crate) paused_until: u64,
     /// Probability this node's clock skips a tick (a slow clock).
-    slow_clock: f64,
+    pub(crate) slow_clock: f64,
+    /// Crash after persisting the next `Ready` that has messages to send,
+    /// before sending any of them.
+    pub(crate) crash_mid_ready: bool,
+    /// For the trace: superseded leaderships already logged.
+    superseded_seen: u64,
+    /// Armed to stall as it starts proposing in a new view.
+    pub(crate) stall: Option<crate::faults::NewViewStall>,
 }
 
 impl SimNode {
-    fn new(node: Node) -> Self {
+    pub(crate) fn new(node: Node) -> Self {
         SimNode {
             node: Some(node),
             disk: MemoryStorage::default(),
@@ -228,37 +114,59 @@ impl SimNode {
             retired: false,
             paused_until: 0,
             slow_clock: 0.0,
+            crash_mid_ready: false,
+            superseded_seen: 0,
+            stall: None,
         }
     }
 }
 
-struct Sim {
-    cfg: SimConfig,
-    rng: ChaCha8Rng,
-    now: u64,
-    net: Network,
-    faults: LinkFaults,
-    core: CoreParams,
-    nodes: BTreeMap<NodeId, SimNode>,
-    clients: Vec<SimClient>,
-    history: History,
-    chosen: BTreeMap<Slot, u64>,
-    chain_at: BTreeMap<Slot, u64>,
-    pending_reconfigs: Vec<Reconfig>,
-    next_node_id: u64,
-    restart_at: BTreeMap<NodeId, u64>,
-    heal_at: Option<u64>,
-    fault_rate: f64,
-    faults_injected: u64,
-    violation: Option<Violation>,
-    trace: Vec<String>,
+pub(crate) struct Sim {
+    pub(crate) cfg: SimConfig,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) now: u64,
+    pub(crate) net: Network,
+    pub(crate) params: RunParams,
+    pub(crate) nodes: BTreeMap<NodeId, SimNode>,
+    pub(crate) clients: Vec<SimClient>,
+    pub(crate) history: History,
+    /// Agreement and the invariants it rests on, checked online.
+    pub(crate) invariants: Invariants,
+    pub(crate) chain_at: BTreeMap<Slot, u64>,
+    pub(crate) pending_reconfigs: Vec<Reconfig>,
+    pub(crate) next_node_id: u64,
+    pub(crate) restart_at: BTreeMap<NodeId, u64>,
+    pub(crate) faults_injected: u64,
+    pub(crate) violation: Option<Violation>,
+    pub(crate) trace: Vec<String>,
     /// With tracing on, also log every protocol message from this tick on
     /// (`SIM_TRACE_MESSAGES_AFTER`).
     trace_messages_after: Option<u64>,
     /// Until this tick, each new leader is killed or cut off soon after election.
-    churn_until: u64,
+    pub(crate) churn_until: u64,
     /// The leader seen at the last tick and since when.
-    current_leader: Option<(NodeId, u64)>,
+    pub(crate) current_leader: Option<(NodeId, u64)>,
+    /// Counts of what this run exercised; node counters are added when a
+    /// node object is dropped (crash, wipe) and at the end.
+    pub(crate) exercised: Exercised,
+    /// No new fault strikes before this tick: a composite scenario plays out.
+    pub(crate) scenario_until: u64,
+    /// Later steps of composite faults, by tick.
+    pub(crate) scheduled: Vec<(u64, Strike)>,
+}
+
+/// A later step of a composite fault (see `faults.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Strike {
+    /// Cut these two nodes off together from the rest, for at most this many
+    /// ticks.
+    IsolateWith(NodeId, NodeId, u64),
+    /// Cut this node off from everyone until this tick.
+    CutOff(NodeId, u64),
+    /// If someone other than this stale leader leads now: reconnect the stale
+    /// leader (`.0`) to everyone but the new leader and its own follower
+    /// (`.1`), and pause the new leader for `.2` ticks.
+    ReconnectStaleLeader(NodeId, NodeId, u64),
 }
 
 /// Runs one seed.
@@ -276,57 +184,42 @@ pub fn run(seed: u64, cfg: &SimConfig) -> Result<Report, Failure> {
             Err(Violation::Crash(msg))
         }
     };
-    result.map_err(|violation| Failure {
-        seed,
-        violation,
-        trace: std::mem::take(&mut sim.trace),
-    })
+    result
+        .map(|mut report| {
+            report.seed = seed;
+            report.trace = std::mem::take(&mut sim.trace);
+            report
+        })
+        .map_err(|violation| Failure {
+            seed,
+            violation,
+            trace: std::mem::take(&mut sim.trace),
+        })
 }
 
 impl Sim {
     fn new(seed: u64, cfg: SimConfig) -> Sim {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let faults = LinkFaults {
-            loss: rng.random_range(0.0..0.15),
-            duplicate: rng.random_range(0.0..0.05),
-            delay_min: 1,
-            delay_max: rng.random_range(1..=12),
-        };
-        let window = [2u64, 4, 8, 16, 64][rng.random_range(0..5)];
-        let core = CoreParams {
-            window,
-            inflight: rng.random_range(1..=window),
-            batch: [1usize, 4, 64][rng.random_range(0..3)],
-            soft_max: [20usize, 100, 1_000][rng.random_range(0..3)],
-            catchup: [1usize, 8, 64][rng.random_range(0..3)],
-            election: rng.random_range(30..=80),
-            snapshot_chunk: [16usize, 128, 1 << 20][rng.random_range(0..3)],
-            retain: [0u64, 5, 50][rng.random_range(0..3)],
-        };
-        let fault_rate = if cfg.aggressive {
-            1.0 / rng.random_range(20.0..80.0)
-        } else {
-            1.0 / rng.random_range(80.0..300.0)
-        };
-        let clients = (1..=cfg.clients as u64)
-            .map(|id| SimClient::new(id, [0.2, 0.4, 0.95][rng.random_range(0..3)]))
+        let params = RunParams::draw(&mut rng, &cfg);
+        let clients = params
+            .read_ratios
+            .iter()
+            .enumerate()
+            .map(|(i, ratio)| SimClient::new(i as u64 + 1, *ratio))
             .collect();
         let mut sim = Sim {
-            net: Network::new(faults),
-            faults,
-            core,
+            net: Network::new(params.faults.clone()),
+            params,
             rng,
             now: 0,
             nodes: BTreeMap::new(),
             clients,
             history: History::default(),
-            chosen: BTreeMap::new(),
+            invariants: Invariants::new(&[], 1),
             chain_at: BTreeMap::new(),
             pending_reconfigs: Vec::new(),
             next_node_id: cfg.nodes as u64 + 1,
             restart_at: BTreeMap::new(),
-            heal_at: None,
-            fault_rate,
             faults_injected: 0,
             violation: None,
             trace: Vec::new(),
@@ -335,6 +228,9 @@ impl Sim {
             trace_messages_after: std::env::var("SIM_TRACE_MESSAGES_AFTER")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            exercised: Exercised::default(),
+            scheduled: Vec::new(),
+            scenario_until: 0,
             cfg,
         };
         let members: Vec<Member> = (1..=sim.cfg.nodes as u64)
@@ -343,6 +239,7 @@ impl Sim {
                 addr: format!("node-{i}"),
             })
             .collect();
+        sim.invariants = Invariants::new(&members, sim.params.core.window);
         for m in &members {
             let config = sim.node_config(m.id);
             let node = Node::bootstrap(config, &members).expect("valid simulated config");
@@ -356,35 +253,38 @@ impl Sim {
                 sn.slow_clock = slow;
             }
         }
-        sim.log(format!(
-            "params {faults:?} {core:?} fault_rate={fault_rate:.4}"
-        ));
+        sim.log(format!("params {:?}", sim.params));
         sim
     }
 
-    fn node_config(&mut self, id: NodeId) -> Config {
+    pub(crate) fn core(&self) -> CoreParams {
+        self.params.core
+    }
+
+    pub(crate) fn node_config(&mut self, id: NodeId) -> Config {
+        let core = self.core();
         let mut c = Config::new(id);
-        c.window = self.core.window;
-        c.max_inflight_slots = self.core.inflight;
-        c.max_batch_commands = self.core.batch;
-        c.log_entries_soft_max = self.core.soft_max;
-        c.catchup_entries_max = self.core.catchup;
-        c.election_ticks = self.core.election;
-        c.snapshot_chunk_bytes = self.core.snapshot_chunk;
-        c.log_retain_after_snapshot = self.core.retain;
+        c.window = core.window;
+        c.max_inflight_slots = core.inflight;
+        c.max_batch_commands = core.batch;
+        c.log_entries_soft_max = core.soft_max;
+        c.catchup_entries_max = core.catchup;
+        c.election_ticks = core.election;
+        c.snapshot_chunk_bytes = core.snapshot_chunk;
+        c.log_retain_after_snapshot = core.retain;
         c.catchup_retry_ticks = 30;
         c.seed = self.rng.random();
         c.injected_bug = self.cfg.bug;
         c
     }
 
-    fn log(&mut self, line: String) {
+    pub(crate) fn log(&mut self, line: String) {
         if self.cfg.trace {
             self.trace.push(format!("[{:>5}] {line}", self.now));
         }
     }
 
-    fn fail(&mut self, v: Violation) {
+    pub(crate) fn fail(&mut self, v: Violation) {
         if self.violation.is_none() {
             self.log(format!("VIOLATION {v}"));
             self.violation = Some(v);
@@ -439,11 +339,19 @@ impl Sim {
         self.final_checks()?;
         let ops = self.history.ops();
         let completed = ops.iter().filter(|o| o.completed.is_some()).count() as u64;
+        let mut exercised = self.exercised;
+        for sn in self.nodes.values() {
+            if let Some(node) = &sn.node {
+                exercised.add_node(&node.status().counters);
+            }
+        }
+        exercised.long_delays = self.net.stats.delayed_long;
+        exercised.held_packets = self.net.stats.held;
         Ok(Report {
             seed: 0,
             ops_completed: completed,
             ops_unknown: ops.len() as u64 - completed,
-            slots_decided: self.chosen.keys().next_back().copied().unwrap_or(0),
+            slots_decided: self.invariants.last_decided(),
             net: self.net.stats,
             faults: self.faults_injected,
             view_epoch: self
@@ -453,6 +361,8 @@ impl Sim {
                 .and_then(|n| n.view().map(|v| v.epoch))
                 .unwrap_or(0),
             recovery_ticks,
+            exercised,
+            trace: Vec::new(),
         })
     }
 
@@ -487,7 +397,8 @@ impl Sim {
 
     fn tick_with(&mut self, chaos: bool, issue: &[bool]) {
         self.now += 1;
-        for packet in self.net.due(self.now) {
+        self.net.expire(self.now);
+        for packet in self.net.due(&mut self.rng, self.now) {
             self.deliver(packet);
         }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
@@ -525,39 +436,44 @@ impl Sim {
             );
         }
         self.scheduled_recoveries();
+        self.note_leader_changes();
         if chaos {
+            self.scheduled_strikes();
             self.churn_leaders();
-            if self.rng.random_bool(self.fault_rate) {
+            if self.rng.random_bool(self.params.fault_rate) {
                 self.inject_fault();
             }
         }
     }
 
-    /// During a churn period, strikes every new leader 5–40 ticks after its
-    /// election, while it still has slots in flight.
-    fn churn_leaders(&mut self) {
+    /// Counts elections won by a node that missed view changes, and elections
+    /// while membership changes are pending.
+    fn note_leader_changes(&mut self) {
         let leader = self.leader();
         match (leader, self.current_leader) {
             (Some(l), Some((c, _))) if l == c => {}
-            (Some(l), _) => self.current_leader = Some((l, self.now)),
+            (Some(l), _) => {
+                self.current_leader = Some((l, self.now));
+                self.net
+                    .release_parked(&mut self.rng, self.now, Endpoint::Node(l));
+                let epoch_of = |n: &Node| n.views().map_or(0, |v| v.latest().epoch);
+                let newest = self
+                    .nodes
+                    .values()
+                    .filter_map(|n| n.node.as_ref())
+                    .map(epoch_of)
+                    .max()
+                    .unwrap_or(0);
+                let mine = self.nodes[&l].node.as_ref().map_or(0, epoch_of);
+                if mine < newest {
+                    self.exercised.stale_view_elections += 1;
+                }
+                if !self.pending_reconfigs.is_empty() {
+                    self.exercised.elections_during_reconfig += 1;
+                }
+            }
             (None, _) => self.current_leader = None,
         }
-        let Some((leader, since)) = self.current_leader else {
-            return;
-        };
-        if self.now >= self.churn_until || self.now < since + 5 || !self.rng.random_bool(0.08) {
-            return;
-        }
-        if self.rng.random_bool(0.5) {
-            self.log(format!("churn: killing leader {leader:?}"));
-            self.crash(leader);
-        } else {
-            let until = self.now + self.rng.random_range(20..150);
-            self.log(format!("churn: isolating leader {leader:?} until {until}"));
-            self.net.partition(BTreeMap::from([(leader, 1u8)]));
-            self.heal_at = Some(until);
-        }
-        self.current_leader = None;
     }
 
     fn client_targets(&self) -> Vec<NodeId> {
@@ -666,25 +582,96 @@ impl Sim {
     }
 
     /// Handles a node's `Ready` exactly as a real runtime must: persist, send,
-    /// restore, execute, answer reads.
+    /// restore, execute, answer reads. A node armed to crash mid-`Ready` dies
+    /// right after persisting: what it wrote survives, nothing it meant to
+    /// send leaves, nothing is executed or answered.
     fn process_ready(&mut self, id: NodeId) {
+        let stall_ready = self
+            .nodes
+            .get(&id)
+            .and_then(|n| n.stall)
+            .is_some_and(|stall| self.new_view_ready_without(id, &stall));
         let Some(sn) = self.nodes.get_mut(&id) else {
             return;
         };
         let Some(node) = sn.node.as_mut() else {
             return;
         };
-        let ready: Ready = node.take_ready();
+        let mut ready: Ready = node.take_ready();
         let mut violations = Vec::new();
+        if self.cfg.trace {
+            let superseded = node.status().counters.superseded_leaderships;
+            if superseded > sn.superseded_seen {
+                sn.superseded_seen = superseded;
+                let line = format!("{id:?} learned that a higher ballot chose over its proposals");
+                self.trace.push(format!("[{:>5}] {line}", self.now));
+            }
+        }
         // 1. persist
         sn.disk.write(&ready.persist);
+        for accepted in &ready.persist.accepted {
+            violations.extend(self.invariants.on_accepted(id, accepted));
+        }
         for (slot, entry) in &ready.persist.decided {
-            let h = entry_hash(entry);
-            if *self.chosen.entry(*slot).or_insert(h) != h {
-                violations.push(Violation::Agreement {
+            violations.extend(self.invariants.on_decided(id, *slot, entry));
+        }
+        for out in &ready.messages {
+            if let Message::Accept { ballot, commit, .. }
+            | Message::Heartbeat { ballot, commit, .. } = &out.msg
+                && ballot.leader == id
+            {
+                violations.extend(self.invariants.on_commit_sent(*ballot, *commit));
+            }
+        }
+        for (peer, fault) in &ready.peer_faults {
+            // Simulated peers are honest: a fault report is a protocol bug.
+            violations.push(match fault {
+                PeerFault::ConflictingDecision { slot } => Violation::Agreement {
                     slot: *slot,
                     node: id,
-                });
+                },
+                PeerFault::Malformed(why) => Violation::Crash(format!(
+                    "node {id:?} refused a message from {peer:?} as malformed: {why}"
+                )),
+            });
+        }
+        if sn.crash_mid_ready && !ready.messages.is_empty() {
+            sn.crash_mid_ready = false;
+            self.exercised.mid_ready_crashes += 1;
+            self.log(format!(
+                "{id:?} crashes after persisting, before sending {} messages",
+                ready.messages.len()
+            ));
+            self.crash(id);
+            for v in violations {
+                self.fail(v);
+            }
+            return;
+        }
+        // A leader armed to stall as a new view starts (see `faults.rs`).
+        let mut send_at = self.now;
+        if let Some((ticks, partner)) = crate::faults::stall_at_new_view(
+            &mut sn.stall,
+            node.views(),
+            &mut ready.messages,
+            stall_ready,
+            self.now,
+        ) {
+            sn.paused_until = self.now + ticks;
+            // Its sockets flush after the cut below is in place, which comes
+            // just before it resumes, so what queued up for it meanwhile does
+            // not reach it first.
+            send_at = sn.paused_until + 1;
+            let resume = sn.paused_until;
+            self.scheduled
+                .push((resume - 1, Strike::IsolateWith(id, partner, 600)));
+            // The partner stays cut off until then: it must not learn the
+            // new view in between.
+            self.scheduled
+                .push((self.now, Strike::CutOff(partner, resume)));
+            if self.cfg.trace {
+                let line = format!("{id:?} pauses as it proposes in a new view, for {ticks}");
+                self.trace.push(format!("[{:>5}] {line}", self.now));
             }
         }
         // 2. send
@@ -742,6 +729,13 @@ impl Sim {
             if let Some((client, seq, key)) = sn.reads.remove(read) {
                 let value = sn.machine.counters.get(&key).copied().unwrap_or(0);
                 replies.push((client, seq, Reply::Value(value)));
+                if self.cfg.trace {
+                    let line = format!(
+                        "{id:?} reads counter {key} = {value} for client {client} seq {seq} at slot {}",
+                        sn.machine.slot
+                    );
+                    self.trace.push(format!("[{:>5}] {line}", self.now));
+                }
             }
         }
         for cmd in &ready.dropped_commands {
@@ -777,7 +771,11 @@ impl Sim {
             }));
         }
         for packet in packets {
-            self.net.send(&mut self.rng, self.now, packet);
+            if send_at > self.now {
+                self.net.hold_until(send_at, packet);
+            } else {
+                self.net.send(&mut self.rng, self.now, packet);
+            }
         }
         for (client, seq, reply) in replies {
             self.reply(id, client, seq, reply);
@@ -787,7 +785,7 @@ impl Sim {
         }
     }
 
-    fn leader(&self) -> Option<NodeId> {
+    pub(crate) fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
             .filter(|(_, n)| !n.retired)
@@ -795,55 +793,7 @@ impl Sim {
             .map(|(id, _)| *id)
     }
 
-    /// Keeps proposing pending membership changes at the leader until the view
-    /// in force shows them.
-    fn drive_reconfigs(&mut self) {
-        if self.pending_reconfigs.is_empty() || !self.now.is_multiple_of(10) {
-            return;
-        }
-        let Some(leader) = self.leader() else {
-            return;
-        };
-        // A change is done once it governs the next slot at the most advanced
-        // node, not merely decided: until then the old view's quorums count.
-        let Some(latest) = self.most_advanced_view() else {
-            return;
-        };
-        let Some(node) = self.nodes.get_mut(&leader).and_then(|n| n.node.as_mut()) else {
-            return;
-        };
-        let mut retired = Vec::new();
-        self.pending_reconfigs.retain(|change| match change {
-            Reconfig::Add(m) => !latest.contains(m.id),
-            Reconfig::Remove(id) => {
-                let done = !latest.contains(*id);
-                if done {
-                    retired.push(*id);
-                }
-                !done
-            }
-        });
-        for change in &self.pending_reconfigs {
-            let _ = node.propose_reconfig(change.clone());
-        }
-        for id in retired {
-            if let Some(n) = self.nodes.get_mut(&id) {
-                n.retired = true;
-            }
-            self.log(format!("{id:?} retired"));
-        }
-    }
-
-    /// The view governing the next slot at the live node that decided most.
-    fn most_advanced_view(&self) -> Option<paxos_core::View> {
-        self.nodes
-            .values()
-            .filter_map(|n| n.node.as_ref())
-            .max_by_key(|n| n.decided())
-            .and_then(|n| n.view().cloned())
-    }
-
-    fn live_members(&self) -> Vec<NodeId> {
+    pub(crate) fn live_members(&self) -> Vec<NodeId> {
         self.nodes
             .iter()
             .filter(|(_, n)| n.node.is_some() && !n.retired && !n.wiped)
@@ -887,30 +837,27 @@ impl Sim {
             self.restart_at.remove(&id);
             self.restart(id);
         }
-        if self.heal_at.is_some_and(|t| t <= self.now) {
-            self.heal_at = None;
-            self.net.heal();
-            self.log("partition healed".into());
-        }
     }
 
-    fn crash(&mut self, id: NodeId) {
+    /// Drops a node's volatile state; its disk survives, and it restarts later.
+    pub(crate) fn crash(&mut self, id: NodeId) {
         let Some(sn) = self.nodes.get_mut(&id) else {
             return;
         };
-        if sn.node.take().is_none() {
+        let Some(node) = sn.node.take() else {
             return;
-        }
-        // Volatile state is gone; the disk survives.
+        };
+        self.exercised.add_node(&node.status().counters);
         sn.machine = CounterMachine::default();
         sn.waiting.clear();
         sn.reads.clear();
+        sn.crash_mid_ready = false;
         let delay = self.rng.random_range(20..300);
         self.restart_at.insert(id, self.now + delay);
         self.log(format!("{id:?} crashed, restart in {delay}"));
     }
 
-    fn restart(&mut self, id: NodeId) {
+    pub(crate) fn restart(&mut self, id: NodeId) {
         let config = self.node_config(id);
         let Some(sn) = self.nodes.get_mut(&id) else {
             return;
@@ -925,231 +872,24 @@ impl Sim {
         self.log(format!("{id:?} restarted"));
     }
 
-    fn heal_everything(&mut self) {
-        self.net.heal();
-        self.heal_at = None;
-        self.net.faults = LinkFaults::healthy(self.faults.delay_max);
+    pub(crate) fn restart_all_down(&mut self) {
         let down: Vec<NodeId> = self.restart_at.keys().copied().collect();
         for id in down {
             self.restart_at.remove(&id);
             self.restart(id);
         }
+    }
+
+    fn heal_everything(&mut self) {
+        self.net.heal();
+        self.net.faults = crate::network::LinkFaults::healthy(self.params.faults.delay_max);
+        self.restart_all_down();
         for sn in self.nodes.values_mut() {
             sn.paused_until = sn.paused_until.min(self.now);
+            sn.crash_mid_ready = false;
+            sn.stall = None;
         }
+        self.scheduled.clear();
         self.log("healed: faults stop".into());
-    }
-
-    fn inject_fault(&mut self) {
-        self.faults_injected += 1;
-        let members = self.live_members();
-        let roll = self.rng.random_range(0..100);
-        match roll {
-            0..25 => {
-                if members.len() < 2 {
-                    return;
-                }
-                let isolated = self.rng.random_range(1..=members.len() / 2 + 1);
-                let mut groups = BTreeMap::new();
-                let mut shuffled = members.clone();
-                for i in (1..shuffled.len()).rev() {
-                    let j = self.rng.random_range(0..=i);
-                    shuffled.swap(i, j);
-                }
-                // Half the partitions cut the leader off (with a minority or alone).
-                if let Some(leader) = self.leader()
-                    && self.rng.random_bool(0.5)
-                    && let Some(pos) = shuffled.iter().position(|id| *id == leader)
-                {
-                    shuffled.swap(0, pos);
-                }
-                for id in shuffled.iter().take(isolated) {
-                    groups.insert(*id, 1u8);
-                }
-                let until = self.now + self.rng.random_range(50..400);
-                self.log(format!("partition {groups:?} until {until}"));
-                self.net.partition(groups);
-                self.heal_at = Some(until);
-            }
-            25..50 => {
-                if !members.is_empty() {
-                    let id = members[self.rng.random_range(0..members.len())];
-                    self.crash(id);
-                }
-            }
-            50..62 => {
-                if let Some(leader) = self.leader() {
-                    self.log(format!("killing leader {leader:?}"));
-                    self.crash(leader);
-                }
-            }
-            62..70 => {
-                // Pause the leader (or anyone) long enough for an election.
-                let target = if self.rng.random_bool(0.7) {
-                    self.leader()
-                } else {
-                    members
-                        .get(self.rng.random_range(0..members.len().max(1)))
-                        .copied()
-                };
-                if let Some(id) = target {
-                    let until = self.now + self.rng.random_range(50..400);
-                    if let Some(sn) = self.nodes.get_mut(&id) {
-                        sn.paused_until = until;
-                    }
-                    self.log(format!("{id:?} paused until {until}"));
-                }
-            }
-            70..76 => {
-                let down: Vec<NodeId> = self.restart_at.keys().copied().collect();
-                for id in down {
-                    self.restart_at.remove(&id);
-                    self.restart(id);
-                }
-            }
-            76..80 => {
-                self.net.heal();
-                self.heal_at = None;
-            }
-            80..85 => {
-                self.churn_until = self.now + self.rng.random_range(100..600);
-                self.log(format!("leader churn until {}", self.churn_until));
-            }
-            85..90 => {
-                // Cut the leader off and slow its clock: it keeps believing it
-                // leads while the others elect a new leader.
-                if let Some(leader) = self.leader() {
-                    let until = self.now + self.rng.random_range(100..400);
-                    self.net.partition(BTreeMap::from([(leader, 1u8)]));
-                    self.heal_at = Some(until);
-                    if let Some(sn) = self.nodes.get_mut(&leader) {
-                        sn.slow_clock = 0.9;
-                    }
-                    self.log(format!("isolated slow leader {leader:?} until {until}"));
-                }
-            }
-            _ => {
-                if self.cfg.view_changes {
-                    self.change_membership();
-                }
-            }
-        }
-    }
-
-    fn change_membership(&mut self) {
-        if !self.pending_reconfigs.is_empty() {
-            return;
-        }
-        // Only members of the view in force are removed or wiped, and only
-        // while every member is up and caught up (as an operator would):
-        // taking a second node away while a new one still copies the state
-        // can leave no quorum holding it.
-        let Some(view) = self.most_advanced_view() else {
-            return;
-        };
-        let most = self
-            .nodes
-            .values()
-            .filter_map(|n| n.node.as_ref())
-            .map(|n| n.decided())
-            .max()
-            .unwrap_or(0);
-        let all_caught_up = view.members.keys().all(|id| {
-            self.nodes
-                .get(id)
-                .and_then(|n| n.node.as_ref())
-                .is_some_and(|n| n.views().is_some() && n.decided() + self.core.window >= most)
-        });
-        if !all_caught_up {
-            return;
-        }
-        let members: Vec<NodeId> = view
-            .members
-            .keys()
-            .filter(|id| self.nodes.get(id).is_some_and(|n| !n.wiped))
-            .copied()
-            .collect();
-        let roll = self.rng.random_range(0..3);
-        if roll == 0 && members.len() < 6 {
-            let id = self.add_node();
-            self.log(format!("adding {id:?}"));
-        } else if roll == 1 && members.len() > 3 {
-            let id = members[self.rng.random_range(0..members.len())];
-            self.pending_reconfigs.push(Reconfig::Remove(id));
-            self.log(format!("removing {id:?}"));
-        } else if members.len() >= 3 {
-            // Lose a node's disk: it comes back as a new incarnation.
-            let old = members[self.rng.random_range(0..members.len())];
-            if let Some(sn) = self.nodes.get_mut(&old) {
-                sn.node = None;
-                sn.wiped = true;
-                sn.disk = MemoryStorage::default();
-            }
-            self.restart_at.remove(&old);
-            let new = self.add_node();
-            self.pending_reconfigs.push(Reconfig::Remove(old));
-            self.log(format!("{old:?} lost its disk; rejoins as {new:?}"));
-        }
-    }
-
-    fn add_node(&mut self) -> NodeId {
-        let id = NodeId(self.next_node_id);
-        self.next_node_id += 1;
-        let config = self.node_config(id);
-        let node = Node::join(config).expect("valid simulated config");
-        self.nodes.insert(id, SimNode::new(node));
-        self.pending_reconfigs.push(Reconfig::Add(Member {
-            id,
-            addr: format!("node-{}", id.0),
-        }));
-        id
-    }
-
-    fn final_checks(&mut self) -> Result<(), Violation> {
-        linearizability::check(self.history.ops()).map_err(Violation::NotLinearizable)?;
-        let mut invoked: BTreeMap<(u64, u64), u8> = BTreeMap::new();
-        for op in self.history.ops() {
-            if let OpKind::Increment { key } = op.kind {
-                invoked.insert((op.client, op.seq), key);
-            }
-        }
-        for id in self.live_members() {
-            let m = &self.nodes[&id].machine;
-            for op in self.history.ops() {
-                if matches!(op.kind, OpKind::Increment { .. })
-                    && op.completed.is_some()
-                    && !m.applied.contains(&(op.client, op.seq))
-                {
-                    return Err(Violation::LostWrite {
-                        client: op.client,
-                        seq: op.seq,
-                        node: id,
-                    });
-                }
-            }
-            let mut per_key = [0i64; KEYS as usize];
-            for applied in &m.applied {
-                let Some(key) = invoked.get(applied) else {
-                    return Err(Violation::PhantomWrite {
-                        node: id,
-                        detail: format!("applied {applied:?}, which no client issued"),
-                    });
-                };
-                per_key[*key as usize] += 1;
-            }
-            for key in 0..KEYS {
-                let value = m.counters.get(&key).copied().unwrap_or(0);
-                if value != per_key[key as usize] {
-                    return Err(Violation::PhantomWrite {
-                        node: id,
-                        detail: format!(
-                            "counter {key} is {value} but {} increments were applied",
-                            per_key[key as usize]
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -5,14 +5,38 @@
 //! execution, linearizability of the client history, durability of every
 //! acknowledged write, and recovery once faults stop. A failing seed replays
 //! exactly: `SEED=1234 cargo test -p paxos-sim --release --test simulation replay -- --nocapture`.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `harness` | the run loop: ticks, delivery, `Ready` handling, crashes and restarts |
+//! | `params` | what a seed draws before the run: fault rates, core tuning |
+//! | `network` | loss, duplication, delay with a heavy tail, cut links (one way, drop or hold) |
+//! | `faults` | the chaos phase's fault injector |
+//! | `membership` | members added, removed and wiped, several changes at a time |
+//! | `invariants` | agreement and the Paxos invariants it rests on, checked online |
+//! | `checks` | end-of-run checks (linearizability, no lost or phantom write) |
+//! | `exercise` | what a run exercised, summed per sweep |
+//! | `outcome` | violations, failures and reports |
+//! | `sweep` | many seeds on every core, and the injected bugs by name |
 
 #![deny(missing_docs)]
 
+mod checks;
 pub mod client;
+pub mod exercise;
+mod faults;
 pub mod harness;
 pub mod history;
+mod invariants;
 pub mod linearizability;
+mod membership;
 pub mod network;
+pub mod outcome;
+mod params;
 pub mod state_machine;
+mod sweep;
 
-pub use harness::{Failure, Report, SimConfig, Violation, run};
+pub use exercise::Exercised;
+pub use harness::{SimConfig, run};
+pub use outcome::{Failure, Report, Violation};
+pub use sweep::{SweepResult, bug_by_name, replay_hint, sweep};

@@ -1,12 +1,19 @@
 //! Seeded simulation of paxos-core under faults.
 //!
-//! * `SIM_SEEDS=N` — seeds per sweep (default 200; `scripts/test.sh` runs 500,
-//!   a soak is e.g. `SIM_SEEDS=100000`).
-//! * `SEED=S [SIM_NODES=n] [SIM_VIEW_CHANGES=1] [SIM_BUG=quorum-of-one]` with the
-//!   `replay` test re-runs one seed with a trace.
+//! * `SIM_SEEDS=N` — seeds per sweep (default 200; `scripts/test.sh` runs 500;
+//!   a soak: `cargo run --release -p paxos-sim --example soak -- 100000 5`).
+//! * `SEED=S [SIM_NODES=n] [SIM_VIEW_CHANGES=1] [SIM_BUG=bug-catchup-commit]`
+//!   with the `replay` test re-runs one seed and prints its trace
+//!   (`SIM_TRACE_MESSAGES_AFTER=T` adds every message from tick T on).
+//!
+//! Each sweep also checks that it exercised what it promises (elections,
+//! late promises, snapshot installs, one-way cuts, …): a fault model that
+//! stops producing a schedule fails the sweep instead of passing quietly.
+//! And each injected bug must be caught by the default profile within a
+//! stated number of seeds, by a safety checker, not by a crash.
 
 use paxos_core::InjectedBug;
-use paxos_sim::{Failure, SimConfig, run};
+use paxos_sim::{SimConfig, Violation, bug_by_name, replay_hint, run, sweep};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -20,85 +27,77 @@ fn first_seed() -> u64 {
     env_u64("SIM_FIRST_SEED").unwrap_or(0)
 }
 
-fn replay_hint(f: &Failure, cfg: &SimConfig) -> String {
-    format!(
-        "seed {} failed: {}\nreplay: SEED={} SIM_NODES={} SIM_VIEW_CHANGES={} cargo test -p paxos-sim --release --test simulation replay -- --nocapture",
-        f.seed,
-        f.violation,
-        f.seed,
-        cfg.nodes,
-        u8::from(cfg.view_changes),
-    )
-}
+/// What every sweep must have exercised at least once.
+const ALWAYS: &[&str] = &[
+    "elections",
+    "snapshot_installs",
+    "late_promises",
+    "catchups_while_leading",
+    "long_delays",
+    "held_packets",
+    "partitions",
+    "one_way_cuts",
+    "client_cuts",
+    "mid_ready_crashes",
+];
 
-/// Runs `count` seeds, spread over the machine's cores; panics on the first failure.
-fn sweep(cfg: &SimConfig, count: u64) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+/// What a sweep with view changes must also have exercised.
+const WITH_VIEW_CHANGES: &[&str] = &[
+    "view_changes",
+    "concurrent_reconfigs",
+    "elections_during_reconfig",
+    "stale_view_elections",
+    "informative_late_promises",
+    "new_incarnations",
+];
+
+/// Runs `count` seeds on every core; fails on any failed seed, and if a kind
+/// of schedule in `promised` never happened.
+fn checked_sweep(cfg: &SimConfig, count: u64, promised: &[&str]) {
     let start = first_seed();
-    let failures: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut failed = Vec::new();
-                    let mut totals = (0u64, 0u64, 0u64);
-                    for seed in (start + t..start + count).step_by(threads as usize) {
-                        match run(seed, cfg) {
-                            Ok(r) => {
-                                totals.0 += r.ops_completed;
-                                totals.1 += r.faults;
-                                totals.2 += r.slots_decided;
-                            }
-                            Err(f) => {
-                                failed.push(replay_hint(&f, cfg));
-                                break;
-                            }
-                        }
-                    }
-                    (failed, totals)
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        let mut ops = 0;
-        let mut faults = 0;
-        let mut slots = 0;
-        for h in handles {
-            let (failed, (o, f, s)) = h.join().expect("sweep thread");
-            all.extend(failed);
-            ops += o;
-            faults += f;
-            slots += s;
-        }
-        println!(
-            "{count} seeds x {} nodes (view changes: {}): {ops} client ops completed, {slots} slots decided, {faults} faults injected",
-            cfg.nodes, cfg.view_changes
-        );
-        all
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let result = sweep(cfg, start..start + count, true);
+    println!(
+        "{count} seeds x {} nodes (view changes: {}): {} client ops completed, {} slots decided, {} faults injected\nexercised: {}",
+        cfg.nodes,
+        cfg.view_changes,
+        result.ops_completed,
+        result.slots_decided,
+        result.faults,
+        result.exercised
+    );
+    if let Some(f) = result.failures.first() {
+        panic!("{}", replay_hint(f, cfg));
+    }
+    let missing = result.exercised.missing(promised);
+    assert!(
+        missing.is_empty(),
+        "the sweep never exercised {missing:?}: the fault model stopped producing these schedules"
+    );
 }
 
 #[test]
 fn three_nodes_keep_agreement_linearizability_and_durability_under_faults() {
-    sweep(&SimConfig::standard(3), seeds());
+    checked_sweep(&SimConfig::standard(3), seeds(), ALWAYS);
 }
 
 #[test]
 fn five_nodes_keep_agreement_linearizability_and_durability_under_faults() {
-    sweep(&SimConfig::standard(5), seeds() / 2);
+    checked_sweep(&SimConfig::standard(5), seeds() / 2, ALWAYS);
 }
 
 #[test]
 fn view_changes_and_new_incarnations_under_load_keep_every_property() {
     let mut cfg = SimConfig::standard(3);
     cfg.view_changes = true;
-    sweep(&cfg, seeds() / 2);
+    let promised: Vec<&str> = ALWAYS.iter().chain(WITH_VIEW_CHANGES).copied().collect();
+    checked_sweep(&cfg, seeds() / 2, &promised);
 }
 
 #[test]
 fn a_seed_replays_bit_for_bit() {
     let cfg = SimConfig {
         trace: true,
+        view_changes: true,
         ..SimConfig::standard(3)
     };
     let a = run(17, &cfg).expect("seed 17 passes");
@@ -107,6 +106,8 @@ fn a_seed_replays_bit_for_bit() {
     assert_eq!(a.slots_decided, b.slots_decided);
     assert_eq!(a.net.sent, b.net.sent);
     assert_eq!(a.recovery_ticks, b.recovery_ticks);
+    assert_eq!(a.exercised, b.exercised);
+    assert_eq!(a.trace, b.trace);
 }
 
 /// Re-runs one seed given by `SEED`, printing its trace.
@@ -118,99 +119,134 @@ fn replay() {
     let cfg = SimConfig {
         nodes: env_u64("SIM_NODES").unwrap_or(3) as usize,
         view_changes: env_u64("SIM_VIEW_CHANGES").unwrap_or(0) == 1,
-        bug: std::env::var("SIM_BUG").ok().map(|b| parse_bug(&b)),
-        aggressive: std::env::var("SIM_BUG").is_ok(),
+        bug: std::env::var("SIM_BUG")
+            .ok()
+            .map(|b| bug_by_name(&b).unwrap_or_else(|| panic!("unknown SIM_BUG {b}"))),
+        aggressive: env_u64("SIM_AGGRESSIVE").unwrap_or(0) == 1,
         trace: true,
         ..SimConfig::standard(3)
     };
     match run(seed, &cfg) {
-        Ok(r) => println!("seed {seed} passed: {r:?}"),
+        Ok(r) => {
+            for line in &r.trace {
+                println!("{line}");
+            }
+            println!("seed {seed} passed: {}", r.exercised);
+        }
         Err(f) => {
             for line in &f.trace {
                 println!("{line}");
+            }
+            if let Violation::NotLinearizable(n) = &f.violation {
+                let mut ops = n.ops.clone();
+                ops.sort_by_key(|o| o.invoked);
+                for op in ops {
+                    println!("{op:?}");
+                }
             }
             panic!("{}", replay_hint(&f, &cfg));
         }
     }
 }
 
-fn parse_bug(name: &str) -> InjectedBug {
-    match name {
-        "lowest-ballot" => InjectedBug::LowestBallotRecovery,
-        "quorum-of-one" => InjectedBug::QuorumOfOne,
-        "read-without-quorum" => InjectedBug::ReadWithoutQuorum,
-        other => panic!("unknown SIM_BUG {other}"),
+/// The default profile a CI sweep runs, with `bug` injected.
+fn profile_with(bug: InjectedBug, nodes: usize, view_changes: bool) -> SimConfig {
+    SimConfig {
+        bug: Some(bug),
+        view_changes,
+        ..SimConfig::standard(nodes)
     }
 }
 
-/// Runs seeds with a deliberately broken protocol until one fails; returns how
-/// many seeds it took.
-fn seeds_to_catch(bug: InjectedBug, max_seeds: u64, nodes: usize) -> Option<u64> {
-    let cfg = SimConfig {
-        bug: Some(bug),
-        aggressive: true,
-        ..SimConfig::standard(nodes)
+/// Runs the default profile with a deliberately broken protocol until a seed
+/// fails; asserts it fails within `max_seeds`, and through a safety checker
+/// (agreement and the invariants it rests on, linearizability, durability) —
+/// a crash or a stall would mean the bug broke something other than what
+/// the checkers are there for. Returns the violation.
+fn caught_within(cfg: &SimConfig, max_seeds: u64) -> Violation {
+    let result = sweep(cfg, 0..max_seeds, true);
+    let Some(f) = result.failures.first() else {
+        panic!(
+            "{:?} went unnoticed for {max_seeds} seeds of the default profile ({} nodes, view changes: {})",
+            cfg.bug, cfg.nodes, cfg.view_changes
+        );
     };
-    for seed in 0..max_seeds {
-        if let Err(f) = run(seed, &cfg) {
-            // Only a safety violation counts: a crash or a stall would mean the
-            // bug broke something else than what the checkers are there for.
-            assert!(
-                f.violation.is_safety(),
-                "injected {bug:?} produced a non-safety failure: {}",
-                replay_hint(&f, &cfg)
-            );
-            println!("{bug:?} caught by seed {seed}: {}", f.violation);
-            return Some(seed + 1);
-        }
-    }
-    None
+    assert!(
+        f.violation.is_safety(),
+        "injected {:?} produced a non-safety failure: {}",
+        cfg.bug,
+        replay_hint(f, cfg)
+    );
+    println!(
+        "{:?} caught by seed {} (after {} seeds run): {}",
+        cfg.bug, f.seed, result.seeds_run, f.violation
+    );
+    f.violation.clone()
 }
 
 #[test]
 fn the_checkers_catch_a_quorum_of_one() {
-    let caught = seeds_to_catch(InjectedBug::QuorumOfOne, 50, 3);
-    println!("quorum of one caught after {caught:?} seeds");
-    assert!(
-        caught.is_some(),
-        "a quorum of one went unnoticed for 50 seeds"
-    );
+    caught_within(&profile_with(InjectedBug::QuorumOfOne, 3, false), 5);
 }
 
 #[test]
 fn the_checkers_catch_lowest_ballot_recovery() {
-    let caught = seeds_to_catch(InjectedBug::LowestBallotRecovery, 200, 3);
-    println!("lowest-ballot recovery caught after {caught:?} seeds");
-    assert!(
-        caught.is_some(),
-        "lowest-ballot recovery went unnoticed for 200 seeds"
+    let v = caught_within(
+        &profile_with(InjectedBug::LowestBallotRecovery, 5, false),
+        1_000,
     );
+    println!("{v}");
 }
 
 #[test]
 fn the_checkers_catch_reads_without_a_quorum_round() {
-    let caught = seeds_to_catch(InjectedBug::ReadWithoutQuorum, 100, 3);
-    println!("reads without quorum caught after {caught:?} seeds");
-    assert!(caught.is_some(), "stale reads went unnoticed for 100 seeds");
+    caught_within(&profile_with(InjectedBug::ReadWithoutQuorum, 3, false), 300);
+}
+
+/// Reverts the fix of a leader that learns by catch-up that a higher ballot
+/// chose in a slot it proposed in (it keeps leading and advertising its
+/// commit point). The commit-point checker fires when such a leader's commit
+/// covers the slot; a follower that accepted its value would decide it.
+#[test]
+fn the_checkers_catch_a_leader_advertising_decisions_it_learned_by_catchup() {
+    caught_within(&profile_with(InjectedBug::CatchupCommit, 5, false), 8_000);
+}
+
+/// Reverts the fix of late promises (merged by first value, decided floor
+/// ignored). A leader elected in an old view that completes a new view's
+/// quorum with late promises then proposes over a value the new view chose;
+/// the P2b checker fires on the proposal.
+#[test]
+fn the_checkers_catch_late_promises_merged_by_first_value() {
+    caught_within(
+        &profile_with(InjectedBug::LatePromiseFirstValue, 3, true),
+        2_000,
+    );
 }
 
 /// Measures how many seeds each injected bug survives (run by hand:
-/// `cargo test -p paxos-sim --release --test simulation catch_rates -- --ignored --nocapture`).
+/// `SIM_SEEDS=10000 cargo test -p paxos-sim --release --test simulation catch_rates -- --ignored --nocapture`).
 #[test]
 #[ignore]
 fn catch_rates() {
+    let profiles = [(3, false), (5, false), (3, true)];
     for bug in [
         InjectedBug::QuorumOfOne,
         InjectedBug::LowestBallotRecovery,
         InjectedBug::ReadWithoutQuorum,
+        InjectedBug::CatchupCommit,
+        InjectedBug::LatePromiseFirstValue,
+        InjectedBug::AckDecidedWithoutCompare,
     ] {
-        let cfg = SimConfig {
-            bug: Some(bug),
-            aggressive: true,
-            ..SimConfig::standard(3)
-        };
-        let total = seeds();
-        let caught = (0..total).filter(|s| run(*s, &cfg).is_err()).count();
-        println!("{bug:?}: caught by {caught} of {total} seeds");
+        for (nodes, view_changes) in profiles {
+            let cfg = profile_with(bug, nodes, view_changes);
+            let total = seeds();
+            let result = sweep(&cfg, 0..total, false);
+            let first = result.failures.first().map(|f| f.seed);
+            println!(
+                "{bug:?} ({nodes} nodes, view changes {view_changes}): caught by {} of {total} seeds, first {first:?}",
+                result.failures.len()
+            );
+        }
     }
 }

@@ -302,6 +302,10 @@ impl<O: ReplicatedObject> Driver<O> {
                 .write(&ready.persist)
                 .map_err(|e| format!("cannot write the log, so the replica must stop: {e}"))?;
         }
+        for (peer, fault) in &ready.peer_faults {
+            // The core dropped what the peer sent and keeps running; say who.
+            warn!(peer = ?peer, "dropped a peer's message: {fault}");
+        }
         for out in ready.messages {
             self.pool.send(out.to, out.msg);
         }
