@@ -5,7 +5,7 @@
 
 use concoord_client::MethodError;
 use concoord_client::proxies::{Barrier, BoundedSemaphore, Condition, Lock, Semaphore};
-use concoord_dsync::{LockError, SemaphoreError};
+use concoord_dsync::{BarrierError, LockError, SemaphoreError};
 use concoord_integration_tests::{
     Cluster, ContendedLock, ReplicaSpec, binary, granted_after_loss, printed_token, runtime,
     status, wait_until,
@@ -198,7 +198,84 @@ fn a_bounded_semaphore_refuses_to_be_released_beyond_its_value() {
                 .await
                 .expect("call")
         );
+        // Below the bound any client may release, as in Python: the permit
+        // held longest (one of `sem`'s) goes back.
+        let other = BoundedSemaphore::connect(&boot).await.expect("connect");
+        other
+            .release()
+            .await
+            .expect("a client holding no permit releases below the bound");
+        assert_eq!(sem.value().await.expect("read"), 1);
+        // `sem`'s session ends: only the permit it still holds comes back.
+        sem.client().close().await;
+        assert_eq!(other.value().await.expect("read"), 2);
     });
+}
+
+#[test]
+fn a_consumed_semaphore_permit_stays_taken_when_its_consumer_session_ends() {
+    let (_cluster, boot) = cluster("semaphore", "dsync_consumed", "127.0.20.21");
+    runtime().block_on(async {
+        let producer = Semaphore::connect(&boot).await.expect("connect");
+        producer.concoord_init(Some(0)).await.expect("no items");
+        producer.release().await.expect("produce one item");
+        let consumer = Semaphore::connect(&boot).await.expect("connect");
+        assert!(consumer.acquire().await.expect("consume it"));
+        consumer.client().close().await;
+        assert_eq!(
+            producer.value().await.expect("read"),
+            0,
+            "the consumed item did not come back"
+        );
+        assert!(!producer.try_acquire().await.expect("try"));
+    });
+}
+
+#[test]
+fn a_barrier_party_whose_session_expires_breaks_the_barrier() {
+    let mut cluster = Cluster::start_with(
+        ReplicaSpec::builtin("barrier"),
+        "dsync_barrier_broken",
+        "127.0.20.22",
+        3,
+        &["--session-ttl", "2"],
+        false,
+    );
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    let setup = rt.block_on(Barrier::connect(&boot)).expect("connect");
+    rt.block_on(setup.concoord_init(Some(3)))
+        .expect("three parties");
+    let waiting = {
+        let setup = setup.clone();
+        rt.spawn(async move { setup.wait().await })
+    };
+    let mut party = Command::new(binary("concoord"))
+        .args(["call", "-b", &boot, "wait", "--timeout", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the second party");
+    let reader = rt.block_on(Barrier::connect(&boot)).expect("connect");
+    wait_until(Duration::from_secs(10), "two parties waiting", || {
+        rt.block_on(reader.n_waiting()).ok() == Some(2)
+    });
+    let _ = party.kill();
+    let _ = party.wait();
+    let woke = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), waiting).await })
+        .expect("the other party is woken once the session expires")
+        .expect("task")
+        .expect("call");
+    assert_eq!(woke, Err(BarrierError::Broken));
+    assert_eq!(
+        rt.block_on(reader.wait()).expect("call"),
+        Err(BarrierError::Broken),
+        "it stays broken"
+    );
+    rt.block_on(setup.concoord_init(Some(2)))
+        .expect("start over");
+    assert_eq!(rt.block_on(reader.n_waiting()).expect("read"), 0);
 }
 
 #[test]
@@ -214,7 +291,7 @@ fn a_barrier_releases_all_its_parties_every_round() {
                 let b = Barrier::connect(&boot).await.expect("connect");
                 let mut indices = Vec::new();
                 for _ in 0..5 {
-                    indices.push(b.wait().await.expect("wait"));
+                    indices.push(b.wait().await.expect("wait").expect("not broken"));
                 }
                 indices
             }));
@@ -239,7 +316,7 @@ fn a_barrier_releases_all_its_parties_every_round() {
                 .wait_timeout(Duration::from_millis(300))
                 .await
                 .expect("call"),
-            None
+            Ok(None)
         );
         assert_eq!(
             setup.n_waiting().await.expect("read"),
@@ -261,7 +338,7 @@ fn a_condition_wait_releases_the_lock_and_returns_holding_it() {
             tokio::spawn(async move { consumer.wait().await })
         };
         // The producer gets the lock only because wait released it.
-        let _ = tokio::time::timeout(Duration::from_secs(10), producer.acquire())
+        let producer_token = tokio::time::timeout(Duration::from_secs(10), producer.acquire())
             .await
             .expect("wait released the lock")
             .expect("acquire");
@@ -275,20 +352,24 @@ fn a_condition_wait_releases_the_lock_and_returns_holding_it() {
             .await
             .expect("woken")
             .expect("task")
-            .expect("call");
-        assert_eq!(woke, Ok(true));
+            .expect("call")
+            .expect("the waiter held the lock");
+        assert!(woke.notified);
+        assert!(
+            woke.token > producer_token,
+            "the wait returns the token of the lock it took back"
+        );
         // It holds the lock again: the producer cannot take it.
         assert!(
             producer.try_acquire_lock_for_test().await.is_none(),
             "the woken waiter holds the lock"
         );
-        assert_eq!(
-            consumer
-                .wait_timeout(Duration::from_millis(300))
-                .await
-                .expect("call"),
-            Ok(false)
-        );
+        let timed_out = consumer
+            .wait_timeout(Duration::from_millis(300))
+            .await
+            .expect("call")
+            .expect("the waiter held the lock");
+        assert!(!timed_out.notified && timed_out.token > woke.token);
         consumer
             .release()
             .await

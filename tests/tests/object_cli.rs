@@ -1,6 +1,8 @@
 //! `concoord object`: the standalone proxy matches the generator, `-s` rejects
-//! unsafe objects with line and reason and accepts every ready-made object,
-//! `-t` and `-p` shape the proxy.
+//! unsafe objects with file, line and reason (also in another module file of
+//! the object's crate) and accepts every ready-made object, `-t` and `-p`
+//! shape the proxy. The check itself is tested case by case against the
+//! corpus in `crates/rsm-object/codegen/tests/lint_corpus/`.
 
 use concoord_integration_tests::binary;
 use std::path::{Path, PathBuf};
@@ -141,6 +143,22 @@ fn unsafe_objects_are_rejected_with_the_line_and_the_reason() {
         err.contains(":5: iterating the HashMap/HashSet `m`"),
         "{err}"
     );
+}
+
+#[test]
+fn a_hazard_in_another_module_file_is_rejected_naming_that_file() {
+    let dir = std::env::temp_dir().join("concoord-object-cli-modules");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let lib = "mod clock;\n#[derive(Default)]\npub struct Obj { at: u64 }\nimpl Obj {\n    pub fn touch(&mut self) { self.at = clock::now(); }\n}\n";
+    let clock = "pub fn now() -> u64 {\n    let t = std::time::SystemTime::now();\n    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)\n}\n";
+    std::fs::write(dir.join("lib.rs"), lib).expect("write lib.rs");
+    std::fs::write(dir.join("clock.rs"), clock).expect("write clock.rs");
+    let target = format!("{}::Obj", dir.join("lib.rs").display());
+    let out = concoord_object(&["-s", "-o", &target]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let expected = format!("{}:2: wall-clock time", dir.join("clock.rs").display());
+    assert!(err.contains(&expected), "expected {expected:?} in {err}");
 }
 
 #[test]

@@ -99,8 +99,10 @@ async fn call(
             // Parties that stop early leave the last round incomplete, so a
             // wait gives up shortly after the end of the run.
             let wait = stop_at.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-            let index: Option<u64> = client.call_waiting("wait", &(), wait).await?;
-            Ok(index.is_some())
+            // The reply is the barrier's Result<index, BarrierError>.
+            let index: Option<Result<u64, serde_json::Value>> =
+                client.call_waiting("wait", &(), wait).await?;
+            Ok(matches!(index, Some(Ok(_))))
         }
     }
 }

@@ -25,8 +25,9 @@ pub struct ObjectArgs {
     )]
     proxytype: u8,
     /// Safety check: refuse code that would make replicas diverge (clock,
-    /// randomness, files, network, environment, processes, unsafe, static
-    /// mutable state, iteration over HashMap/HashSet).
+    /// randomness, files, network, environment, processes, threads, memory
+    /// addresses, unsafe, static mutable state, anything that follows a
+    /// HashMap/HashSet's order), in every file of the object's crate.
     #[arg(short = 's', long = "safe")]
     safe: bool,
     /// Say what is found and generated.
@@ -75,14 +76,18 @@ pub fn run(args: ObjectArgs) -> ExitCode {
     };
     let shown = path.display().to_string();
     if args.safe {
-        match safety::check_source(&source) {
+        match safety::check_object_file(&path) {
             Err(e) => {
-                eprintln!("{shown}:{}: cannot parse: {e}", e.span().start().line);
+                eprintln!("error: {e}");
                 return ExitCode::from(1);
             }
             Ok(findings) if !findings.is_empty() => {
                 for f in &findings {
-                    eprintln!("{shown}:{}: {}", f.line, f.reason);
+                    let file = f
+                        .file
+                        .as_deref()
+                        .map_or_else(|| shown.clone(), |p| p.display().to_string());
+                    eprintln!("{file}:{}: {}", f.line, f.reason);
                 }
                 eprintln!(
                     "error: {ty} is not safe to replicate ({} problem{}); replicas would diverge",
@@ -93,7 +98,7 @@ pub fn run(args: ObjectArgs) -> ExitCode {
             }
             Ok(_) => {
                 if args.verbose {
-                    eprintln!("{shown}: safety check passed");
+                    eprintln!("{shown}: safety check passed (with every file of its crate)");
                 }
             }
         }

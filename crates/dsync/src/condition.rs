@@ -1,7 +1,14 @@
 //! `DCondition`: a condition variable with its own reentrant lock (Python's
 //! `threading.Condition()`). `wait` releases the lock entirely and, once
 //! notified (or its wait timed out), takes it back at the same depth before
-//! it returns; `notify` and `notify_all` wake waiters in FIFO order.
+//! it returns, under a new grant whose fencing token it returns (the token
+//! of the `acquire` before it is stale by then); `notify` and `notify_all`
+//! wake waiters in FIFO order.
+//!
+//! The lock is owned by a client session, as every lock here: two threads
+//! or tasks sharing one `Client` (or its clones) are the same owner, so they
+//! re-enter the lock together and do not exclude each other. Give each
+//! independent owner its own `Client`.
 
 use crate::lock::{Holder, LockError, holder_of};
 use concoord_object::{CallContext, Wait, Waiter};
@@ -28,9 +35,19 @@ impl LockWaiter {
     }
 }
 
-/// What `wait` returns: `Ok(true)` notified, `Ok(false)` timed out, or an
-/// error if the caller did not hold the lock.
-pub type WaitResult = Result<bool, LockError>;
+/// How a condition `wait` ended, holding the lock again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waited {
+    /// `true` if notified, `false` if the wait timed out.
+    pub notified: bool,
+    /// The fencing token of the lock grant the waiter holds now (larger than
+    /// the one it held before waiting).
+    pub token: u64,
+}
+
+/// What `wait` returns: how it ended, or an error if the caller did not hold
+/// the lock.
+pub type WaitResult = Result<Waited, LockError>;
 
 /// A replicated condition variable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +89,8 @@ impl DCondition {
                 depth,
                 notified,
             } => {
-                self.grant(waiter.client_id, depth);
-                ctx.wake::<WaitResult>(waiter, &Ok(notified));
+                let token = self.grant(waiter.client_id, depth);
+                ctx.wake::<WaitResult>(waiter, &Ok(Waited { notified, token }));
             }
         }
     }
@@ -109,7 +126,7 @@ impl DCondition {
     }
 
     /// Releases the lock (every level) and waits for a notification; takes
-    /// the lock back before returning.
+    /// the lock back, under a new fencing token, before returning.
     pub fn wait(&mut self, ctx: &mut CallContext) -> Wait<WaitResult> {
         let depth = match self.holder_for(ctx.client_id) {
             Ok(h) => h.count,
@@ -231,7 +248,7 @@ mod tests {
         );
         let ok: WaitResult =
             rmp_serde::from_slice(wakeups[0].1.as_ref().expect("ok")).expect("a wait result");
-        assert_eq!(ok, Ok(true));
+        assert!(ok.is_ok_and(|w| w.notified));
         assert_eq!(c.holder().map(|h| h.client_id), Some(1));
     }
 
@@ -271,7 +288,39 @@ mod tests {
         c.release(&mut ctx).expect("release");
         let w = ctx.take_wakeups();
         let r: WaitResult = rmp_serde::from_slice(w[0].1.as_ref().expect("ok")).expect("decodes");
-        assert_eq!(r, Ok(false));
+        assert!(r.is_ok_and(|w| !w.notified));
+    }
+
+    #[test]
+    fn a_wait_returns_the_fencing_token_of_the_lock_it_retook() {
+        let mut c = DCondition::default();
+        assert_eq!(c.acquire(&mut call(1, 1)), Wait::Ready(1));
+        let _ = c.wait(&mut call(1, 2));
+        assert_eq!(c.acquire(&mut call(2, 1)), Wait::Ready(2));
+        let mut ctx = call(2, 2);
+        c.notify(&mut ctx, None).expect("holder notifies");
+        c.release(&mut ctx).expect("release");
+        let w = ctx.take_wakeups();
+        let r: WaitResult = rmp_serde::from_slice(w[0].1.as_ref().expect("ok")).expect("decodes");
+        assert_eq!(
+            r,
+            Ok(Waited {
+                notified: true,
+                token: 3
+            })
+        );
+        assert_eq!(c.holder().map(|h| h.token), Some(3), "the grant it holds");
+    }
+
+    #[test]
+    fn two_callers_of_one_session_share_the_condition_lock() {
+        // Ownership is per session: a second thread of client 1 (another
+        // seq) re-enters instead of being excluded.
+        let mut c = DCondition::default();
+        assert_eq!(c.acquire(&mut call(1, 1)), Wait::Ready(1));
+        assert_eq!(c.acquire(&mut call(1, 2)), Wait::Ready(1));
+        assert_eq!(c.holder().map(|h| h.count), Some(2));
+        assert_eq!(c.acquire(&mut call(2, 1)), Wait::Blocked);
     }
 
     #[test]

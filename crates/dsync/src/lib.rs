@@ -17,9 +17,12 @@
 //! * the exactly-once table marks the call blocked, then stores its wake-up
 //!   reply, so a client that retries (at another replica after a failover)
 //!   keeps waiting or gets the reply it was woken with, never a second grant;
-//! * holders are client sessions. A session expires through the log when its
-//!   client goes silent for the session TTL; its locks and permits are then
-//!   released and its waiters dropped, on every replica at the same point;
+//! * holders are client sessions (threads sharing one `Client` are one
+//!   holder). A session expires through the log when its client goes silent
+//!   for the session TTL; on every replica at the same point its locks and
+//!   held permits are released, its waiters dropped, and a barrier it was
+//!   waiting at is broken. A `Semaphore`'s permits are taken, not held: they
+//!   stay taken (see [`semaphore`]);
 //! * every lock grant carries a fencing token, larger than every earlier one
 //!   of that lock, for other services to reject a deposed holder's writes.
 
@@ -31,8 +34,8 @@ pub mod lock;
 pub mod objects;
 pub mod semaphore;
 
-pub use barrier::DBarrier;
-pub use condition::{DCondition, WaitResult};
+pub use barrier::{BarrierError, BarrierResult, DBarrier};
+pub use condition::{DCondition, WaitResult, Waited};
 pub use lock::{DLock, DRLock, Holder, LockError, SessionLock};
 pub use objects::{Barrier, BoundedSemaphore, Condition, Lock, RLock, Semaphore};
 pub use semaphore::{DSemaphore, SemaphoreError};

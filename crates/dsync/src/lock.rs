@@ -4,40 +4,28 @@
 //! The holder is a client session, not a thread: every call of one `Client`
 //! (and of its clones) is the same session. A `DLock` is not reentrant, so a
 //! second acquire from the holder's session queues like any other (two
-//! threads sharing a client exclude each other); a `DRLock` lets its holder's
-//! session in again and counts.
+//! threads sharing a client exclude each other, and either may release). A
+//! `DRLock` lets its holder's session in again and counts: two threads
+//! sharing one client both get in, so it does **not** exclude them from
+//! each other. Give each independent owner its own `Client`.
 
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Why a release (or a condition operation) was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum LockError {
     /// Nobody holds the lock.
+    #[error("the lock is not held")]
     NotLocked,
     /// Another client holds it.
+    #[error("the lock is held by another client (session {holder:016x})")]
     NotHolder {
         /// The holder's session id.
         holder: u64,
     },
 }
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::NotLocked => write!(f, "the lock is not held"),
-            LockError::NotHolder { holder } => {
-                write!(
-                    f,
-                    "the lock is held by another client (session {holder:016x})"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for LockError {}
 
 /// Who holds a lock, since which grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +121,8 @@ pub type DLock = SessionLock<false>;
 
 /// A replicated reentrant lock (Python's `threading.RLock`): its holder's
 /// session may acquire it again, and must release it as many times.
+/// Ownership is per client session, not per thread: threads sharing one
+/// `Client` all re-enter it and are not excluded from each other.
 pub type DRLock = SessionLock<true>;
 
 impl<const REENTRANT: bool> SessionLock<REENTRANT> {
@@ -252,6 +242,22 @@ mod tests {
         r.release(&mut ctx).expect("second level");
         assert_eq!(ctx.take_wakeups().len(), 1);
         assert_eq!(r.holder().map(|h| h.client_id), Some(2));
+    }
+
+    #[test]
+    fn two_callers_of_one_session_both_enter_an_rlock() {
+        // Two threads sharing a client are one session (client 1, two seqs).
+        let mut r = DRLock::default();
+        assert_eq!(r.acquire(&mut call(1, 1)), Wait::Ready(1));
+        assert_eq!(r.acquire(&mut call(1, 2)), Wait::Ready(1), "not excluded");
+        let mut lock = DLock::default();
+        let _ = lock.acquire(&mut call(1, 1));
+        let mut ctx = call(1, 2);
+        assert_eq!(
+            lock.release(&mut ctx),
+            Ok(()),
+            "either thread of the holding session may release a Lock"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The ready-made synchronization objects, served by `concoord replica -o`
 //! under the seed's dotted names, each a thin shell over one primitive.
 
-use crate::barrier::DBarrier;
+use crate::barrier::{BarrierResult, DBarrier};
 use crate::condition::{DCondition, WaitResult};
 use crate::lock::{DLock, DRLock, LockError};
 use crate::semaphore::{DSemaphore, SemaphoreError};
@@ -61,6 +61,8 @@ macro_rules! lock_object {
 
 lock_object!(
     /// `concoord.object.lock.Lock`: a replicated lock with fencing tokens.
+    /// Its holder is a client session: threads sharing one `Client` exclude
+    /// each other, and either may release.
     Lock,
     DLock,
     "concoord.object.lock.Lock"
@@ -69,6 +71,9 @@ lock_object!(
 lock_object!(
     /// `concoord.object.rlock.RLock`: a reentrant replicated lock (its
     /// holder's session acquires it again at once, and releases as often).
+    /// Ownership is per client session: threads sharing one `Client` all
+    /// enter it and are **not** excluded from each other; give each
+    /// independent owner its own `Client`.
     RLock,
     DRLock,
     "concoord.object.rlock.RLock"
@@ -135,21 +140,28 @@ macro_rules! semaphore_object {
 }
 
 semaphore_object!(
-    /// `concoord.object.semaphore.Semaphore`: counted permits (default 1).
+    /// `concoord.object.semaphore.Semaphore`: counted permits (default 1),
+    /// Python's `Semaphore`: any client may release, and a permit a session
+    /// acquired stays taken when that session ends (a consumed item does not
+    /// come back).
     Semaphore,
     DSemaphore::new,
     "concoord.object.semaphore.Semaphore"
 );
 
 semaphore_object!(
-    /// `concoord.object.boundedsemaphore.BoundedSemaphore`: a semaphore
-    /// that refuses to be released more often than acquired.
+    /// `concoord.object.boundedsemaphore.BoundedSemaphore`: a pool of
+    /// permits held by sessions (a session that ends gives its permits back),
+    /// that any client may release while some permit is held, and that
+    /// refuses to go beyond its initial value.
     BoundedSemaphore,
     DSemaphore::bounded,
     "concoord.object.boundedsemaphore.BoundedSemaphore"
 );
 
 /// `concoord.object.barrier.Barrier`: a reusable barrier (default 2 parties).
+/// A waiting party whose session ends breaks it (Python's
+/// `BrokenBarrierError`); `concoord_init(parties)` starts it over.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Barrier {
     barrier: DBarrier,
@@ -170,8 +182,9 @@ impl Barrier {
     }
 
     /// Blocks until every party of the round has arrived; returns the
-    /// caller's arrival index.
-    pub fn wait(&mut self, ctx: &mut CallContext) -> Wait<u64> {
+    /// caller's arrival index, or `Broken` if a waiting party's session
+    /// ended.
+    pub fn wait(&mut self, ctx: &mut CallContext) -> Wait<BarrierResult> {
         self.barrier.wait(ctx)
     }
 
@@ -197,12 +210,14 @@ impl Barrier {
     }
 
     #[concoord(on_expire)]
-    fn expired(&mut self, _ctx: &mut CallContext, client_id: u64) {
-        self.barrier.release_client(client_id);
+    fn expired(&mut self, ctx: &mut CallContext, client_id: u64) {
+        self.barrier.release_client(ctx, client_id);
     }
 }
 
 /// `concoord.object.condition.Condition`: a condition variable with its lock.
+/// The lock is owned per client session: threads sharing one `Client` are
+/// one owner and are not excluded from each other.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
     cond: DCondition,
@@ -226,7 +241,7 @@ impl Condition {
     }
 
     /// Releases the lock, waits for a notification, takes the lock back:
-    /// `Ok(true)` notified, `Ok(false)` timed out.
+    /// whether it was notified (not timed out) and the new fencing token.
     pub fn wait(&mut self, ctx: &mut CallContext) -> Wait<WaitResult> {
         self.cond.wait(ctx)
     }

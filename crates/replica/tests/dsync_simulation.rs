@@ -14,7 +14,7 @@
 //! A failing seed prints itself; `DSYNC_SIM_SEED=n` replays one seed and
 //! `DSYNC_SIM_SEEDS=n` runs seeds 0..n (default 300).
 
-use concoord_dsync::{Lock, Semaphore};
+use concoord_dsync::{BoundedSemaphore, Lock, Semaphore};
 use concoord_object::{
     CONCOORD_CANCEL, CONCOORD_EXPIRE, CONCOORD_INIT, CallContext, MethodKind, ObjectError,
     ReplicatedObject, Waiter, args,
@@ -309,6 +309,17 @@ fn a_lock_never_has_two_live_holders_and_its_tokens_only_grow() {
 fn a_semaphore_never_grants_more_permits_than_it_has() {
     for seed in seeds() {
         if let Err(e) = run::<Semaphore>(seed, 3) {
+            panic!("seed {seed}: {e} (replay with DSYNC_SIM_SEED={seed})");
+        }
+    }
+}
+
+/// A bounded semaphore's permits are held: those of crashed clients come
+/// back when their sessions expire, so the pool keeps being used.
+#[test]
+fn a_bounded_semaphore_never_grants_more_permits_than_it_has() {
+    for seed in seeds() {
+        if let Err(e) = run::<BoundedSemaphore>(seed, 3) {
             panic!("seed {seed}: {e} (replay with DSYNC_SIM_SEED={seed})");
         }
     }

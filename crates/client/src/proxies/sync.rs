@@ -4,7 +4,7 @@
 //! replicas decide, through the log, whether the grant or the cancellation
 //! came first, so a timed-out acquire never leaves the lock held).
 
-use concoord_dsync::{LockError, SemaphoreError, WaitResult};
+use concoord_dsync::{BarrierError, BarrierResult, LockError, SemaphoreError, WaitResult};
 use concoord_macros::proxy;
 use std::time::Duration;
 
@@ -74,7 +74,7 @@ semaphore_proxy!(
 pub trait BarrierObject {
     #[concoord(init)]
     fn with_parties(parties: Option<u64>) -> Self;
-    fn wait(&mut self, ctx: &mut CallContext) -> Wait<u64>;
+    fn wait(&mut self, ctx: &mut CallContext) -> Wait<BarrierResult>;
     fn parties(&self) -> u64;
     fn n_waiting(&self) -> u64;
     fn rounds(&self) -> u64;
@@ -137,10 +137,11 @@ semaphore_timeout!(BlockingBoundedSemaphore);
 macro_rules! barrier_timeout {
     ($proxy:ident $(, $async_kw:ident, $aw:ident)?) => {
         impl $proxy {
-            /// Like `wait`, but leaves the round after `wait`: `None` if the
-            /// round did not complete by then.
-            pub $($async_kw)? fn wait_timeout(&self, wait: Duration) -> Result<Option<u64>, crate::ClientError> {
-                self.client.call_waiting("wait", &(), wait)$(.$aw)?
+            /// Like `wait`, but leaves the round after `wait`: `Ok(None)` if
+            /// the round did not complete by then.
+            pub $($async_kw)? fn wait_timeout(&self, wait: Duration) -> Result<Result<Option<u64>, BarrierError>, crate::ClientError> {
+                let r: Option<BarrierResult> = self.client.call_waiting("wait", &(), wait)$(.$aw)??;
+                Ok(r.transpose())
             }
         }
     };
@@ -154,10 +155,10 @@ macro_rules! condition_timeout {
         impl $proxy {
             /// Like `wait`, but stops waiting for a notification after
             /// `wait`; it still takes the lock back before returning
-            /// `Ok(false)`.
+            /// (`notified: false`).
             pub $($async_kw)? fn wait_timeout(&self, wait: Duration) -> Result<WaitResult, crate::ClientError> {
                 let r: Option<WaitResult> = self.client.call_waiting("wait", &(), wait)$(.$aw)??;
-                Ok(r.unwrap_or(Ok(false)))
+                r.ok_or(crate::ClientError::Call(crate::CallError::WaitTimedOut))
             }
         }
     };
