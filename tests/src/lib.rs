@@ -61,6 +61,12 @@ pub fn log_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// The instance secret file the replicas of `test` share (a founder creates
+/// it on first use; every replica the harness starts gets `--peer-secret`).
+pub fn secret_file(test: &str) -> PathBuf {
+    log_dir(test).join("peer-secret")
+}
+
 /// One replica process.
 pub struct Replica {
     child: Option<Child>,
@@ -121,6 +127,12 @@ impl Replica {
         if let Some(object) = spec.object {
             cmd.args(["replica", "-o", object]);
         }
+        if !extra
+            .iter()
+            .any(|f| *f == "--peer-secret" || *f == "--no-peer-secret")
+        {
+            cmd.arg("--peer-secret").arg(secret_file(test));
+        }
         cmd.args(["-a", ip])
             .args(["-p", &port.to_string()])
             .args(extra)
@@ -172,7 +184,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Asks one replica for its status.
 pub fn status(addr: &str) -> Option<StatusReport> {
     runtime().block_on(async {
-        match admin_request(addr, 1, None, AdminRequest::Status, Duration::from_secs(1)).await {
+        match admin_request(
+            addr,
+            None,
+            None,
+            AdminRequest::Status,
+            Duration::from_secs(1),
+        )
+        .await
+        {
             Ok(AdminReply::Status(r)) => Some(*r),
             _ => None,
         }

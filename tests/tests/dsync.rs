@@ -403,14 +403,13 @@ fn a_blocked_call_retried_after_its_wake_up_gets_the_wake_up_reply() {
     rt.block_on(async {
         let holder = Lock::connect(&boot).await.expect("connect");
         let first = holder.acquire().await.expect("acquire");
-        let id = rand::random::<u64>().max(1);
         let acquire = CallRequest {
             seq: 1,
             acked: 0,
             method: "acquire".into(),
             args: vec![0x90],
         };
-        let (_, conn) = connect_client(&leader_addr, id, None, Duration::from_secs(2))
+        let (_, ticket, conn) = connect_client(&leader_addr, None, None, Duration::from_secs(2))
             .await
             .expect("connect");
         let (mut sink, mut stream) = conn.split();
@@ -430,9 +429,11 @@ fn a_blocked_call_retried_after_its_wake_up_gets_the_wake_up_reply() {
         // woken with, never "blocked" again.
         let other = cluster_other(&boot, &leader_addr);
         for addr in [other, leader_addr.clone()] {
-            let (_, conn) = connect_client(&addr, id, None, Duration::from_secs(2))
-                .await
-                .expect("connect");
+            // The same session, resumed with its ticket.
+            let (_, _, conn) =
+                connect_client(&addr, Some(ticket.clone()), None, Duration::from_secs(2))
+                    .await
+                    .expect("connect");
             let (mut sink, mut stream) = conn.split();
             sink.send(ClientFrame::Call(acquire.clone()))
                 .await

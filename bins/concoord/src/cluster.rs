@@ -1,10 +1,13 @@
 //! `concoord cluster`: a local instance of N replica processes in one command.
 //! The first replica starts the instance; the others join it with `-b`. The
 //! command waits until every replica is a member, prints the bootstrap string,
-//! and stops them all on Ctrl-C (or when one of them dies).
+//! and stops them all on Ctrl-C (or when one of them dies). All of them prove
+//! the instance secret the command keeps in the log directory (`peer-secret`,
+//! created on first use).
 
 use crate::status::fetch;
 use clap::Args;
+use concoord_transport::InstanceSecret;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -69,6 +72,8 @@ fn spawn_replica(
             "-p",
             &port.to_string(),
         ])
+        .arg("--peer-secret")
+        .arg(log_dir.join(SECRET_FILE))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -93,6 +98,9 @@ fn spawn_replica(
     cmd.spawn()
         .map_err(|e| format!("cannot start a replica: {e}"))
 }
+
+/// The instance secret's file in the log directory.
+const SECRET_FILE: &str = "peer-secret";
 
 async fn wait_for_members(
     first: &str,
@@ -151,6 +159,11 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         .map(|p| format!("{}:{p}", args.addr))
         .collect();
     let bootstrap = addrs.join(", ");
+    let secret_file = log_dir.join(SECRET_FILE);
+    if let Err(e) = InstanceSecret::load_or_create(&secret_file) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     concoord_replica::block_on(async move {
         let mut children = Vec::new();
         eprintln!(
@@ -186,6 +199,11 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         );
         eprintln!("  concoord call -b \"{bootstrap}\" increment");
         eprintln!("  concoord status -b \"{bootstrap}\"");
+        eprintln!(
+            "The instance secret is in {} (replicas joining by hand and concoord add/remove \
+             need it: --peer-secret FILE).",
+            secret_file.display()
+        );
         eprintln!("Press Ctrl-C to stop the cluster.");
         let died = async {
             loop {
