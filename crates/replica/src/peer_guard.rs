@@ -22,7 +22,7 @@
 use paxos_core::{Ballot, Message, Node, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use tracing::warn;
+use tracing::{error, warn};
 
 /// Highest ballot round taken from a peer (about 2.8e14: a million
 /// elections a second for nine years).
@@ -129,7 +129,12 @@ impl PeerGuard {
                 self.last_report
                     .retain(|_, t| now.duration_since(*t) < REPORT_EVERY);
             }
-            warn!(peer = %from, addr = addr.unwrap_or("?"), message = kind, dropped_total = self.dropped, "{}", why.describe());
+            let addr = addr.unwrap_or("?");
+            if why == Refusal::Contradiction {
+                error!(peer = %from, %addr, kind, dropped_total = self.dropped, "{}", why.describe());
+            } else {
+                warn!(peer = %from, %addr, kind, dropped_total = self.dropped, "{}", why.describe());
+            }
         }
     }
 
