@@ -6,15 +6,19 @@
 //! and against an instance with `-t` where the attacker has the token (a
 //! token holder is a client, never a peer).
 //!
-//! Also: a client resumes its own session after a leader failover, and a
-//! member that proves the secret but sends a message contradicting a decided
-//! slot is reported instead of crashing the replica it talks to.
+//! Also: a client resumes its own session after a leader failover; a member
+//! that proves the secret but sends a message contradicting a decided slot
+//! is reported instead of crashing the replica it talks to; a replica
+//! without the instance's secret can neither start joining nor join; and an
+//! open peer port off loopback is announced loudly.
 
 use concoord_client::proxies::{Counter, Lock};
 use concoord_client::{ClientOptions, MethodError};
 use concoord_dsync::LockError;
+use concoord_integration_tests::netns::Net;
 use concoord_integration_tests::{
-    COUNTER, Cluster, ReplicaSpec, runtime, secret_file, status_with, wait_until,
+    COUNTER, Cluster, Replica, ReplicaSpec, binary, log_dir, output_within, runtime, secret_file,
+    status, status_with, wait_until,
 };
 use concoord_transport::InstanceSecret;
 use concoord_transport::handshake::connect_peer;
@@ -26,6 +30,7 @@ use futures::SinkExt;
 use paxos_core::{Ballot, Command, Entry, Message, NodeId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -606,4 +611,94 @@ fn a_member_contradicting_a_decided_slot_is_reported_and_the_replica_keeps_servi
     );
     t.assert_untouched();
     still_counts(&t.rt, &client);
+}
+
+#[test]
+fn a_joiner_without_the_instance_secret_is_refused_at_start() {
+    let out = output_within(
+        Process::new(binary("concoord")).args([
+            "replica",
+            "-o",
+            "counter",
+            "-a",
+            "127.0.30.13",
+            "-p",
+            "14001",
+            "-b",
+            "127.0.30.13:14000",
+        ]),
+        Duration::from_secs(10),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--peer-secret FILE"), "{err}");
+}
+
+#[test]
+fn a_replica_with_another_instances_secret_never_becomes_a_member() {
+    let cluster = Cluster::start("sec_wrong_secret", "127.0.30.14", 1);
+    let founder = cluster.replicas[0].addr.clone();
+    let other = log_dir("sec_wrong_secret").join("another-instance.secret");
+    InstanceSecret::generate()
+        .write_file(&other)
+        .expect("write a secret");
+    let other = other.to_string_lossy().to_string();
+    let joiner = Replica::start(
+        "sec_wrong_secret",
+        "127.0.30.14",
+        14001,
+        Some(&founder),
+        &["--peer-secret", &other],
+    );
+    // The founder proves itself first: the joiner finds it cannot, and
+    // gives up on that connection before saying anything of its own.
+    let says = "did not prove it holds this instance's peer secret";
+    wait_until(Duration::from_secs(10), "the joiner to notice", || {
+        std::fs::read_to_string(&joiner.log).is_ok_and(|l| l.contains(says))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s = status(&founder).expect("the founder answers");
+    assert_eq!(s.members.len(), 1, "the joiner was not added");
+}
+
+#[test]
+fn an_open_peer_port_off_loopback_is_announced_loudly() {
+    let net = match Net::create("ccs", 45, 1) {
+        Ok(net) => net,
+        Err(e) => panic!("this test needs root and iproute2 (scripts/test.sh installs it): {e}"),
+    };
+    let log = log_dir("sec_open_port").join("replica.log");
+    let mut child = net
+        .command(1, &binary("concoord"))
+        .args([
+            "replica",
+            "-o",
+            "counter",
+            "-a",
+            &net.addr(1),
+            "-p",
+            "14000",
+        ])
+        .arg("--no-peer-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .spawn()
+        .expect("spawn a replica");
+    let addr = format!("{}:14000", net.addr(1));
+    wait_until(Duration::from_secs(10), "the open replica to serve", || {
+        status(&addr).is_some()
+    });
+    let s = status(&addr).expect("status");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !s.peers_authenticated,
+        "status says the peers are not authenticated"
+    );
+    let said = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        said.contains(&format!("the peer port {addr} is OPEN")),
+        "{said}"
+    );
 }

@@ -55,7 +55,7 @@ pub async fn join_instance(
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
             Err(e) => {
-                warn!("cannot reach bootstrap replica: {e}; retrying");
+                warn!(via = %addr, "cannot ask to be added: {e}; retrying");
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
