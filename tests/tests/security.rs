@@ -702,3 +702,29 @@ fn an_open_peer_port_off_loopback_is_announced_loudly() {
         "{said}"
     );
 }
+
+#[test]
+fn an_open_instance_forms_and_serves_but_says_its_peers_are_unauthenticated() {
+    let mut cluster = Cluster::start_with(
+        COUNTER,
+        "sec_open_instance",
+        "127.0.30.15",
+        2,
+        &["--no-peer-secret"],
+        false,
+    );
+    let rt = runtime();
+    let boot = cluster.bootstrap_live();
+    let counter = rt.block_on(Counter::connect(&boot)).expect("connect");
+    rt.block_on(counter.increment()).expect("increment");
+    assert_eq!(rt.block_on(counter.getvalue()).expect("read"), 1);
+    for r in &cluster.replicas {
+        wait_until(Duration::from_secs(10), "both to know the view", || {
+            status(&r.addr).is_some_and(|s| s.members.len() == 2)
+        });
+        assert!(!status(&r.addr).expect("status").peers_authenticated);
+    }
+    let log = std::fs::read_to_string(&cluster.replicas[0].log).expect("log");
+    assert!(log.contains("peer links are NOT authenticated"), "{log}");
+    assert!(!log.contains("is OPEN"), "no banner on loopback: {log}");
+}
