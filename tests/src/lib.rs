@@ -61,6 +61,12 @@ pub fn log_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// The instance secret file the replicas of `test` share (a founder creates
+/// it on first use; every replica the harness starts gets `--peer-secret`).
+pub fn secret_file(test: &str) -> PathBuf {
+    log_dir(test).join("peer-secret")
+}
+
 /// One replica process.
 pub struct Replica {
     child: Option<Child>,
@@ -121,6 +127,12 @@ impl Replica {
         if let Some(object) = spec.object {
             cmd.args(["replica", "-o", object]);
         }
+        if !extra
+            .iter()
+            .any(|f| *f == "--peer-secret" || *f == "--no-peer-secret")
+        {
+            cmd.arg("--peer-secret").arg(secret_file(test));
+        }
         cmd.args(["-a", ip])
             .args(["-p", &port.to_string()])
             .args(extra)
@@ -171,8 +183,21 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Asks one replica for its status.
 pub fn status(addr: &str) -> Option<StatusReport> {
+    status_with(addr, None)
+}
+
+/// Asks one replica of an instance with a token for its status.
+pub fn status_with(addr: &str, token: Option<&str>) -> Option<StatusReport> {
     runtime().block_on(async {
-        match admin_request(addr, 1, None, AdminRequest::Status, Duration::from_secs(1)).await {
+        match admin_request(
+            addr,
+            None,
+            token.map(str::to_string),
+            AdminRequest::Status,
+            Duration::from_secs(1),
+        )
+        .await
+        {
             Ok(AdminReply::Status(r)) => Some(*r),
             _ => None,
         }
@@ -198,6 +223,8 @@ pub struct Cluster {
     spec: ReplicaSpec,
     /// Flags given to every replica.
     extra: Vec<String>,
+    /// The token given with `-t` in those flags, if any.
+    token: Option<String>,
     /// With `-w`: the parent of each replica's data directory.
     pub data_root: Option<PathBuf>,
     test: String,
@@ -237,6 +264,11 @@ impl Cluster {
             replicas: Vec::new(),
             spec,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            token: extra
+                .iter()
+                .position(|f| *f == "-t")
+                .and_then(|i| extra.get(i + 1))
+                .map(|t| t.to_string()),
             data_root,
             test: test.to_string(),
             ip: ip.to_string(),
@@ -247,6 +279,11 @@ impl Cluster {
         }
         c.wait_for_members(n);
         c
+    }
+
+    /// Asks a replica of this instance for its status (with its token).
+    pub fn status(&self, addr: &str) -> Option<StatusReport> {
+        status_with(addr, self.token.as_deref())
     }
 
     /// The data directory of the replica on `port` (with `-w`).
@@ -298,7 +335,7 @@ impl Cluster {
         if self.replicas.is_empty() {
             let addr = r.addr.clone();
             wait_until(Duration::from_secs(10), "the founder to serve", || {
-                status(&addr).is_some_and(|s| s.role == "leader")
+                self.status(&addr).is_some_and(|s| s.role == "leader")
             });
         }
         self.replicas.push(r);
@@ -318,9 +355,10 @@ impl Cluster {
     pub fn wait_for_members(&mut self, n: usize) {
         let addrs: Vec<String> = self.replicas.iter().map(|r| r.addr.clone()).collect();
         wait_until(Duration::from_secs(30), &format!("{n} members"), || {
-            addrs
-                .iter()
-                .any(|a| status(a).is_some_and(|s| s.members.len() == n && s.leader.is_some()))
+            addrs.iter().any(|a| {
+                self.status(a)
+                    .is_some_and(|s| s.members.len() == n && s.leader.is_some())
+            })
         });
     }
 
@@ -349,7 +387,7 @@ impl Cluster {
         wait_until(Duration::from_secs(10), "replicas to settle", || {
             states = addrs
                 .iter()
-                .filter_map(|a| status(a).map(|s| (s.executed, s.state_digest)))
+                .filter_map(|a| self.status(a).map(|s| (s.executed, s.state_digest)))
                 .collect();
             states.len() == addrs.len() && states.iter().all(|s| s.0 == states[0].0)
         });
@@ -366,7 +404,7 @@ impl Cluster {
             .collect();
         addrs
             .into_iter()
-            .find(|(_, a)| status(a).is_some_and(|s| s.role == "leader"))
+            .find(|(_, a)| self.status(a).is_some_and(|s| s.role == "leader"))
             .map(|(i, _)| i)
     }
 }

@@ -71,8 +71,9 @@ fn malformed_connections_are_closed_and_the_replica_keeps_serving() {
         let hello = Hello {
             magic: MAGIC,
             version: 999,
-            role: Role::Client { client_id: 5 },
+            role: Role::Client { session: None },
             token: None,
+            nonce: Vec::new(),
         };
         let answer =
             send_raw_and_wait_for_close(&addr, &frame(&rmp_serde::to_vec(&hello).expect("encode")))
@@ -88,7 +89,7 @@ fn malformed_connections_are_closed_and_the_replica_keeps_serving() {
 
         // A good handshake followed by garbage, and by an oversized frame.
         for bad in [frame(&[0x92, 0xc1]), vec![0x7f, 0xff, 0xff, 0xff]] {
-            let (_, conn) = connect_client(&addr, 9, None, Duration::from_secs(2))
+            let (_, _, conn) = connect_client(&addr, None, None, Duration::from_secs(2))
                 .await
                 .expect("handshake");
             let mut stream = conn.into_inner();

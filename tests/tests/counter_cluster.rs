@@ -1,7 +1,11 @@
 //! The README's path, end to end: `concoord cluster` starts three replica
-//! processes, and concurrent `concoord call` processes increment the Counter.
+//! processes, and concurrent `concoord call` processes increment the Counter;
+//! a replica that exits is started again while the others keep serving.
 
-use concoord_integration_tests::{binary, log_dir};
+use concoord_integration_tests::{binary, log_dir, runtime, status, wait_until};
+use concoord_transport::InstanceSecret;
+use concoord_transport::admin::admin_request;
+use concoord_transport::wire::{AdminReply, AdminRequest};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -29,6 +33,27 @@ impl Drop for ClusterProcess {
     }
 }
 
+/// `concoord cluster -n 3` on `ip` (ports from 14000), logging into `logs`;
+/// returns once it printed its bootstrap string.
+fn start_cluster(ip: &str, logs: &std::path::Path, stderr: Stdio) -> (ClusterProcess, String) {
+    let mut cluster = ClusterProcess(
+        Command::new(binary("concoord"))
+            .args(["cluster", "-n", "3", "-a", ip, "--base-port", "14000"])
+            .arg("--log-dir")
+            .arg(logs)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start concoord cluster"),
+    );
+    let stdout = cluster.0.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("cluster prints its bootstrap string");
+    (cluster, line.trim().to_string())
+}
+
 fn call(boot: &str, args: &[&str]) -> std::process::Output {
     Command::new(binary("concoord"))
         .args(["call", "-b", boot])
@@ -40,23 +65,7 @@ fn call(boot: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn concurrent_cli_increments_are_all_counted_exactly() {
     let ip = "127.0.1.1";
-    let logs = log_dir("counter_cluster");
-    let mut cluster = ClusterProcess(
-        Command::new(binary("concoord"))
-            .args(["cluster", "-n", "3", "-a", ip, "--base-port", "14000"])
-            .arg("--log-dir")
-            .arg(&logs)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start concoord cluster"),
-    );
-    let stdout = cluster.0.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("cluster prints its bootstrap string");
-    let boot = line.trim().to_string();
+    let (mut cluster, boot) = start_cluster(ip, &log_dir("counter_cluster"), Stdio::null());
     assert_eq!(boot, format!("{ip}:14000, {ip}:14001, {ip}:14002"));
 
     // Four shells, ten increments each, all at once.
@@ -152,4 +161,41 @@ fn a_lone_replica_serves_clients_on_its_own() {
         "0"
     );
     r.kill9();
+}
+
+#[test]
+fn a_replica_that_exits_under_concoord_cluster_is_started_again_and_the_rest_keep_serving() {
+    let ip = "127.0.1.3";
+    let logs = log_dir("cluster_restart");
+    let stderr = std::fs::File::create(logs.join("cluster.stderr")).expect("stderr file");
+    let (mut cluster, boot) = start_cluster(ip, &logs, Stdio::from(stderr));
+    assert!(call(&boot, &["increment"]).status.success());
+
+    // Stop one replica the way an operator would (it exits cleanly, so a
+    // crash is no different to the supervisor).
+    let victim = format!("{ip}:14001");
+    let before = status(&victim).expect("the replica answers").node;
+    let secret = InstanceSecret::load(&logs.join("peer-secret")).expect("the cluster's secret");
+    let reply = runtime().block_on(admin_request(
+        &victim,
+        Some(&secret),
+        None,
+        AdminRequest::Shutdown,
+        Duration::from_secs(2),
+    ));
+    assert_eq!(reply, Ok(AdminReply::Accepted));
+    wait_until(Duration::from_secs(20), "the replica to come back", || {
+        status(&victim)
+            .is_some_and(|s| s.node != before && s.members.iter().any(|m| m.node == s.node))
+    });
+    assert!(
+        matches!(cluster.0.try_wait(), Ok(None)),
+        "concoord cluster keeps running"
+    );
+    assert!(call(&boot, &["increment"]).status.success());
+    let out = call(&boot, &["getvalue"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let said = std::fs::read_to_string(logs.join("cluster.stderr")).expect("stderr");
+    assert!(said.contains(&format!("replica {victim} exited")), "{said}");
+    assert!(said.contains("starting it again"), "{said}");
 }

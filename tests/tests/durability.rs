@@ -4,7 +4,8 @@
 //! directory is a clear error.
 
 use concoord_integration_tests::{
-    COUNTER, Cluster, Load, Replica, binary, output_within, runtime, status, wait_until,
+    COUNTER, Cluster, Load, Replica, binary, output_within, runtime, secret_file, status,
+    wait_until,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -244,6 +245,8 @@ fn replicas_join_under_load_originals_are_removed_and_the_old_leader_dies() {
                 &cluster.bootstrap_live(),
                 &cluster.replicas[*i].addr,
             ])
+            .arg("--peer-secret")
+            .arg(secret_file("durable_reconfig"))
             .output()
             .expect("run concoord remove");
         assert!(

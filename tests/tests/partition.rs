@@ -5,8 +5,8 @@
 use concoord_client::proxies::{Counter, Lock};
 use concoord_integration_tests::netns::Net;
 use concoord_integration_tests::{
-    ContendedLock, Load, binary, granted_after_loss, log_dir, printed_token, runtime, status,
-    wait_until,
+    ContendedLock, Load, binary, granted_after_loss, log_dir, printed_token, runtime, secret_file,
+    status, wait_until,
 };
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ fn start_replicas(net: &Net, test: &str, object: &str) -> (Processes, String) {
         let mut cmd = net.command(i, &binary("concoord"));
         cmd.args(["replica", "-o", object, "-a", &net.addr(i), "-p", "14000"])
             .args(["--session-ttl", "5"])
+            .arg("--peer-secret")
+            .arg(secret_file(test))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));

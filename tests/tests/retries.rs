@@ -117,10 +117,14 @@ fn a_resent_call_with_the_same_sequence_number_is_answered_from_the_table() {
             args: vec![0x90],
         });
         let mut replies = Vec::new();
+        // The second connection resumes the first one's session with its ticket.
+        let mut ticket = None;
         for _ in 0..2 {
-            let (_, mut conn) = connect_client(&addr, 777, None, Duration::from_secs(2))
-                .await
-                .expect("connect");
+            let (_, issued, mut conn) =
+                connect_client(&addr, ticket.clone(), None, Duration::from_secs(2))
+                    .await
+                    .expect("connect");
+            ticket = Some(issued);
             conn.send(call.clone()).await.expect("send");
             loop {
                 match conn.next().await {

@@ -1,17 +1,29 @@
 //! `concoord cluster`: a local instance of N replica processes in one command.
-//! The first replica starts the instance; the others join it with `-b`. The
-//! command waits until every replica is a member, prints the bootstrap string,
-//! and stops them all on Ctrl-C (or when one of them dies).
+//! The first replica starts the instance; the others join it with `-b`. All
+//! of them prove the instance secret the command keeps in the log directory
+//! (`peer-secret`, created on first use). The command waits until every
+//! replica is a member, prints the bootstrap string, and stops them all on
+//! Ctrl-C. A replica that exits is reported and started again (joining
+//! through the others as a new incarnation, or resuming its data directory
+//! with `-w`); one that keeps failing is left stopped and reported, while
+//! the others go on serving.
 
 use crate::status::fetch;
 use clap::Args;
-use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use concoord_transport::InstanceSecret;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 /// Time the instance has to form before the command gives up.
 const FORM_TIMEOUT: Duration = Duration::from_secs(30);
+/// A replica restarted this many times within `RESTART_WINDOW` is left stopped.
+const RESTARTS_MAX: usize = 3;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// How often the replicas are checked.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Args)]
 pub struct ClusterArgs {
@@ -48,16 +60,27 @@ pub struct ClusterArgs {
     snapshot_every: Option<usize>,
 }
 
+fn log_path(log_dir: &Path, port: u16) -> PathBuf {
+    log_dir.join(format!("replica-{port}.log"))
+}
+
 fn spawn_replica(
     args: &ClusterArgs,
     port: u16,
     boot: Option<&str>,
-    log_dir: &std::path::Path,
+    log_dir: &Path,
+    restart: bool,
 ) -> Result<Child, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the concoord binary: {e}"))?;
-    let log_path = log_dir.join(format!("replica-{port}.log"));
-    let log = std::fs::File::create(&log_path)
+    let log_path = log_path(log_dir, port);
+    // A restarted replica's log goes after the one of the run that failed.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(restart)
+        .truncate(!restart)
+        .open(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("replica")
@@ -69,6 +92,8 @@ fn spawn_replica(
             "-p",
             &port.to_string(),
         ])
+        .arg("--peer-secret")
+        .arg(log_dir.join(SECRET_FILE))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -92,6 +117,89 @@ fn spawn_replica(
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a replica: {e}"))
+}
+
+/// The instance secret's file in the log directory.
+const SECRET_FILE: &str = "peer-secret";
+
+/// One replica under supervision.
+struct Supervised {
+    port: u16,
+    addr: String,
+    child: Option<Child>,
+    restarts: VecDeque<Instant>,
+}
+
+impl Supervised {
+    /// The exit status, if the replica has exited since the last check.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Whether it may be restarted once more (and counts the restart).
+    fn may_restart(&mut self) -> bool {
+        let now = Instant::now();
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= RESTARTS_MAX {
+            return false;
+        }
+        self.restarts.push_back(now);
+        true
+    }
+}
+
+/// Restarts replicas that exit, joining through the others; reports those
+/// that keep failing. Returns once every replica is left stopped.
+async fn supervise(args: &ClusterArgs, log_dir: &Path, replicas: &mut [Supervised]) {
+    loop {
+        for i in 0..replicas.len() {
+            let Some(status) = replicas[i].exited() else {
+                continue;
+            };
+            let (port, addr) = (replicas[i].port, replicas[i].addr.clone());
+            let log = log_path(log_dir, port);
+            if !replicas[i].may_restart() {
+                eprintln!(
+                    "replica {addr} exited ({status}) {RESTARTS_MAX} times within {}s; leaving it \
+                     stopped (the others keep serving): see {}",
+                    RESTART_WINDOW.as_secs(),
+                    log.display()
+                );
+                continue;
+            }
+            let others: Vec<&str> = replicas
+                .iter()
+                .filter(|r| r.port != port && r.child.is_some())
+                .map(|r| r.addr.as_str())
+                .collect();
+            let boot = (!others.is_empty()).then(|| others.join(", "));
+            eprintln!(
+                "replica {addr} exited ({status}); starting it again{} (log: {})",
+                if boot.is_some() && !args.writetodisk {
+                    " as a new replica joining the others"
+                } else {
+                    ""
+                },
+                log.display()
+            );
+            match spawn_replica(args, port, boot.as_deref(), log_dir, true) {
+                Ok(c) => replicas[i].child = Some(c),
+                Err(e) => eprintln!("error: cannot restart replica {addr}: {e}"),
+            }
+        }
+        if replicas.iter().all(|r| r.child.is_none()) {
+            return;
+        }
+        tokio::time::sleep(SUPERVISE_EVERY).await;
+    }
 }
 
 async fn wait_for_members(
@@ -151,6 +259,11 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         .map(|p| format!("{}:{p}", args.addr))
         .collect();
     let bootstrap = addrs.join(", ");
+    let secret_file = log_dir.join(SECRET_FILE);
+    if let Err(e) = InstanceSecret::load_or_create(&secret_file) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     concoord_replica::block_on(async move {
         let mut children = Vec::new();
         eprintln!(
@@ -161,7 +274,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         );
         for (i, port) in (args.base_port..=last_port).enumerate() {
             let boot = (i > 0).then(|| addrs[0].as_str());
-            match spawn_replica(&args, port, boot, &log_dir) {
+            match spawn_replica(&args, port, boot, &log_dir, false) {
                 Ok(c) => children.push(c),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -186,23 +299,34 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         );
         eprintln!("  concoord call -b \"{bootstrap}\" increment");
         eprintln!("  concoord status -b \"{bootstrap}\"");
+        eprintln!(
+            "The instance secret is in {} (replicas joining by hand and concoord add/remove \
+             need it: --peer-secret FILE).",
+            secret_file.display()
+        );
         eprintln!("Press Ctrl-C to stop the cluster.");
-        let died = async {
-            loop {
-                for c in children.iter_mut() {
-                    if let Ok(Some(status)) = c.try_wait() {
-                        return status;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
+        let mut replicas: Vec<Supervised> = children
+            .into_iter()
+            .zip(args.base_port..=last_port)
+            .zip(&addrs)
+            .map(|((child, port), addr)| Supervised {
+                port,
+                addr: addr.clone(),
+                child: Some(child),
+                restarts: VecDeque::new(),
+            })
+            .collect();
         let code = tokio::select! {
             _ = tokio::signal::ctrl_c() => { eprintln!("stopping the cluster"); ExitCode::SUCCESS }
-            status = died => { eprintln!("a replica exited ({status}); stopping the cluster"); ExitCode::from(1) }
+            _ = supervise(&args, &log_dir, &mut replicas) => {
+                eprintln!("error: every replica kept failing; see the logs in {}", log_dir.display());
+                ExitCode::from(1)
+            }
         };
-        for c in children.iter_mut() {
-            let _ = c.kill().await;
+        for r in replicas.iter_mut() {
+            if let Some(c) = r.child.as_mut() {
+                let _ = c.kill().await;
+            }
         }
         code
     })

@@ -1,16 +1,57 @@
-//! `concoord add` and `concoord remove`: view changes by an operator.
+//! `concoord add` and `concoord remove`: view changes by an operator. Both
+//! prove the instance secret (`--peer-secret FILE`): the replicas refuse view
+//! changes, and stopping a member, from anyone else.
 
 use crate::status::fetch;
 use clap::Args;
+use concoord_transport::InstanceSecret;
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::admin::admin_request;
 use concoord_transport::wire::{AdminReply, AdminRequest};
 use paxos_core::{Member, NodeId};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 const REDIRECTS_MAX: usize = 5;
+
+/// What proves an operator: the instance secret (and the token, if any).
+#[derive(Args)]
+pub struct OperatorArgs {
+    /// The instance's security token.
+    #[arg(short = 't', long = "token")]
+    token: Option<String>,
+    /// The instance secret file (the one the replicas were started with).
+    #[arg(long, value_name = "FILE", required_unless_present = "no_peer_secret")]
+    peer_secret: Option<PathBuf>,
+    /// The instance runs without a secret (its replicas were started with
+    /// --no-peer-secret).
+    #[arg(long, conflicts_with = "peer_secret")]
+    no_peer_secret: bool,
+}
+
+/// An operator's loaded credentials.
+struct Operator {
+    secret: InstanceSecret,
+    token: Option<String>,
+}
+
+impl OperatorArgs {
+    /// Loads the instance secret from `--peer-secret`, or the open
+    /// instance's with `--no-peer-secret`.
+    fn load(&self) -> Result<Operator, String> {
+        let secret = match (&self.peer_secret, self.no_peer_secret) {
+            (Some(f), _) => InstanceSecret::load(f).map_err(|e| e.to_string())?,
+            (None, true) => InstanceSecret::open(),
+            (None, false) => return Err("pass the instance secret with --peer-secret FILE".into()),
+        };
+        Ok(Operator {
+            secret,
+            token: self.token.clone(),
+        })
+    }
+}
 
 #[derive(Args)]
 pub struct AddArgs {
@@ -20,9 +61,8 @@ pub struct AddArgs {
     /// Address of the running replica to add (it must have been started with
     /// -b so it waits to join, or be a replica removed earlier).
     node: String,
-    /// The instance's security token.
-    #[arg(short = 't', long = "token")]
-    token: Option<String>,
+    #[command(flatten)]
+    operator: OperatorArgs,
 }
 
 #[derive(Args)]
@@ -37,25 +77,20 @@ pub struct RemoveArgs {
     /// it does not ask to rejoin).
     #[arg(long)]
     keep_running: bool,
-    /// The instance's security token.
-    #[arg(short = 't', long = "token")]
-    token: Option<String>,
+    #[command(flatten)]
+    operator: OperatorArgs,
 }
 
 /// Sends a view change to the instance, following redirects to the leader.
-async fn propose(
-    boot: &[String],
-    token: Option<String>,
-    request: AdminRequest,
-) -> Result<(), String> {
+async fn propose(boot: &[String], op: &Operator, request: AdminRequest) -> Result<(), String> {
     let mut last = String::from("no replica answered");
     for start in boot {
         let mut addr = start.clone();
         for _ in 0..REDIRECTS_MAX {
             match admin_request(
                 &addr,
-                rand::random(),
-                token.clone(),
+                Some(&op.secret),
+                op.token.clone(),
                 request.clone(),
                 TIMEOUT,
             )
@@ -105,14 +140,15 @@ pub fn add(args: AddArgs) -> ExitCode {
         Err(code) => return code,
     };
     report(concoord_replica::block_on(async {
-        let status = fetch(&args.node, args.token.clone(), TIMEOUT)
+        let op = args.operator.load()?;
+        let status = fetch(&args.node, op.token.clone(), TIMEOUT)
             .await
             .map_err(|e| format!("cannot ask {} who it is: {e}", args.node))?;
         let member = Member {
             id: status.node,
             addr: status.addr.clone(),
         };
-        propose(&boot, args.token.clone(), AdminRequest::Join { member }).await?;
+        propose(&boot, &op, AdminRequest::Join { member }).await?;
         Ok(format!(
             "proposed adding {} (node {}); it counts once the view change takes effect",
             status.addr, status.node
@@ -126,12 +162,13 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
         Err(code) => return code,
     };
     report(concoord_replica::block_on(async {
+        let op = args.operator.load()?;
         let by_addr = args.node.contains(':');
         let node = if by_addr {
-            match fetch(&args.node, args.token.clone(), TIMEOUT).await {
+            match fetch(&args.node, op.token.clone(), TIMEOUT).await {
                 Ok(s) => s.node,
                 // A dead replica cannot say who it is: find it in the view.
-                Err(e) => find_in_view(&boot, &args.node, args.token.clone())
+                Err(e) => find_in_view(&boot, &args.node, op.token.clone())
                     .await
                     .ok_or_else(|| format!("{} is not in the view ({e})", args.node))?,
             }
@@ -141,12 +178,12 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
                     .map_err(|_| format!("{:?} is neither host:port nor a node id", args.node))?,
             )
         };
-        propose(&boot, args.token.clone(), AdminRequest::Remove { node }).await?;
+        propose(&boot, &op, AdminRequest::Remove { node }).await?;
         if by_addr && !args.keep_running {
             let _ = admin_request(
                 &args.node,
-                rand::random(),
-                args.token.clone(),
+                Some(&op.secret),
+                op.token.clone(),
                 AdminRequest::Shutdown,
                 TIMEOUT,
             )

@@ -29,7 +29,7 @@ pub async fn fetch(
     token: Option<String>,
     limit: Duration,
 ) -> Result<StatusReport, String> {
-    match admin_request(addr, rand::random(), token, AdminRequest::Status, limit).await? {
+    match admin_request(addr, None, token, AdminRequest::Status, limit).await? {
         AdminReply::Status(report) => Ok(*report),
         other => Err(format!("unexpected answer {other:?}")),
     }
@@ -59,6 +59,9 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "commands_executed": r.commands_executed,
         "client_sessions": r.client_sessions,
         "uptime_secs": r.uptime_secs,
+        "peers_authenticated": r.peers_authenticated,
+        "connections_refused": r.connections_refused,
+        "peer_messages_dropped": r.peer_messages_dropped,
     })
 }
 
@@ -129,6 +132,18 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         r.view_epoch,
                         members.join(", ")
                     );
+                    if !r.peers_authenticated {
+                        println!(
+                            "{:<22} ! peers are NOT authenticated (--no-peer-secret)",
+                            ""
+                        );
+                    }
+                    if r.connections_refused > 0 || r.peer_messages_dropped > 0 {
+                        println!(
+                            "{:<22} refused {} connection(s) at the handshake, dropped {} peer message(s)",
+                            "", r.connections_refused, r.peer_messages_dropped
+                        );
+                    }
                 }
             }
             Err(e) => {

@@ -4,12 +4,17 @@
 //! unanswered call with its original sequence number to the next replica. The
 //! replicas' exactly-once table makes the retries safe: a call never runs
 //! twice, and a retry of an executed call gets its first reply.
+//!
+//! The session is the replicas' to give: the first connection gets a ticket
+//! (id and secret), and every later connection — after a lost connection, at
+//! another replica after a failover — presents it to resume the same
+//! session. No other connection can speak for it.
 
 use crate::errors::{ClientError, MethodError};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::handshake::{ClientConnection, connect_client};
-use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame};
+use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket};
 use concoord_transport::{CodecError, HandshakeError};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -127,7 +132,7 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let addrs = parse_bootstrap(bootstrap).map_err(ClientError::Bootstrap)?;
-        let id = Arc::new(AtomicU64::new(rand::random::<u64>().max(1)));
+        let id = Arc::new(AtomicU64::new(0));
         let mut actor = Actor::new(addrs, id.clone(), options.clone());
         let give_up = Instant::now() + options.call_timeout;
         while !actor.is_connected() {
@@ -160,7 +165,8 @@ impl Client {
         let _ = self.call::<_, ()>(CONCOORD_CLOSE, &()).await;
     }
 
-    /// This client's session id (a new one after the session expired).
+    /// This client's session id, issued by the replica it first connected
+    /// to (a new one after the session ended).
     pub fn id(&self) -> u64 {
         self.id.load(Ordering::Relaxed)
     }
@@ -299,7 +305,11 @@ struct Actor {
     addrs: Vec<String>,
     cursor: usize,
     preferred: Option<String>,
+    /// The session's id, shared with the `Client` handles.
     id: Arc<AtomicU64>,
+    /// The session's ticket (`None` until a replica issued one, and again
+    /// once the session ended).
+    ticket: Option<SessionTicket>,
     options: ClientOptions,
     /// The replica connected to.
     current: Option<String>,
@@ -323,6 +333,7 @@ impl Actor {
             cursor: 0,
             preferred: None,
             id,
+            ticket: None,
             current: None,
             last_frame: Instant::now(),
             keepalive_at: Instant::now() + options.keepalive,
@@ -580,14 +591,16 @@ impl Actor {
         for addr in order {
             match connect_client(
                 &addr,
-                self.id.load(Ordering::Relaxed),
+                self.ticket.clone(),
                 self.options.token.clone(),
                 self.options.connect_timeout,
             )
             .await
             {
-                Ok((_, conn)) => {
-                    debug!(%addr, "connected");
+                Ok((_, ticket, conn)) => {
+                    debug!(%addr, session = ticket.id, "connected");
+                    self.id.store(ticket.id, Ordering::Relaxed);
+                    self.ticket = Some(ticket);
                     let (sink, stream) = conn.split();
                     self.sink = Some(sink);
                     self.stream = Some(stream);
@@ -728,10 +741,10 @@ impl Actor {
         }
     }
 
-    /// Later calls go out under a fresh session id (the old session ended).
+    /// Later calls go out in a new session, which the next connection asks
+    /// for (the old session ended).
     fn start_new_session(&mut self) {
-        self.id
-            .store(rand::random::<u64>().max(1), Ordering::Relaxed);
+        self.ticket = None;
         self.next_seq = 1;
         self.disconnect();
     }

@@ -2,7 +2,7 @@
 //! (`-a -p -b -o -l -n -r -w -d`), shared by `concoord replica`,
 //! `concoord-replica` and users' own replica binaries.
 
-use crate::{ReplicaError, ReplicaOptions};
+use crate::{PeerSecretSource, ReplicaError, ReplicaOptions};
 use clap::Args;
 use concoord_transport::addresses::parse_bootstrap;
 
@@ -74,9 +74,22 @@ pub struct ReplicaArgs {
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
-    /// Security token clients and replicas must present.
+    /// Security token clients and replicas must present. A token admits
+    /// clients only: replicas and operators also prove the instance secret.
     #[arg(short = 't', long = "token", value_name = "TOKEN")]
     pub token: Option<String>,
+    /// File holding the instance secret every replica of the instance
+    /// proves to the others. A new instance's first replica creates it if
+    /// missing; a joining replica (-b) must be given a copy. Default for the
+    /// first replica: DATA_DIR/peer-secret with -w, else
+    /// ./concoord-peer-secret-ADDR_PORT.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_peer_secret")]
+    pub peer_secret: Option<std::path::PathBuf>,
+    /// INSECURE: run without an instance secret. Anyone who reaches the port
+    /// can then act as a replica, an operator or any client session. Only
+    /// for isolated test networks; every replica of the instance needs it.
+    #[arg(long)]
+    pub no_peer_secret: bool,
 }
 
 impl ReplicaArgs {
@@ -125,11 +138,17 @@ impl ReplicaArgs {
                 std::time::Duration::from_secs_f64(self.remove_after),
             )
         });
+        let peer_secret = match (&self.peer_secret, self.no_peer_secret) {
+            (Some(file), _) => PeerSecretSource::File(file.clone()),
+            (None, true) => PeerSecretSource::Open,
+            (None, false) => PeerSecretSource::Default,
+        };
         Ok(ReplicaOptions {
             addr: self.addr.clone(),
             port: self.port,
             bootstrap,
             token: self.token.clone(),
+            peer_secret,
             data_dir,
             repair: self.repair,
             snapshot_every: self.snapshot_every,

@@ -13,9 +13,16 @@
 //! `take_ready`, so every call that arrived during one turn shares a slot and
 //! one `Accept` per follower: that is the batching. No lock is ever held across
 //! an await; the driver is the only owner of the state.
+//!
+//! Nothing a peer or client sends may stop the replica: peer messages pass
+//! the `PeerGuard` first, and a message the core finds contradicting what
+//! this replica decided is dropped and its sender reported instead of taking
+//! the process down. Admin requests that change the view or stop a member
+//! need an operator connection, and every one is logged.
 
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
+use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::server::{ConnId, Event};
 use crate::session_keeper::SessionKeeper;
@@ -23,13 +30,17 @@ use crate::sessions::CallState;
 use crate::sessions::StoredReply;
 use crate::storage::DurableStore;
 use concoord_object::{MethodKind, ReplicatedObject};
+use concoord_transport::InstanceSecret;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, MemberStatus, ReplicaFrame,
     StatusReport,
 };
-use paxos_core::{Entry, Node, NodeId, ProposeError, Reconfig, Role};
+use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -40,6 +51,19 @@ const EVENTS_PER_TURN_MAX: usize = 4096;
 
 struct ClientConn {
     replies: mpsc::Sender<ReplicaFrame>,
+    client_id: u64,
+    operator: bool,
+    peer: SocketAddr,
+}
+
+/// How the network side is secured, for status.
+pub struct Security {
+    /// The token connections present, if any.
+    pub token: Option<String>,
+    /// The instance secret (the peer pool proves it to every peer).
+    pub secret: InstanceSecret,
+    /// Connections the listener refused at the handshake.
+    pub refused: Arc<AtomicU64>,
 }
 
 struct PendingRead {
@@ -72,6 +96,9 @@ pub struct Driver<O> {
     /// knows no view yet and answers the leader through these.
     peers_seen: BTreeMap<NodeId, String>,
     sessions: SessionKeeper,
+    guard: PeerGuard,
+    peers_authenticated: bool,
+    refused: Arc<AtomicU64>,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -80,11 +107,12 @@ impl<O: ReplicatedObject> Driver<O> {
         node: Node,
         storage: Option<DurableStore>,
         my_addr: String,
-        token: Option<String>,
+        security: Security,
         membership: Membership,
         sessions: SessionKeeper,
     ) -> Self {
-        let pool = PeerPool::new(node.id(), my_addr.clone(), token);
+        let peers_authenticated = !security.secret.is_open();
+        let pool = PeerPool::new(node.id(), my_addr.clone(), security.token, security.secret);
         let mut driver = Driver {
             node,
             state: ReplicatedState::default(),
@@ -103,6 +131,9 @@ impl<O: ReplicatedObject> Driver<O> {
             executed: 0,
             peers_seen: BTreeMap::new(),
             sessions,
+            guard: PeerGuard::default(),
+            peers_authenticated,
+            refused: security.refused,
         };
         driver.refresh_peers();
         driver
@@ -151,12 +182,24 @@ impl<O: ReplicatedObject> Driver<O> {
                     self.refresh_peers();
                 }
             }
-            Event::Peer { from, msg } => {
-                self.membership.heard_from(from);
-                self.node.step(from, msg);
-            }
-            Event::ClientConnected { conn, replies, .. } => {
-                self.conns.insert(conn, ClientConn { replies });
+            Event::Peer { from, msg } => self.on_peer_message(from, msg),
+            Event::ClientConnected {
+                conn,
+                client_id,
+                operator,
+                peer,
+                replies,
+            } => {
+                if operator {
+                    info!(%peer, session = %format!("{client_id:016x}"), "operator connected (proved the instance secret)");
+                }
+                let c = ClientConn {
+                    replies,
+                    client_id,
+                    operator,
+                    peer,
+                };
+                self.conns.insert(conn, c);
                 let view = self.view_frame();
                 self.send(conn, view);
             }
@@ -185,7 +228,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
             }
             ClientFrame::Admin { id, request } => {
-                let reply = self.on_admin(request);
+                let reply = self.on_admin(conn, request);
                 self.send(conn, ReplicaFrame::Admin { id, reply });
             }
             ClientFrame::KeepAlive => {
@@ -264,20 +307,82 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
-    fn on_admin(&mut self, request: AdminRequest) -> AdminReply {
+    /// A peer message: checked, then stepped. A panic in the core while
+    /// stepping it can only be the core refusing a contradiction (a slot
+    /// decided twice with different values): the message is dropped and its
+    /// sender reported, and the replica keeps serving.
+    fn on_peer_message(&mut self, from: NodeId, msg: paxos_core::Message) {
+        let kind = msg.kind();
+        if let Err(why) = self.guard.check(&self.node, from, &msg) {
+            let addr = self.peer_addr(from);
+            self.guard.refused(from, addr.as_deref(), kind, why);
+            return;
+        }
+        self.membership.heard_from(from);
+        // A message the core refuses (malformed, or contradicting a decision)
+        // comes back in `Ready::peer_faults`; the core never panics on input.
+        self.node.step(from, msg);
+    }
+
+    fn peer_addr(&self, node: NodeId) -> Option<String> {
+        self.addr_of(node)
+            .or_else(|| self.peers_seen.get(&node).cloned())
+    }
+
+    /// Whether this replica is outside the view (none known, or removed).
+    fn outside_the_view(&self) -> bool {
+        self.node
+            .views()
+            .is_none_or(|v| !v.latest().contains(self.node.id()))
+    }
+
+    /// Answers an admin request. Status is open to any connection; view
+    /// changes need an operator; stopping needs an operator unless this
+    /// replica is outside the view. Every request but status is logged with
+    /// who asked and what was answered.
+    fn on_admin(&mut self, conn: ConnId, request: AdminRequest) -> AdminReply {
+        let Some(c) = self.conns.get(&conn) else {
+            return AdminReply::Error("connection closed".into());
+        };
+        let (operator, peer, session) = (c.operator, c.peer, c.client_id);
+        if request == AdminRequest::Status {
+            return AdminReply::Status(Box::new(self.status()));
+        }
+        let reply = self.authorized_admin(operator, request.clone());
+        let session = format!("{session:016x}");
+        match &reply {
+            AdminReply::Accepted => {
+                info!(%peer, %session, operator, ?request, "admin request accepted")
+            }
+            other => {
+                warn!(%peer, %session, operator, ?request, answer = ?other, "admin request not carried out")
+            }
+        }
+        reply
+    }
+
+    fn authorized_admin(&mut self, operator: bool, request: AdminRequest) -> AdminReply {
         let change = match request {
             AdminRequest::Status => return AdminReply::Status(Box::new(self.status())),
-            AdminRequest::Join { member } => {
-                info!(node = %member.id, addr = %member.addr, "join requested");
-                Reconfig::Add(member)
+            AdminRequest::Join { .. } | AdminRequest::Remove { .. } if !operator => {
+                return AdminReply::Unauthorized(
+                    "changing the view needs the instance secret: connect as an operator \
+                     (concoord add/remove --peer-secret FILE)"
+                        .into(),
+                );
             }
-            AdminRequest::Remove { node } => {
-                info!(%node, "removal requested");
-                Reconfig::Remove(node)
-            }
-            AdminRequest::Shutdown => {
+            AdminRequest::Join { member } => Reconfig::Add(member),
+            AdminRequest::Remove { node } => Reconfig::Remove(node),
+            AdminRequest::Shutdown if operator || self.outside_the_view() => {
                 self.stopping = true;
                 return AdminReply::Accepted;
+            }
+            AdminRequest::Shutdown => {
+                return AdminReply::Unauthorized(
+                    "this replica is a member of the view: remove it first (concoord remove), \
+                     or stop it as an operator (--peer-secret FILE)"
+                        .into(),
+                );
             }
         };
         match self.node.propose_reconfig(change) {
@@ -304,7 +409,13 @@ impl<O: ReplicatedObject> Driver<O> {
         }
         for (peer, fault) in &ready.peer_faults {
             // The core dropped what the peer sent and keeps running; say who.
-            warn!(peer = ?peer, "dropped a peer's message: {fault}");
+            let why = match fault {
+                PeerFault::ConflictingDecision { .. } => Refusal::Contradiction,
+                PeerFault::Malformed(_) => Refusal::Malformed,
+            };
+            let addr = self.peer_addr(*peer);
+            self.guard
+                .refused(*peer, addr.as_deref(), &fault.to_string(), why);
         }
         for out in ready.messages {
             self.pool.send(out.to, out.msg);
@@ -524,6 +635,9 @@ impl<O: ReplicatedObject> Driver<O> {
             client_sessions: self.state.sessions.len() as u64,
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
+            peers_authenticated: self.peers_authenticated,
+            connections_refused: self.refused.load(Ordering::Relaxed),
+            peer_messages_dropped: self.guard.dropped(),
         }
     }
 }

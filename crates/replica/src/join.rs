@@ -1,6 +1,9 @@
 //! Joining a running instance: ask any bootstrap replica to add us (following
-//! redirects to the leader) until the view includes us.
+//! redirects to the leader) until the view includes us. The request goes
+//! over an operator connection, proving the instance secret: a replica that
+//! cannot prove it has no business in the view.
 
+use concoord_transport::InstanceSecret;
 use concoord_transport::admin::admin_request;
 use concoord_transport::wire::{AdminReply, AdminRequest};
 use paxos_core::Member;
@@ -17,9 +20,9 @@ pub async fn join_instance(
     bootstrap: Vec<String>,
     member: Member,
     token: Option<String>,
+    secret: InstanceSecret,
     joined: Arc<AtomicBool>,
 ) {
-    let client_id: u64 = rand::random();
     let mut round = 0usize;
     let mut redirect: Option<String> = None;
     while !joined.load(Ordering::Relaxed) {
@@ -30,7 +33,15 @@ pub async fn join_instance(
         let request = AdminRequest::Join {
             member: member.clone(),
         };
-        match admin_request(&addr, client_id, token.clone(), request, REQUEST_TIMEOUT).await {
+        match admin_request(
+            &addr,
+            Some(&secret),
+            token.clone(),
+            request,
+            REQUEST_TIMEOUT,
+        )
+        .await
+        {
             Ok(AdminReply::Accepted) => {
                 info!(via = %addr, "join proposed; waiting for the view change to take effect");
                 tokio::time::sleep(RETRY_PAUSE * 4).await;
@@ -44,7 +55,7 @@ pub async fn join_instance(
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
             Err(e) => {
-                warn!("cannot reach bootstrap replica: {e}; retrying");
+                warn!(via = %addr, "cannot ask to be added: {e}; retrying");
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
         }

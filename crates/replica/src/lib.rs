@@ -21,6 +21,8 @@ pub mod driver;
 pub mod join;
 pub mod logged_call;
 pub mod membership;
+pub mod peer_guard;
+pub mod peer_secret;
 pub mod replicated_state;
 pub mod server;
 pub mod session_keeper;
@@ -32,12 +34,15 @@ use clap::Parser;
 use concoord_object::ReplicatedObject;
 use paxos_core::Member;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use cli::ReplicaArgs;
+pub use peer_secret::PeerSecretSource;
 
 /// Events queued from the network before senders wait (back-pressure).
 const EVENT_QUEUE_MAX: usize = 65_536;
@@ -53,6 +58,8 @@ pub struct ReplicaOptions {
     pub bootstrap: Vec<String>,
     /// Token clients and replicas must present.
     pub token: Option<String>,
+    /// Where the instance secret comes from (see `peer_secret`).
+    pub peer_secret: PeerSecretSource,
     /// Length of one consensus tick.
     pub tick: Duration,
     /// Heartbeat interval in ticks.
@@ -80,6 +87,7 @@ impl Default for ReplicaOptions {
             port: 14000,
             bootstrap: Vec::new(),
             token: None,
+            peer_secret: PeerSecretSource::Default,
             tick: Duration::from_millis(10),
             heartbeat_ticks: 5,
             election_ticks: 50,
@@ -142,9 +150,18 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
             source,
         })?;
     let start = startup::start::<O>(&opts, &my_addr)?;
+    peer_secret::announce(&start.secret, &opts.addr, &my_addr);
+    let secret = start.secret.secret;
     let id = start.node.id();
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
-    tokio::spawn(server::serve(listener, id, opts.token.clone(), events_tx));
+    let refused = Arc::new(AtomicU64::new(0));
+    let gate = server::Gate {
+        me: id,
+        token: opts.token.clone(),
+        secret: secret.clone(),
+        refused: refused.clone(),
+    };
+    tokio::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
         Member {
             id,
@@ -152,14 +169,20 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         },
         opts.bootstrap.clone(),
         opts.token.clone(),
+        secret.clone(),
         opts.failure_detection,
         start.joining,
     );
+    let security = driver::Security {
+        token: opts.token.clone(),
+        secret,
+        refused,
+    };
     let driver = driver::Driver::<O>::new(
         start.node,
         start.storage,
         my_addr,
-        opts.token.clone(),
+        security,
         membership,
         session_keeper::SessionKeeper::new(opts.session_ttl),
     );

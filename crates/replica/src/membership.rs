@@ -10,6 +10,7 @@
 //!   its identity and is added back.
 
 use crate::join::join_instance;
+use concoord_transport::InstanceSecret;
 use paxos_core::{Member, Node, NodeId, Reconfig};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct Membership {
     me: Member,
     bootstrap: Vec<String>,
     token: Option<String>,
+    secret: InstanceSecret,
     detection: Option<(Duration, Duration)>,
     joined: Arc<AtomicBool>,
     join_task: Option<JoinHandle<()>>,
@@ -45,6 +47,7 @@ impl Membership {
         me: Member,
         bootstrap: Vec<String>,
         token: Option<String>,
+        secret: InstanceSecret,
         detection: Option<(Duration, Duration)>,
         joining: bool,
     ) -> Membership {
@@ -52,6 +55,7 @@ impl Membership {
             me,
             bootstrap,
             token,
+            secret,
             detection,
             joined: Arc::new(AtomicBool::new(!joining)),
             join_task: None,
@@ -89,6 +93,7 @@ impl Membership {
             targets,
             self.me.clone(),
             self.token.clone(),
+            self.secret.clone(),
             self.joined.clone(),
         )));
     }

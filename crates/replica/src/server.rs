@@ -1,11 +1,20 @@
 //! The listening socket: accepts connections, runs the handshake, and turns
 //! what arrives into events for the driver. One task per connection; a bad
-//! frame closes that connection only, with the reason logged.
+//! frame closes that connection only, with the reason logged. A connection
+//! refused at the handshake (wrong token, no proof of the instance secret,
+//! a forged session ticket) is logged and counted.
+//!
+//! Every event carries who the handshake proved the sender to be: a peer's
+//! messages come from the node id it proved, never from one a message
+//! names; a client's from the session whose ticket it holds.
 
-use concoord_transport::handshake::{Accepted, accept};
+use concoord_transport::HandshakeError;
+use concoord_transport::InstanceSecret;
+use concoord_transport::handshake::{Accepted, Credentials, accept};
 use concoord_transport::wire::{ClientFrame, PeerFrame, ReplicaFrame};
 use futures::{SinkExt, StreamExt};
 use paxos_core::{Message, NodeId};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,7 +33,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the network hands the driver.
 pub enum Event {
-    /// A replica connected to us and told us where it listens.
+    /// A replica connected to us, proved its node id, and told us where it
+    /// listens.
     PeerHello {
         /// Its node id.
         node: NodeId,
@@ -42,8 +52,12 @@ pub enum Event {
     ClientConnected {
         /// The connection.
         conn: ConnId,
-        /// The client's id.
+        /// The client's session id (issued, or resumed with its ticket).
         client_id: u64,
+        /// Whether it proved the instance secret (an operator tool).
+        operator: bool,
+        /// Its address, for the log.
+        peer: SocketAddr,
         /// Where to send its replies.
         replies: mpsc::Sender<ReplicaFrame>,
     },
@@ -63,15 +77,22 @@ pub enum Event {
     },
 }
 
+/// What the listener checks connections against.
+pub struct Gate {
+    /// This replica's node id.
+    pub me: NodeId,
+    /// The token every connection must present.
+    pub token: Option<String>,
+    /// The instance secret.
+    pub secret: InstanceSecret,
+    /// Connections refused at the handshake (shared with the driver's status).
+    pub refused: Arc<AtomicU64>,
+}
+
 /// Accepts connections forever.
-pub async fn serve(
-    listener: TcpListener,
-    me: NodeId,
-    token: Option<String>,
-    events: mpsc::Sender<Event>,
-) {
+pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event>) {
     let next_conn = Arc::new(AtomicU64::new(1));
-    let token: Arc<Option<String>> = Arc::new(token);
+    let gate = Arc::new(gate);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -83,23 +104,39 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
-        let token = token.clone();
+        let gate = gate.clone();
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            match accept(stream, me, token.as_deref(), HANDSHAKE_TIMEOUT).await {
-                Err(e) => warn!(%peer, "connection refused: {e}"),
+            let creds = Credentials {
+                me: gate.me,
+                token: gate.token.as_deref(),
+                secret: &gate.secret,
+            };
+            match accept(stream, &creds, HANDSHAKE_TIMEOUT).await {
+                Err(e @ HandshakeError::Refused(_)) => {
+                    gate.refused.fetch_add(1, Ordering::Relaxed);
+                    warn!(%peer, "connection refused: {e}");
+                }
+                Err(e) => debug!(%peer, "handshake failed: {e}"),
                 Ok(Accepted::Replica { node, addr, conn }) => {
-                    debug!(%peer, ?node, %addr, "peer connected");
+                    debug!(%peer, %node, %addr, "peer connected and proved its identity");
                     if events.send(Event::PeerHello { node, addr }).await.is_err() {
                         return;
                     }
                     serve_peer(node, conn, events).await;
                 }
                 Ok(Accepted::Client {
-                    client_id,
+                    session,
+                    operator,
                     conn: framed,
                 }) => {
-                    serve_client(conn, client_id, framed, events).await;
+                    let client = Client {
+                        conn,
+                        client_id: session,
+                        operator,
+                        peer,
+                    };
+                    serve_client(client, framed, events).await;
                 }
             }
         });
@@ -126,17 +163,32 @@ async fn serve_peer(
     }
 }
 
-async fn serve_client(
+/// An accepted client connection.
+struct Client {
     conn: ConnId,
     client_id: u64,
+    operator: bool,
+    peer: SocketAddr,
+}
+
+async fn serve_client(
+    client: Client,
     framed: concoord_transport::handshake::ServedClient,
     events: mpsc::Sender<Event>,
 ) {
+    let Client {
+        conn,
+        client_id,
+        operator,
+        peer,
+    } = client;
     let (mut sink, mut stream) = framed.split();
     let (replies, mut outbox) = mpsc::channel::<ReplicaFrame>(REPLIES_QUEUED_MAX);
     let connected = Event::ClientConnected {
         conn,
         client_id,
+        operator,
+        peer,
         replies,
     };
     if events.send(connected).await.is_err() {

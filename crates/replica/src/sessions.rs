@@ -81,7 +81,8 @@ impl SessionTable {
         let mut abandoned = Vec::new();
         if acked > session.acked {
             session.acked = acked;
-            let kept = session.calls.split_off(&(acked + 1));
+            // `acked` comes from the client: any u64, so no `+ 1` past the top.
+            let kept = session.calls.split_off(&acked.saturating_add(1));
             let forgotten = std::mem::replace(&mut session.calls, kept);
             abandoned = forgotten
                 .into_iter()
@@ -98,7 +99,7 @@ impl SessionTable {
             match session.calls.get(&seq) {
                 Some(CallState::Done(reply)) => Admission::Duplicate(reply.clone()),
                 Some(CallState::Blocked) => Admission::StillBlocked,
-                None if seq > session.acked + IN_FLIGHT_PER_CLIENT_MAX => {
+                None if seq > session.acked.saturating_add(IN_FLIGHT_PER_CLIENT_MAX) => {
                     Admission::TooManyInFlight
                 }
                 None => Admission::Fresh,
@@ -229,6 +230,20 @@ mod tests {
             admit(&mut t, 1, IN_FLIGHT_PER_CLIENT_MAX + 1, 0),
             Admission::TooManyInFlight
         );
+    }
+
+    #[test]
+    fn sequence_numbers_and_acknowledgements_at_the_top_of_the_range_never_overflow() {
+        let mut t = SessionTable::default();
+        assert_eq!(admit(&mut t, 1, u64::MAX, 0), Admission::TooManyInFlight);
+        assert_eq!(
+            admit(&mut t, 1, u64::MAX, u64::MAX - 1),
+            Admission::Fresh,
+            "the next call after the highest acknowledgement"
+        );
+        t.record(1, u64::MAX, Ok(vec![]));
+        assert_eq!(admit(&mut t, 1, u64::MAX, u64::MAX), Admission::Stale);
+        assert_eq!(admit(&mut t, 1, 5, u64::MAX), Admission::Stale);
     }
 
     #[test]

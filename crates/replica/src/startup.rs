@@ -3,7 +3,12 @@
 //! directory. Only the last keeps its node id; every other start is a new
 //! incarnation with a fresh id, so a replica never votes under an identity
 //! whose promises it has forgotten.
+//!
+//! It also settles the replica's instance secret (see `peer_secret`): read
+//! before a `--repair` sets the data directory aside, and kept in the data
+//! directory once it exists.
 
+use crate::peer_secret::{self, Resolved};
 use crate::storage::{DurableStore, Identity};
 use crate::{ReplicaError, ReplicaOptions};
 use concoord_object::ReplicatedObject;
@@ -18,6 +23,8 @@ pub struct Start {
     pub storage: Option<DurableStore>,
     /// Whether it must ask to be added to the view.
     pub joining: bool,
+    /// Its instance secret.
+    pub secret: Resolved,
 }
 
 fn config(opts: &ReplicaOptions, id: NodeId) -> Config {
@@ -38,8 +45,26 @@ pub fn start<O: ReplicatedObject>(
     opts: &ReplicaOptions,
     my_addr: &str,
 ) -> Result<Start, ReplicaError> {
+    let mut start = identity::<O>(opts, my_addr)?;
+    if let Some(dir) = &opts.data_dir {
+        peer_secret::store(&mut start.secret, dir)?;
+    }
+    Ok(start)
+}
+
+fn identity<O: ReplicatedObject>(
+    opts: &ReplicaOptions,
+    my_addr: &str,
+) -> Result<Start, ReplicaError> {
+    let joining = !opts.bootstrap.is_empty();
+    let secret = peer_secret::resolve(
+        &opts.peer_secret,
+        opts.data_dir.as_deref(),
+        joining,
+        my_addr,
+    )?;
     let Some(dir) = &opts.data_dir else {
-        return fresh::<O>(opts, my_addr, None);
+        return fresh::<O>(opts, my_addr, None, secret);
     };
     if opts.repair && dir.exists() {
         if opts.bootstrap.is_empty() {
@@ -70,6 +95,7 @@ pub fn start<O: ReplicatedObject>(
                 node,
                 storage: Some(store),
                 joining: false,
+                secret,
             })
         }
         None => {
@@ -80,7 +106,7 @@ pub fn start<O: ReplicatedObject>(
                     dir.display()
                 )));
             }
-            fresh::<O>(opts, my_addr, Some(dir))
+            fresh::<O>(opts, my_addr, Some(dir), secret)
         }
     }
 }
@@ -90,6 +116,7 @@ fn fresh<O: ReplicatedObject>(
     opts: &ReplicaOptions,
     my_addr: &str,
     dir: Option<&std::path::Path>,
+    secret: Resolved,
 ) -> Result<Start, ReplicaError> {
     let id = NodeId(rand::random::<u64>().max(1));
     let storage = match dir {
@@ -120,5 +147,6 @@ fn fresh<O: ReplicatedObject>(
         node,
         storage,
         joining,
+        secret,
     })
 }

@@ -1,23 +1,31 @@
-//! One-shot operator requests (status, join, remove) over a client connection.
+//! One-shot operator requests (status, join, remove, shutdown) over a client
+//! connection. Status is open to any client; view changes and stopping a
+//! member need an operator connection, which proves the instance secret.
 
-use crate::handshake::connect_client;
+use crate::handshake::{connect_client, connect_operator};
+use crate::instance_secret::InstanceSecret;
 use crate::wire::{AdminReply, AdminRequest, ClientFrame, ReplicaFrame};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::time::timeout;
 
-/// Sends `request` to the replica at `addr` and waits for its answer.
-/// Errors are returned as text meant for the user.
+/// Sends `request` to the replica at `addr` and waits for its answer, as an
+/// operator if `operator` holds the instance secret. Errors are returned as
+/// text meant for the user.
 pub async fn admin_request(
     addr: &str,
-    client_id: u64,
+    operator: Option<&InstanceSecret>,
     token: Option<String>,
     request: AdminRequest,
     limit: Duration,
 ) -> Result<AdminReply, String> {
-    let (_, mut conn) = connect_client(addr, client_id, token, limit)
-        .await
-        .map_err(|e| e.to_string())?;
+    let connected = match operator {
+        Some(secret) => connect_operator(addr, secret, token, limit).await,
+        None => connect_client(addr, None, token, limit)
+            .await
+            .map(|(node, _, conn)| (node, conn)),
+    };
+    let (_, mut conn) = connected.map_err(|e| e.to_string())?;
     let id = 1;
     timeout(limit, conn.send(ClientFrame::Admin { id, request }))
         .await

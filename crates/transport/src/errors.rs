@@ -61,4 +61,50 @@ pub enum HandshakeError {
     /// The connecting side is not acceptable (server side).
     #[error("refused a connection: {0}")]
     Refused(String),
+    /// The replica answering could not prove it holds the instance secret.
+    #[error(
+        "{0} did not prove it holds this instance's peer secret: it belongs to another instance, or one of the two has the wrong --peer-secret"
+    )]
+    Impostor(String),
+    /// The replica answered with a handshake step that does not fit.
+    #[error("{addr} answered the handshake with {got}")]
+    Unexpected {
+        /// The replica.
+        addr: String,
+        /// What came.
+        got: &'static str,
+    },
+}
+
+/// An instance secret file could not be used.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    /// The file cannot be read.
+    #[error(
+        "cannot read the peer secret {path}: {source}; give the instance's secret file with --peer-secret FILE"
+    )]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file cannot be written.
+    #[error("cannot write the peer secret {path}: {source}")]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file holds too short a secret to resist guessing.
+    #[error("the peer secret in {path} has {chars} characters; use at least {min} (or delete the file to have a replica generate one)", min = crate::instance_secret::SECRET_CHARS_MIN)]
+    TooShort {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its length.
+        chars: usize,
+    },
 }

@@ -1,21 +1,31 @@
 //! Opening connections: the `Hello` exchange on both sides, then the switch to
 //! the codec of the connection's role.
+//!
+//! Every connection presents the token (if the instance has one). A client
+//! then gets its session: a new one, or the one whose ticket it presents. A
+//! replica or an operator must also answer the challenge of `peer_auth`, and
+//! a replica is then bound to the node id it proved. The accepting side
+//! counts nothing itself; it returns why it refused, and the caller logs and
+//! counts.
 
 use crate::errors::HandshakeError;
 use crate::frame_codec::MsgpackCodec;
+use crate::instance_secret::InstanceSecret;
+use crate::peer_auth::{Exchange, Purpose, Side, nonce};
 use crate::wire::{
-    CLIENT_FRAME_BYTES_MAX, ClientFrame, Hello, HelloReply, MAGIC, PEER_FRAME_BYTES_MAX,
-    PROTOCOL_VERSION, PeerFrame, ReplicaFrame, Role,
+    CLIENT_FRAME_BYTES_MAX, ClientFrame, Hello, HelloProof, HelloReply, MAGIC,
+    PEER_FRAME_BYTES_MAX, PROTOCOL_VERSION, PeerFrame, ReplicaFrame, Role, SessionTicket,
 };
 use futures::{SinkExt, StreamExt};
 use paxos_core::NodeId;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
-/// Largest `Hello` accepted (it holds a token and an address).
+/// Largest handshake frame accepted (it holds a token and an address).
 const HELLO_BYTES_MAX: usize = 4096;
 
 /// A replica-to-replica connection.
@@ -27,22 +37,34 @@ pub type ServedClient = Framed<TcpStream, MsgpackCodec<ClientFrame, ReplicaFrame
 
 /// An accepted, authenticated connection.
 pub enum Accepted {
-    /// Another replica.
+    /// Another replica, which proved it holds the instance secret.
     Replica {
-        /// Its node id.
+        /// The node id it proved.
         node: NodeId,
         /// Its advertised address.
         addr: String,
         /// The connection.
         conn: PeerConnection,
     },
-    /// A client.
+    /// A client, or an operator tool.
     Client {
-        /// Its id.
-        client_id: u64,
+        /// The session it speaks for (issued or resumed with its ticket).
+        session: u64,
+        /// Whether it proved it holds the instance secret (an operator).
+        operator: bool,
         /// The connection.
         conn: ServedClient,
     },
+}
+
+/// What the accepting replica checks connections against.
+pub struct Credentials<'a> {
+    /// This replica's node id.
+    pub me: NodeId,
+    /// The token every connection must present, if any.
+    pub token: Option<&'a str>,
+    /// The instance secret.
+    pub secret: &'a InstanceSecret,
 }
 
 /// Whether the presented token matches the expected one, in constant time.
@@ -58,68 +80,191 @@ pub fn token_matches(expected: Option<&str>, presented: Option<&str>) -> bool {
     }
 }
 
-/// Server side: reads the `Hello`, checks magic, version and token, answers,
-/// and returns the connection in its role's codec. Refused peers get a
+type Handshaking<In> = Framed<TcpStream, MsgpackCodec<In, HelloReply>>;
+
+/// Server side: reads the `Hello`, checks magic, version and token, issues or
+/// checks the session of a client, challenges a replica or operator, and
+/// returns the connection in its role's codec. Refused peers get a
 /// `Rejected` with the reason before the connection closes.
 pub async fn accept(
     stream: TcpStream,
-    me: NodeId,
-    token: Option<&str>,
+    creds: &Credentials<'_>,
     limit: Duration,
 ) -> Result<Accepted, HandshakeError> {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "unknown peer".into());
-    let mut framed = Framed::new(
-        stream,
-        MsgpackCodec::<Hello, HelloReply>::new(HELLO_BYTES_MAX),
-    );
-    let hello = match timeout(limit, framed.next()).await {
-        Err(_) => return Err(HandshakeError::Timeout(peer)),
-        Ok(None) => return Err(HandshakeError::Closed(peer)),
-        Ok(Some(Err(source))) => {
-            return Err(HandshakeError::Codec { addr: peer, source });
-        }
-        Ok(Some(Ok(hello))) => hello,
-    };
-    let refusal = if hello.magic != MAGIC {
-        Some("not a ConCoord connection (bad magic)".to_string())
-    } else if hello.version != PROTOCOL_VERSION {
-        Some(format!(
-            "protocol version {} is not supported; this replica speaks version {PROTOCOL_VERSION}: use client and replica builds of the same release",
-            hello.version
-        ))
-    } else if !token_matches(token, hello.token.as_deref()) {
-        Some(
-            "authentication failed: wrong or missing token (pass the instance's token with -t)"
-                .to_string(),
-        )
-    } else {
-        None
-    };
-    if let Some(reason) = refusal {
-        let _ = timeout(
+    let mut framed: Handshaking<Hello> = Framed::new(stream, MsgpackCodec::new(HELLO_BYTES_MAX));
+    let hello: Hello = receive(&mut framed, limit, &peer).await?;
+    if hello.magic != MAGIC {
+        return refuse(
+            framed,
             limit,
-            framed.send(HelloReply::Rejected {
-                reason: reason.clone(),
-            }),
+            &peer,
+            "not a ConCoord connection (bad magic)",
         )
         .await;
-        return Err(HandshakeError::Refused(format!("{peer}: {reason}")));
     }
-    send_within(&mut framed, HelloReply::Welcome { node: me }, limit, &peer).await?;
-    Ok(match hello.role {
-        Role::Replica { node, addr } => Accepted::Replica {
-            node,
-            addr,
-            conn: framed.map_codec(|_| MsgpackCodec::new(PEER_FRAME_BYTES_MAX)),
-        },
-        Role::Client { client_id } => Accepted::Client {
-            client_id,
-            conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
-        },
+    if hello.version != PROTOCOL_VERSION {
+        let reason = format!(
+            "protocol version {} is not supported; this replica speaks version {PROTOCOL_VERSION}: use client and replica builds of the same release",
+            hello.version
+        );
+        return refuse(framed, limit, &peer, &reason).await;
+    }
+    if !token_matches(creds.token, hello.token.as_deref()) {
+        let reason =
+            "authentication failed: wrong or missing token (pass the instance's token with -t)";
+        return refuse(framed, limit, &peer, reason).await;
+    }
+    match hello.role {
+        Role::Client { session } => {
+            let ticket = match session {
+                None => creds.secret.issue_session(),
+                Some(t) if creds.secret.session_is_genuine(&t) => t,
+                Some(_) => {
+                    let reason = "unknown session: its ticket was not issued by this instance \
+                                  (a session is resumed only by the client that opened it); \
+                                  connect without a ticket to open a new session";
+                    return refuse(framed, limit, &peer, reason).await;
+                }
+            };
+            welcome_client(framed, creds, ticket, false, limit, &peer).await
+        }
+        Role::Replica { node, addr } => {
+            let mut framed = challenge(
+                framed,
+                creds,
+                Purpose::Replica,
+                node,
+                &hello.nonce,
+                limit,
+                &peer,
+            )
+            .await?;
+            let welcome = HelloReply::Welcome {
+                node: creds.me,
+                session: None,
+            };
+            send_within(&mut framed, welcome, limit, &peer).await?;
+            Ok(Accepted::Replica {
+                node,
+                addr,
+                conn: framed.map_codec(|_| MsgpackCodec::new(PEER_FRAME_BYTES_MAX)),
+            })
+        }
+        Role::Operator => {
+            let framed = challenge(
+                framed,
+                creds,
+                Purpose::Operator,
+                NodeId(0),
+                &hello.nonce,
+                limit,
+                &peer,
+            )
+            .await?;
+            let ticket = creds.secret.issue_session();
+            welcome_client(framed, creds, ticket, true, limit, &peer).await
+        }
+    }
+}
+
+/// Welcomes a client or operator into the session of `ticket`.
+async fn welcome_client<In>(
+    mut framed: Handshaking<In>,
+    creds: &Credentials<'_>,
+    ticket: SessionTicket,
+    operator: bool,
+    limit: Duration,
+    peer: &str,
+) -> Result<Accepted, HandshakeError> {
+    let session = ticket.id;
+    let welcome = HelloReply::Welcome {
+        node: creds.me,
+        session: Some(ticket),
+    };
+    send_within(&mut framed, welcome, limit, peer).await?;
+    Ok(Accepted::Client {
+        session,
+        operator,
+        conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
     })
+}
+
+/// The responder's half of `peer_auth`: proves itself, then checks the
+/// initiator's proof. A wrong proof is refused.
+async fn challenge(
+    framed: Handshaking<Hello>,
+    creds: &Credentials<'_>,
+    purpose: Purpose,
+    claimed: NodeId,
+    their_nonce: &[u8],
+    limit: Duration,
+    peer: &str,
+) -> Result<Handshaking<HelloProof>, HandshakeError> {
+    let mut framed: Handshaking<HelloProof> =
+        framed.map_codec(|_| MsgpackCodec::new(HELLO_BYTES_MAX));
+    let my_nonce = nonce();
+    let exchange = Exchange {
+        purpose,
+        initiator_nonce: their_nonce,
+        responder_nonce: &my_nonce,
+        initiator: claimed,
+        responder: creds.me,
+    };
+    let challenge = HelloReply::Challenge {
+        node: creds.me,
+        nonce: my_nonce.clone(),
+        proof: exchange.proof(creds.secret, Side::Responder).to_vec(),
+    };
+    send_within(&mut framed, challenge, limit, peer).await?;
+    let answer: HelloProof = receive(&mut framed, limit, peer).await?;
+    if exchange.verify(creds.secret, Side::Initiator, &answer.proof) {
+        return Ok(framed);
+    }
+    let reason = match purpose {
+        Purpose::Replica => format!(
+            "peer authentication failed: no proof of the instance secret for node {claimed} \
+             (a replica joins with --peer-secret FILE holding the instance's secret)"
+        ),
+        Purpose::Operator => "operator authentication failed: wrong instance secret \
+                              (pass the instance's secret file with --peer-secret FILE)"
+            .to_string(),
+    };
+    refuse(framed, limit, peer, &reason).await
+}
+
+/// Sends `Rejected` (best effort) and returns the refusal.
+async fn refuse<In, T>(
+    mut framed: Handshaking<In>,
+    limit: Duration,
+    peer: &str,
+    reason: &str,
+) -> Result<T, HandshakeError> {
+    let rejected = HelloReply::Rejected {
+        reason: reason.to_string(),
+    };
+    let _ = timeout(limit, framed.send(rejected)).await;
+    Err(HandshakeError::Refused(format!("{peer}: {reason}")))
+}
+
+/// Reads one handshake frame within `limit`.
+async fn receive<In: DeserializeOwned, Out>(
+    framed: &mut Framed<TcpStream, MsgpackCodec<In, Out>>,
+    limit: Duration,
+    peer: &str,
+) -> Result<In, HandshakeError> {
+    match timeout(limit, framed.next()).await {
+        Err(_) => Err(HandshakeError::Timeout(peer.to_string())),
+        Ok(None) => Err(HandshakeError::Closed(peer.to_string())),
+        Ok(Some(Err(source))) => Err(HandshakeError::Codec {
+            addr: peer.to_string(),
+            source,
+        }),
+        Ok(Some(Ok(value))) => Ok(value),
+    }
 }
 
 async fn send_within<T, I>(
@@ -141,13 +286,14 @@ where
     }
 }
 
-/// Client side: connects, sends `Hello`, waits for `Welcome`.
-async fn connect(
+type Connecting<Out> = Framed<TcpStream, MsgpackCodec<HelloReply, Out>>;
+
+/// Client side: connects and sends `Hello`; returns the first answer.
+async fn open(
     addr: &str,
-    role: Role,
-    token: Option<String>,
+    hello: Hello,
     limit: Duration,
-) -> Result<(NodeId, Framed<TcpStream, MsgpackCodec<HelloReply, Hello>>), HandshakeError> {
+) -> Result<(HelloReply, Connecting<Hello>), HandshakeError> {
     let stream = match timeout(limit, TcpStream::connect(addr)).await {
         Err(_) => return Err(HandshakeError::Timeout(addr.to_string())),
         Ok(Err(source)) => {
@@ -159,53 +305,130 @@ async fn connect(
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(
-        stream,
-        MsgpackCodec::<HelloReply, Hello>::new(HELLO_BYTES_MAX),
-    );
-    send_within(&mut framed, Hello::new(role, token), limit, addr).await?;
-    match timeout(limit, framed.next()).await {
-        Err(_) => Err(HandshakeError::Timeout(addr.to_string())),
-        Ok(None) => Err(HandshakeError::Closed(addr.to_string())),
-        Ok(Some(Err(source))) => Err(HandshakeError::Codec {
-            addr: addr.to_string(),
-            source,
-        }),
-        Ok(Some(Ok(HelloReply::Rejected { reason }))) => Err(HandshakeError::Rejected {
+    let mut framed: Connecting<Hello> = Framed::new(stream, MsgpackCodec::new(HELLO_BYTES_MAX));
+    send_within(&mut framed, hello, limit, addr).await?;
+    let reply = receive(&mut framed, limit, addr).await?;
+    Ok((reply, framed))
+}
+
+fn unexpected(addr: &str, reply: HelloReply) -> HandshakeError {
+    match reply {
+        HelloReply::Rejected { reason } => HandshakeError::Rejected {
             addr: addr.to_string(),
             reason,
-        }),
-        Ok(Some(Ok(HelloReply::Welcome { node }))) => Ok((node, framed)),
+        },
+        HelloReply::Welcome { .. } => HandshakeError::Unexpected {
+            addr: addr.to_string(),
+            got: "a welcome before the challenge",
+        },
+        HelloReply::Challenge { .. } => HandshakeError::Unexpected {
+            addr: addr.to_string(),
+            got: "a challenge to a client",
+        },
     }
 }
 
-/// Opens a replica-to-replica connection.
+/// The initiator's half of `peer_auth`: checks the replica's proof, answers
+/// with its own, and waits for the welcome. Returns the replica's node id
+/// and its session for this connection (operators get one).
+async fn prove(
+    addr: &str,
+    hello: Hello,
+    purpose: Purpose,
+    me: NodeId,
+    secret: &InstanceSecret,
+    limit: Duration,
+) -> Result<(NodeId, Option<SessionTicket>, Connecting<HelloProof>), HandshakeError> {
+    let my_nonce = hello.nonce.clone();
+    let (reply, framed) = open(addr, hello, limit).await?;
+    let HelloReply::Challenge { node, nonce, proof } = reply else {
+        return Err(unexpected(addr, reply));
+    };
+    let exchange = Exchange {
+        purpose,
+        initiator_nonce: &my_nonce,
+        responder_nonce: &nonce,
+        initiator: me,
+        responder: node,
+    };
+    if !exchange.verify(secret, Side::Responder, &proof) {
+        return Err(HandshakeError::Impostor(addr.to_string()));
+    }
+    let mut framed: Connecting<HelloProof> =
+        framed.map_codec(|_| MsgpackCodec::new(HELLO_BYTES_MAX));
+    let answer = HelloProof {
+        proof: exchange.proof(secret, Side::Initiator).to_vec(),
+    };
+    send_within(&mut framed, answer, limit, addr).await?;
+    match receive(&mut framed, limit, addr).await? {
+        HelloReply::Welcome { node: n, session } if n == node => Ok((node, session, framed)),
+        HelloReply::Welcome { .. } => Err(HandshakeError::Unexpected {
+            addr: addr.to_string(),
+            got: "a welcome from another node than the challenge",
+        }),
+        other => Err(unexpected(addr, other)),
+    }
+}
+
+/// Opens a replica-to-replica connection as node `me`, proving it holds the
+/// instance secret (and checking the other side does).
 pub async fn connect_peer(
     addr: &str,
     me: NodeId,
     my_addr: &str,
     token: Option<String>,
+    secret: &InstanceSecret,
     limit: Duration,
 ) -> Result<(NodeId, PeerConnection), HandshakeError> {
     let role = Role::Replica {
         node: me,
         addr: my_addr.to_string(),
     };
-    let (node, framed) = connect(addr, role, token, limit).await?;
+    let hello = Hello::new(role, token, nonce());
+    let (node, _, framed) = prove(addr, hello, Purpose::Replica, me, secret, limit).await?;
     Ok((
         node,
         framed.map_codec(|_| MsgpackCodec::new(PEER_FRAME_BYTES_MAX)),
     ))
 }
 
-/// Opens a client connection.
+/// Opens a client connection: a new session (`session: None`) or the one of
+/// `session`'s ticket. Returns the replica's node id and the session's ticket.
 pub async fn connect_client(
     addr: &str,
-    client_id: u64,
+    session: Option<SessionTicket>,
+    token: Option<String>,
+    limit: Duration,
+) -> Result<(NodeId, SessionTicket, ClientConnection), HandshakeError> {
+    let hello = Hello::new(Role::Client { session }, token, Vec::new());
+    let (reply, framed) = open(addr, hello, limit).await?;
+    match reply {
+        HelloReply::Welcome {
+            node,
+            session: Some(ticket),
+        } => Ok((
+            node,
+            ticket,
+            framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
+        )),
+        HelloReply::Welcome { session: None, .. } => Err(HandshakeError::Unexpected {
+            addr: addr.to_string(),
+            got: "a welcome without a session",
+        }),
+        other => Err(unexpected(addr, other)),
+    }
+}
+
+/// Opens an operator connection, proving it holds the instance secret: its
+/// admin requests may change the view and stop members.
+pub async fn connect_operator(
+    addr: &str,
+    secret: &InstanceSecret,
     token: Option<String>,
     limit: Duration,
 ) -> Result<(NodeId, ClientConnection), HandshakeError> {
-    let (node, framed) = connect(addr, Role::Client { client_id }, token, limit).await?;
+    let hello = Hello::new(Role::Operator, token, nonce());
+    let (node, _, framed) = prove(addr, hello, Purpose::Operator, NodeId(0), secret, limit).await?;
     Ok((
         node,
         framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),

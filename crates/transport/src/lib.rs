@@ -4,6 +4,8 @@
 //! * [`frame_codec`]: length-prefixed msgpack frames with a maximum size;
 //! * [`handshake`]: the versioned, authenticated `Hello` exchange that opens
 //!   every connection;
+//! * [`instance_secret`], [`peer_auth`], [`session_ticket`]: who may speak
+//!   as a replica, as an operator, and as a client session;
 //! * [`peer_pool`]: outbound replica connections with reconnection;
 //! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings.
 //!
@@ -14,8 +16,9 @@
 //! use futures::SinkExt;
 //! use std::time::Duration;
 //!
-//! let (_replica, mut conn) =
-//!     connect_client("127.0.0.1:14000", 42, None, Duration::from_secs(2)).await?;
+//! // A new session; the ticket resumes it on a later connection.
+//! let (_replica, _ticket, mut conn) =
+//!     connect_client("127.0.0.1:14000", None, None, Duration::from_secs(2)).await?;
 //! let call = CallRequest { seq: 1, acked: 0, method: "getvalue".into(), args: vec![0x90] };
 //! conn.send(ClientFrame::Call(call)).await?;
 //! # Ok(()) }
@@ -28,8 +31,12 @@ pub mod admin;
 pub mod errors;
 pub mod frame_codec;
 pub mod handshake;
+pub mod instance_secret;
+pub mod peer_auth;
 pub mod peer_pool;
+pub mod session_ticket;
 pub mod wire;
 
-pub use errors::{CodecError, HandshakeError};
+pub use errors::{CodecError, HandshakeError, SecretError};
 pub use frame_codec::MsgpackCodec;
+pub use instance_secret::InstanceSecret;

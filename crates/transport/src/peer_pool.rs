@@ -5,7 +5,9 @@
 //! Paxos tolerates lost messages (the leader retransmits), so dropping under
 //! overload is safe where blocking would stall every peer behind a slow one.
 
+use crate::errors::HandshakeError;
 use crate::handshake::connect_peer;
+use crate::instance_secret::InstanceSecret;
 use crate::wire::PeerFrame;
 use futures::SinkExt;
 use paxos_core::{Message, NodeId};
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE_MAX: usize = 4096;
@@ -34,17 +36,20 @@ pub struct PeerPool {
     me: NodeId,
     my_addr: String,
     token: Option<String>,
+    secret: InstanceSecret,
     peers: BTreeMap<NodeId, Peer>,
     dropped: u64,
 }
 
 impl PeerPool {
-    /// A pool for replica `me`, reachable at `my_addr`.
-    pub fn new(me: NodeId, my_addr: String, token: Option<String>) -> Self {
+    /// A pool for replica `me`, reachable at `my_addr`, proving `secret`
+    /// to every peer it connects to.
+    pub fn new(me: NodeId, my_addr: String, token: Option<String>, secret: InstanceSecret) -> Self {
         PeerPool {
             me,
             my_addr,
             token,
+            secret,
             peers: BTreeMap::new(),
             dropped: 0,
         }
@@ -85,6 +90,7 @@ impl PeerPool {
                 self.me,
                 self.my_addr.clone(),
                 self.token.clone(),
+                self.secret.clone(),
                 rx,
             ));
             self.peers.insert(
@@ -118,15 +124,26 @@ async fn peer_task(
     me: NodeId,
     my_addr: String,
     token: Option<String>,
+    secret: InstanceSecret,
     mut queue: mpsc::Receiver<Message>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let mut conn = match connect_peer(&addr, me, &my_addr, token.clone(), CONNECT_TIMEOUT).await
-        {
+        let connected =
+            connect_peer(&addr, me, &my_addr, token.clone(), &secret, CONNECT_TIMEOUT).await;
+        let mut conn = match connected {
             Ok((node, conn)) if node == to => conn,
             Ok((node, _)) => {
                 debug!(%addr, expected = ?to, found = ?node, "a different replica answers at this address");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+            Err(e @ (HandshakeError::Impostor(_) | HandshakeError::Rejected { .. })) => {
+                // Reachable but refusing, or not of this instance: say so
+                // (once per back-off round), it will not fix itself quickly.
+                warn!(%addr, error = %e, "cannot connect to peer");
+                while queue.try_recv().is_ok() {}
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;

@@ -11,8 +11,9 @@ use std::fmt;
 
 /// First bytes of every `Hello`: identifies a ConCoord peer.
 pub const MAGIC: [u8; 4] = *b"CCRD";
-/// Version of this protocol; a replica refuses any other.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of this protocol; a replica refuses any other. Version 2 added
+/// peer authentication and session tickets.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame between replicas (snapshots travel in them).
 pub const PEER_FRAME_BYTES_MAX: usize = 64 << 20;
 /// Largest frame from or to a client.
@@ -21,18 +22,40 @@ pub const CLIENT_FRAME_BYTES_MAX: usize = 16 << 20;
 /// Who is connecting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// Another replica, with the address it serves on.
+    /// Another replica, with the address it serves on. It must prove it
+    /// holds the instance secret (see `peer_auth`).
     Replica {
         /// Its node id.
         node: NodeId,
         /// Its advertised address.
         addr: String,
     },
-    /// A client (also used by admin tools).
+    /// A client (also used by admin tools for status).
     Client {
-        /// The client's id (its exactly-once session id).
-        client_id: u64,
+        /// The session to resume; `None` asks for a new one.
+        session: Option<SessionTicket>,
     },
+    /// An operator tool holding the instance secret: it proves so, and may
+    /// then change the view and stop members. Gets a new session too.
+    Operator,
+}
+
+/// A client session and the secret that proves it is the caller's (see
+/// `session_ticket`). Issued by a replica in `Welcome`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTicket {
+    /// The session id (the client id of the exactly-once table).
+    pub id: u64,
+    /// Its secret.
+    #[serde(with = "serde_bytes")]
+    pub secret: Vec<u8>,
+}
+
+impl fmt::Debug for SessionTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret stays out of logs.
+        write!(f, "SessionTicket({:016x}, ..)", self.id)
+    }
 }
 
 /// The first frame on every connection.
@@ -46,33 +69,61 @@ pub struct Hello {
     pub role: Role,
     /// The instance's security token, if it has one.
     pub token: Option<String>,
+    /// The connecting side's challenge nonce (32 random bytes; replicas and
+    /// operators only, empty for clients).
+    #[serde(with = "serde_bytes")]
+    pub nonce: Vec<u8>,
 }
 
 impl Hello {
     /// A hello for this protocol version.
-    pub fn new(role: Role, token: Option<String>) -> Self {
+    pub fn new(role: Role, token: Option<String>, nonce: Vec<u8>) -> Self {
         Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
             role,
             token,
+            nonce,
         }
     }
 }
 
-/// The replica's answer to `Hello`.
+/// The replica's answers during the handshake.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HelloReply {
-    /// Accepted; the replica's node id.
+    /// Accepted; the replica's node id, and for clients and operators the
+    /// session they now speak for.
     Welcome {
         /// The replica's node id.
         node: NodeId,
+        /// The connection's session (`None` for replicas).
+        session: Option<SessionTicket>,
+    },
+    /// To a replica or operator: prove you hold the instance secret. The
+    /// replica proves it first.
+    Challenge {
+        /// The replica's node id.
+        node: NodeId,
+        /// Its nonce.
+        #[serde(with = "serde_bytes")]
+        nonce: Vec<u8>,
+        /// Its proof (see `peer_auth`).
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
     },
     /// Refused; the connection closes after this.
     Rejected {
         /// Why, in words meant for the user.
         reason: String,
     },
+}
+
+/// The connecting side's answer to a `Challenge`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloProof {
+    /// Its proof (see `peer_auth`).
+    #[serde(with = "serde_bytes")]
+    pub proof: Vec<u8>,
 }
 
 /// Replica to replica.
@@ -132,7 +183,8 @@ pub enum AdminRequest {
         /// The replica to remove.
         node: NodeId,
     },
-    /// Stop this replica (after it was removed from the view).
+    /// Stop this replica. Only a replica outside the view stops for anyone;
+    /// a member stops only for an operator connection.
     Shutdown,
 }
 
@@ -276,6 +328,15 @@ pub struct StatusReport {
     pub state_digest: u64,
     /// Seconds since start.
     pub uptime_secs: u64,
+    /// Whether peers must prove the instance secret (`false`: an open
+    /// instance, started with `--no-peer-secret`).
+    pub peers_authenticated: bool,
+    /// Connections refused at the handshake (bad magic, version, token,
+    /// proof or session ticket).
+    pub connections_refused: u64,
+    /// Peer messages dropped: from non-members, claiming another node's
+    /// ballot, out of range, or contradicting what this replica decided.
+    pub peer_messages_dropped: u64,
 }
 
 /// Answers to operator requests.
@@ -292,6 +353,8 @@ pub enum AdminReply {
     },
     /// Refused, with the reason.
     Error(String),
+    /// The connection may not do this (it is no operator connection).
+    Unauthorized(String),
 }
 
 /// Replica to client.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! DIR/identity                      node id, address, object (written once)
+//! DIR/peer-secret                   the instance secret (`peer_secret`)
 //! DIR/wal-0000000000000003.log      records since the last snapshot
 //! DIR/snapshot-00000000000000012000.snap
 //! ```
