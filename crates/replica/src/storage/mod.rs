@@ -375,7 +375,10 @@ mod tests {
         }
         let snap = Snapshot {
             slot: 8,
-            views: ViewHistory::genesis(&[]),
+            views: ViewHistory::genesis(&[Member {
+                id: NodeId(1),
+                addr: "127.0.0.1:14000".into(),
+            }]),
             data: vec![1, 2, 3],
         };
         store
