@@ -489,6 +489,7 @@ fn a_blocked_call_retried_after_its_wake_up_gets_the_wake_up_reply() {
             acked: 0,
             method: "acquire".into(),
             args: vec![0x90],
+            done: Vec::new(),
         };
         let (_, ticket, conn) = connect_client(&leader_addr, None, None, Duration::from_secs(2))
             .await

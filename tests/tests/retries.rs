@@ -115,6 +115,7 @@ fn a_resent_call_with_the_same_sequence_number_is_answered_from_the_table() {
             acked: 0,
             method: "increment".into(),
             args: vec![0x90],
+            done: Vec::new(),
         });
         let mut replies = Vec::new();
         // The second connection resumes the first one's session with its ticket.

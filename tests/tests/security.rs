@@ -474,6 +474,7 @@ fn session_hijack_is_refused(test: &str, ip: &str, token: Option<&'static str>) 
     for i in 0..3 {
         let forged = SessionTicket {
             id: victim_id,
+            issued_ms: 1,
             secret: rand::random::<[u8; 32]>().to_vec(),
         };
         let (mut s, reply) = rt.block_on(client_hello(&t.addr(i), Some(forged), t.token));
@@ -489,6 +490,7 @@ fn session_hijack_is_refused(test: &str, ip: &str, token: Option<&'static str>) 
             acked: u64::MAX,
             method: "__concoord_close__".into(),
             args: vec![0x90],
+            done: Vec::new(),
         });
         let _ = rt.block_on(send(&mut s, &close));
         assert!(rt.block_on(closed(&mut s)));

@@ -32,6 +32,9 @@ use tracing::debug;
 const REQUEST_QUEUE_MAX: usize = 4096;
 /// Pause before retrying after `Busy` or when no leader is known.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Ranges of answered calls reported with each call at most (they are
+/// reported again with the next ones).
+const DONE_RANGES_SENT_MAX: usize = 64;
 /// How long a dropped client waits for its session to close before leaving.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -299,6 +302,8 @@ struct InFlight {
     sent_at: Option<Instant>,
     /// Resend at this time (after `Busy`).
     retry_at: Option<Instant>,
+    /// Sent at least once, on any connection: it may have run.
+    ever_sent: bool,
 }
 
 struct Actor {
@@ -323,6 +328,10 @@ struct Actor {
     stream: Option<SplitStream<ClientConnection>>,
     next_seq: u64,
     inflight: BTreeMap<u64, InFlight>,
+    /// Calls above `acked()` whose replies arrived: start → end, inclusive.
+    /// Sent with every call so the replicas forget those replies although an
+    /// older call (a lock wait) is still unanswered.
+    done: BTreeMap<u64, u64>,
     failures: BTreeMap<String, String>,
 }
 
@@ -343,6 +352,7 @@ impl Actor {
             stream: None,
             next_seq: 1,
             inflight: BTreeMap::new(),
+            done: BTreeMap::new(),
             failures: BTreeMap::new(),
         }
     }
@@ -443,6 +453,7 @@ impl Actor {
                 cancel_at: None,
                 sent_at: None,
                 retry_at: None,
+                ever_sent: false,
             },
         );
         self.send_many(&[seq]).await;
@@ -479,6 +490,35 @@ impl Actor {
             .keys()
             .next()
             .map_or(self.next_seq - 1, |s| s - 1)
+    }
+
+    /// Notes that call `seq` is answered (it leaves the in-flight set).
+    fn note_done(&mut self, seq: u64) {
+        let (mut lo, mut hi) = (seq, seq);
+        if let Some((&s, &e)) = self.done.range(..=seq).next_back()
+            && e.saturating_add(1) >= seq
+        {
+            self.done.remove(&s);
+            lo = s;
+            hi = hi.max(e);
+        }
+        if let Some(&e) = self.done.get(&seq.saturating_add(1)) {
+            self.done.remove(&seq.saturating_add(1));
+            hi = hi.max(e);
+        }
+        self.done.insert(lo, hi);
+        let acked = self.acked();
+        self.done.retain(|_, end| *end > acked);
+    }
+
+    /// The answered calls above `acked()` to report, lowest first.
+    fn done_ranges(&self) -> Vec<(u64, u64)> {
+        let acked = self.acked();
+        self.done
+            .iter()
+            .map(|(s, e)| ((*s).max(acked + 1), *e))
+            .take(DONE_RANGES_SENT_MAX)
+            .collect()
     }
 
     /// In batched mode, collects more calls to travel with `first`, until
@@ -527,6 +567,7 @@ impl Actor {
                     cancel_at: req.wait.map(|w| now + w),
                     sent_at: None,
                     retry_at: None,
+                    ever_sent: false,
                 },
             );
             seqs.push(seq);
@@ -537,6 +578,7 @@ impl Actor {
     /// Sends calls: one `Call` frame, or one `Batch` frame for several.
     async fn send_many(&mut self, seqs: &[u64]) {
         let acked = self.acked();
+        let done = self.done_ranges();
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
@@ -546,11 +588,13 @@ impl Actor {
             if let Some(flight) = self.inflight.get_mut(seq) {
                 flight.sent_at = Some(now);
                 flight.retry_at = None;
+                flight.ever_sent = true;
                 calls.push(CallRequest {
                     seq: *seq,
                     acked,
                     method: flight.method.clone(),
                     args: flight.args.clone(),
+                    done: done.clone(),
                 });
             }
         }
@@ -678,7 +722,7 @@ impl Actor {
                     .is_some_and(|f| f.method == CONCOORD_CLOSE);
                 self.complete(seq, Ok(bytes.into_vec()));
                 if closed {
-                    self.fail_all(|| ClientError::Call(CallError::SessionExpired));
+                    self.fail_session_ended("the client closed its session");
                     self.start_new_session();
                 }
             }
@@ -703,8 +747,12 @@ impl Actor {
                 self.complete(seq, Err(ClientError::Application { method, value }));
             }
             Err(CallError::SessionExpired) => {
-                // Everything in flight belonged to the ended session.
-                self.fail_all(|| ClientError::Call(CallError::SessionExpired));
+                // This call did not run: the replicas refused it. The others
+                // in flight belonged to the ended session too; those already
+                // sent may have run before it ended, and their replies are
+                // gone with it.
+                self.complete(seq, Err(ClientError::Call(CallError::SessionExpired)));
+                self.fail_session_ended("the session expired");
                 self.start_new_session();
             }
             Err(other) => self.complete(seq, Err(ClientError::Call(other))),
@@ -746,6 +794,7 @@ impl Actor {
     fn start_new_session(&mut self) {
         self.ticket = None;
         self.next_seq = 1;
+        self.done.clear();
         self.disconnect();
     }
 
@@ -767,7 +816,24 @@ impl Actor {
 
     fn complete(&mut self, seq: u64, reply: Reply) {
         if let Some(f) = self.inflight.remove(&seq) {
+            self.note_done(seq);
             let _ = f.reply.send(reply);
+        }
+    }
+
+    /// Fails every call in flight of a session that ended: a call never sent
+    /// did not run; one sent may have run, and its reply is lost.
+    fn fail_session_ended(&mut self, why: &str) {
+        for (_, f) in std::mem::take(&mut self.inflight) {
+            let err = if f.ever_sent {
+                ClientError::OutcomeUnknown {
+                    method: f.method,
+                    reason: format!("{why} before its reply arrived"),
+                }
+            } else {
+                ClientError::Call(CallError::SessionExpired)
+            };
+            let _ = f.reply.send(Err(err));
         }
     }
 

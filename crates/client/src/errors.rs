@@ -18,16 +18,33 @@ pub enum ClientError {
         /// Addresses tried and the last error.
         tried: String,
     },
-    /// The call got no reply in time. It may or may not have taken effect; a
-    /// retry with the same client would not run it twice.
-    #[error("`{method}` got no reply within {after:?}; its outcome is unknown")]
+    /// The call got no reply in time. It may or may not have run, and it may
+    /// still run: the client has given up on it (a blocked call is cancelled).
+    /// Calling again is a new call, which runs once more if this one ran —
+    /// check the object's state before repeating a write that must not happen
+    /// twice. See [`ClientError::outcome_unknown`].
+    #[error(
+        "`{method}` got no reply within {after:?}; it may or may not have run, and calling again may run it twice"
+    )]
     Timeout {
         /// The method.
         method: String,
         /// The timeout.
         after: Duration,
     },
-    /// The replica refused or failed the call.
+    /// The call was sent, and its session ended (it expired, or the client
+    /// closed it) before the reply came: it may or may not have run. Calling
+    /// again is a new call, in a new session.
+    #[error("`{method}`: {reason}; it may or may not have run, and calling again may run it twice")]
+    OutcomeUnknown {
+        /// The method.
+        method: String,
+        /// What ended the session.
+        reason: String,
+    },
+    /// The replica refused or failed the call. `CallError::SessionExpired`
+    /// here means the call did **not** run: the replicas refused it because
+    /// its session had ended; calling again (in a new session) is safe.
     #[error("{0}")]
     Call(CallError),
     /// The method returned an error value; decode it with
@@ -78,6 +95,16 @@ impl<E> MethodError<E> {
 }
 
 impl ClientError {
+    /// Whether the call may or may not have run (a timeout, or a session that
+    /// ended while it was in flight). Every other error means it did not run,
+    /// or ran and returned the error.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Timeout { .. } | ClientError::OutcomeUnknown { .. }
+        )
+    }
+
     /// Decodes the error value a method returned, if this is one.
     pub fn application_error<E: serde::de::DeserializeOwned>(&self) -> Option<E> {
         match self {

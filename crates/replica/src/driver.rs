@@ -52,6 +52,7 @@ const EVENTS_PER_TURN_MAX: usize = 4096;
 struct ClientConn {
     replies: mpsc::Sender<ReplicaFrame>,
     client_id: u64,
+    issued_ms: u64,
     operator: bool,
     peer: SocketAddr,
 }
@@ -64,6 +65,9 @@ pub struct Security {
     pub secret: InstanceSecret,
     /// Connections the listener refused at the handshake.
     pub refused: Arc<AtomicU64>,
+    /// The listener's floor for new sessions' issue time, kept here from the
+    /// replicated state (see `sessions`).
+    pub sessions_not_before_ms: Arc<AtomicU64>,
 }
 
 struct PendingRead {
@@ -99,6 +103,7 @@ pub struct Driver<O> {
     guard: PeerGuard,
     peers_authenticated: bool,
     refused: Arc<AtomicU64>,
+    sessions_not_before_ms: Arc<AtomicU64>,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -134,6 +139,7 @@ impl<O: ReplicatedObject> Driver<O> {
             guard: PeerGuard::default(),
             peers_authenticated,
             refused: security.refused,
+            sessions_not_before_ms: security.sessions_not_before_ms,
         };
         driver.refresh_peers();
         driver
@@ -186,6 +192,7 @@ impl<O: ReplicatedObject> Driver<O> {
             Event::ClientConnected {
                 conn,
                 client_id,
+                issued_ms,
                 operator,
                 peer,
                 replies,
@@ -196,6 +203,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 let c = ClientConn {
                     replies,
                     client_id,
+                    issued_ms,
                     operator,
                     peer,
                 };
@@ -287,10 +295,13 @@ impl<O: ReplicatedObject> Driver<O> {
                     }
                     _ => {}
                 }
+                let issued_ms = self.conns.get(&conn).map_or(0, |c| c.issued_ms);
                 let call = LoggedCall {
                     client_id,
+                    issued_ms,
                     seq: req.seq,
                     acked: req.acked,
+                    done: req.done,
                     method: req.method,
                     args: req.args,
                 };
@@ -431,6 +442,7 @@ impl<O: ReplicatedObject> Driver<O> {
             info!(slot = snapshot.slot, "installed snapshot");
         }
         let mut views_changed = ready.restore.is_some();
+        let executes = !ready.committed.is_empty() || ready.restore.is_some();
         for (slot, entry) in &ready.committed {
             self.executed = *slot;
             match entry {
@@ -478,6 +490,12 @@ impl<O: ReplicatedObject> Driver<O> {
                 let reply = self.state.query(&read.method, &read.args);
                 self.reply(read.conn, read.seq, reply);
             }
+        }
+        if executes {
+            // New sessions are issued after every ended session the state forgot.
+            let floor = self.state.sessions.sessions_not_before_ms();
+            self.sessions_not_before_ms
+                .fetch_max(floor, Ordering::Relaxed);
         }
         let redirect = CallError::NotLeader {
             leader: self.node.leader().and_then(|l| self.addr_of(l)),

@@ -155,11 +155,13 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
     let id = start.node.id();
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
     let refused = Arc::new(AtomicU64::new(0));
+    let sessions_not_before_ms = Arc::new(AtomicU64::new(0));
     let gate = server::Gate {
         me: id,
         token: opts.token.clone(),
         secret: secret.clone(),
         refused: refused.clone(),
+        sessions_not_before_ms: sessions_not_before_ms.clone(),
     };
     tokio::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
@@ -177,6 +179,7 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         token: opts.token.clone(),
         secret,
         refused,
+        sessions_not_before_ms,
     };
     let driver = driver::Driver::<O>::new(
         start.node,

@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 pub struct LoggedCall {
     /// Calling client.
     pub client_id: u64,
+    /// When its session was issued (ms since the Unix epoch; see `sessions`).
+    pub issued_ms: u64,
     /// Its sequence number.
     pub seq: u64,
     /// The client's acknowledgement point (see `sessions`).
     pub acked: u64,
+    /// Replies above `acked` the client holds, as inclusive ranges.
+    pub done: Vec<(u64, u64)>,
     /// Method name.
     pub method: String,
     /// Arguments (msgpack array).
@@ -40,8 +44,10 @@ mod tests {
     fn round_trips_through_a_command() {
         let call = LoggedCall {
             client_id: 1,
+            issued_ms: 1_700_000_000_000,
             seq: 2,
             acked: 1,
+            done: vec![(4, 6)],
             method: "increment".into(),
             args: vec![0x90],
         };

@@ -3,7 +3,7 @@
 //! (the same on every replica) and the replica keeps serving.
 
 use crate::logged_call::LoggedCall;
-use crate::sessions::{Admission, SessionTable, StoredReply};
+use crate::sessions::{Admission, CallIdentity, SessionTable, StoredReply};
 use concoord_object::{
     CONCOORD_CANCEL, CONCOORD_CLOSE, CONCOORD_EXPIRE, CONCOORD_INIT, CallContext, MethodKind,
     ObjectError, ReplicatedObject, Waiter, args,
@@ -105,7 +105,13 @@ impl<O: ReplicatedObject> ReplicatedState<O> {
             self.collect_wakeups(&mut ctx, &mut out.woken);
             return out;
         }
-        let (admission, abandoned) = self.sessions.admit(call.client_id, call.seq, call.acked);
+        let (admission, abandoned) = self.sessions.admit(&CallIdentity {
+            client: call.client_id,
+            issued_ms: call.issued_ms,
+            seq: call.seq,
+            acked: call.acked,
+            done: &call.done,
+        });
         ctx.set_abandoning(true);
         for waiter in abandoned {
             self.cancel(&mut ctx, waiter, &mut out.woken);
@@ -282,6 +288,8 @@ mod tests {
             client_id: client,
             seq,
             acked: seq - 1,
+            issued_ms: 1,
+            done: Vec::new(),
             method: method.into(),
             args: vec![0x90],
         }
@@ -334,8 +342,10 @@ mod tests {
     fn lock_call(client: u64, seq: u64, acked: u64, method: &str) -> LoggedCall {
         LoggedCall {
             client_id: client,
+            issued_ms: 1,
             seq,
             acked,
+            done: Vec::new(),
             method: method.into(),
             args: vec![0x90],
         }
@@ -377,6 +387,8 @@ mod tests {
             client_id: 2,
             seq: 2,
             acked: 0,
+            issued_ms: 1,
+            done: Vec::new(),
             method: CONCOORD_CANCEL.into(),
             args: args::encode(&(1u64,)).expect("encodes"),
         };
@@ -408,6 +420,8 @@ mod tests {
             client_id: SYSTEM_CLIENT,
             seq: 0,
             acked: 0,
+            issued_ms: 1,
+            done: Vec::new(),
             method: CONCOORD_EXPIRE.into(),
             args: args::encode(&(vec![1u64],)).expect("encodes"),
         };

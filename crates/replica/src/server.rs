@@ -54,6 +54,8 @@ pub enum Event {
         conn: ConnId,
         /// The client's session id (issued, or resumed with its ticket).
         client_id: u64,
+        /// When the session was issued (ms since the Unix epoch).
+        issued_ms: u64,
         /// Whether it proved the instance secret (an operator tool).
         operator: bool,
         /// Its address, for the log.
@@ -87,6 +89,9 @@ pub struct Gate {
     pub secret: InstanceSecret,
     /// Connections refused at the handshake (shared with the driver's status).
     pub refused: Arc<AtomicU64>,
+    /// New sessions are issued no earlier than this (kept by the driver from
+    /// the replicated state: after every ended session it forgot).
+    pub sessions_not_before_ms: Arc<AtomicU64>,
 }
 
 /// Accepts connections forever.
@@ -111,6 +116,7 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                 me: gate.me,
                 token: gate.token.as_deref(),
                 secret: &gate.secret,
+                sessions_not_before_ms: gate.sessions_not_before_ms.load(Ordering::Relaxed),
             };
             match accept(stream, &creds, HANDSHAKE_TIMEOUT).await {
                 Err(e @ HandshakeError::Refused(_)) => {
@@ -127,12 +133,14 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                 }
                 Ok(Accepted::Client {
                     session,
+                    issued_ms,
                     operator,
                     conn: framed,
                 }) => {
                     let client = Client {
                         conn,
                         client_id: session,
+                        issued_ms,
                         operator,
                         peer,
                     };
@@ -167,6 +175,7 @@ async fn serve_peer(
 struct Client {
     conn: ConnId,
     client_id: u64,
+    issued_ms: u64,
     operator: bool,
     peer: SocketAddr,
 }
@@ -179,6 +188,7 @@ async fn serve_client(
     let Client {
         conn,
         client_id,
+        issued_ms,
         operator,
         peer,
     } = client;
@@ -187,6 +197,7 @@ async fn serve_client(
     let connected = Event::ClientConnected {
         conn,
         client_id,
+        issued_ms,
         operator,
         peer,
         replies,

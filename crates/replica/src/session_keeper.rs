@@ -98,8 +98,10 @@ impl SessionKeeper {
         };
         let call = LoggedCall {
             client_id: SYSTEM_CLIENT,
+            issued_ms: 0,
             seq: 0,
             acked: 0,
+            done: Vec::new(),
             method: CONCOORD_EXPIRE.to_string(),
             args: encoded,
         };

@@ -5,22 +5,37 @@
 //! blocked, whichever replica the client retries at.
 //!
 //! A client numbers its calls 1, 2, 3, … and tells the replica in every request
-//! the highest `acked` number up to which it holds every reply. Replies at or
-//! below `acked` are forgotten, and blocked calls at or below it were given up
-//! by the client (they are handed back as abandoned). The table thus holds at
-//! most the client's in-flight window, even for pipelined clients.
+//! the highest `acked` number up to which it holds every reply, and the ranges
+//! of calls above it whose replies it holds too (`done`). Replies at or below
+//! `acked` or in `done` are forgotten (the `done` ranges are kept, merged, to
+//! refuse late duplicates), and blocked calls at or below `acked` were given
+//! up by the client (they are handed back as abandoned). The table thus holds
+//! the client's unanswered calls and the replies on their way back, and a call
+//! blocked for long does not pin every later reply: at most
+//! [`IN_FLIGHT_PER_CLIENT_MAX`] are held.
 //!
 //! Sessions end when they expire (decided through the log) or the client
-//! closes them. An ended session's id is remembered (a bounded number of
-//! them), so a late retry from it is refused instead of running a second time.
+//! closes them. An ended session's id is remembered, so a late retry from it
+//! is refused instead of running a second time; only the last
+//! [`ENDED_SESSIONS_REMEMBERED`] are, and when one is forgotten the table
+//! raises a floor to its issue time: a session it does not know, issued at or
+//! before the floor, is refused as ended. Replicas issue new sessions after
+//! the floor (`sessions_not_before_ms`), so no forgotten session can come back
+//! as a new one.
 
 use concoord_object::Waiter;
 use concoord_transport::wire::CallError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Calls of one client that may be unanswered at once.
+/// Calls of one client the table holds at once (unanswered, or answered with
+/// the reply not yet acknowledged).
 pub const IN_FLIGHT_PER_CLIENT_MAX: u64 = 4096;
+
+/// `done` ranges a session keeps above its acknowledgement point at most (a
+/// client's done calls between blocked ones); past it the call is refused as
+/// too many in flight.
+const DONE_RANGES_MAX: usize = 1024;
 
 /// Ended sessions remembered, to refuse their late retries.
 pub const ENDED_SESSIONS_REMEMBERED: usize = 65_536;
@@ -39,8 +54,66 @@ pub enum CallState {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct ClientSession {
+    /// When the session was issued (ms since the Unix epoch).
+    issued_ms: u64,
     acked: u64,
     calls: BTreeMap<u64, CallState>,
+    /// Calls above `acked` whose replies the client holds: start → end,
+    /// inclusive, disjoint.
+    done: BTreeMap<u64, u64>,
+}
+
+impl ClientSession {
+    fn is_done(&self, seq: u64) -> bool {
+        self.done
+            .range(..=seq)
+            .next_back()
+            .is_some_and(|(_, end)| seq <= *end)
+    }
+
+    /// Merges the client's `done` ranges and forgets their replies (never a
+    /// blocked call's: a client cannot hold the reply of a call still blocked).
+    fn absorb_done(&mut self, ranges: &[(u64, u64)]) {
+        for &(start, end) in ranges {
+            let start = start.max(self.acked.saturating_add(1));
+            if start > end {
+                continue;
+            }
+            let mut lo = start;
+            let mut hi = end;
+            let overlapping: Vec<u64> = self
+                .done
+                .range(..=hi.saturating_add(1))
+                .filter(|(s, e)| **e >= lo.saturating_sub(1) && **s <= hi.saturating_add(1))
+                .map(|(s, _)| *s)
+                .collect();
+            for s in overlapping {
+                if let Some(e) = self.done.remove(&s) {
+                    lo = lo.min(s);
+                    hi = hi.max(e);
+                }
+            }
+            self.done.insert(lo, hi);
+            let answered: Vec<u64> = self
+                .calls
+                .range(start..=end)
+                .filter(|(_, st)| matches!(st, CallState::Done(_)))
+                .map(|(s, _)| *s)
+                .collect();
+            for s in answered {
+                self.calls.remove(&s);
+            }
+        }
+        // Ranges at or below the acknowledgement point are covered by it.
+        let acked = self.acked;
+        self.done.retain(|_, end| *end > acked);
+        if let Some((&s, &e)) = self.done.iter().next()
+            && s <= acked
+        {
+            self.done.remove(&s);
+            self.done.insert(acked.saturating_add(1), e);
+        }
+    }
 }
 
 /// What to do with an incoming call.
@@ -60,12 +133,31 @@ pub enum Admission {
     Ended,
 }
 
+/// Who calls, and what the caller acknowledges, as logged with each call.
+#[derive(Clone, Copy, Debug)]
+pub struct CallIdentity<'a> {
+    /// The session.
+    pub client: u64,
+    /// When the session was issued (ms since the Unix epoch).
+    pub issued_ms: u64,
+    /// The call's sequence number.
+    pub seq: u64,
+    /// The client holds every reply up to here.
+    pub acked: u64,
+    /// And these ranges of replies above it.
+    pub done: &'a [(u64, u64)],
+}
+
 /// Calls per client session.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionTable {
     clients: BTreeMap<u64, ClientSession>,
     ended: BTreeSet<u64>,
-    ended_order: VecDeque<u64>,
+    /// Ended sessions in the order they ended, with their issue times.
+    ended_order: VecDeque<(u64, u64)>,
+    /// A session not in the table and issued at or before this (ms since the
+    /// Unix epoch) may have ended and been forgotten: it is refused.
+    forgotten_issued_ms: u64,
 }
 
 impl SessionTable {
@@ -73,11 +165,25 @@ impl SessionTable {
     /// client acknowledged. Blocked calls the acknowledgement passed are
     /// returned: the client gave up on them, and the object must drop them.
     /// Changes state: call it only while executing the log.
-    pub fn admit(&mut self, client: u64, seq: u64, acked: u64) -> (Admission, Vec<Waiter>) {
+    pub fn admit(&mut self, call: &CallIdentity) -> (Admission, Vec<Waiter>) {
+        let CallIdentity {
+            client,
+            issued_ms,
+            seq,
+            acked,
+            done,
+        } = *call;
         if self.ended.contains(&client) {
             return (Admission::Ended, Vec::new());
         }
-        let session = self.clients.entry(client).or_default();
+        if !self.clients.contains_key(&client) && issued_ms <= self.forgotten_issued_ms {
+            // It may be a session that ended and was forgotten since.
+            return (Admission::Ended, Vec::new());
+        }
+        let session = self.clients.entry(client).or_insert_with(|| ClientSession {
+            issued_ms,
+            ..ClientSession::default()
+        });
         let mut abandoned = Vec::new();
         if acked > session.acked {
             session.acked = acked;
@@ -93,13 +199,16 @@ impl SessionTable {
                 })
                 .collect();
         }
-        let admission = if seq <= session.acked {
+        session.absorb_done(done);
+        let admission = if seq <= session.acked || session.is_done(seq) {
             Admission::Stale
         } else {
             match session.calls.get(&seq) {
                 Some(CallState::Done(reply)) => Admission::Duplicate(reply.clone()),
                 Some(CallState::Blocked) => Admission::StillBlocked,
-                None if seq > session.acked.saturating_add(IN_FLIGHT_PER_CLIENT_MAX) => {
+                None if session.calls.len() as u64 >= IN_FLIGHT_PER_CLIENT_MAX
+                    || session.done.len() >= DONE_RANGES_MAX =>
+                {
                     Admission::TooManyInFlight
                 }
                 None => Admission::Fresh,
@@ -157,17 +266,25 @@ impl SessionTable {
             .collect()
     }
 
-    /// Ends a session: its entries are freed and its id remembered.
+    /// Ends a session: its entries are freed and its id remembered. When the
+    /// oldest remembered one is forgotten, the floor rises to its issue time.
     pub fn end(&mut self, client: u64) {
-        self.clients.remove(&client);
+        let issued_ms = self.clients.remove(&client).map_or(0, |s| s.issued_ms);
         if self.ended.insert(client) {
-            self.ended_order.push_back(client);
+            self.ended_order.push_back((client, issued_ms));
             while self.ended_order.len() > ENDED_SESSIONS_REMEMBERED {
-                if let Some(old) = self.ended_order.pop_front() {
+                if let Some((old, issued)) = self.ended_order.pop_front() {
                     self.ended.remove(&old);
+                    self.forgotten_issued_ms = self.forgotten_issued_ms.max(issued);
                 }
             }
         }
+    }
+
+    /// New sessions must be issued after this (ms since the Unix epoch), or
+    /// the table would take them for forgotten ended ones.
+    pub fn sessions_not_before_ms(&self) -> u64 {
+        self.forgotten_issued_ms.saturating_add(1)
     }
 
     /// The live sessions' client ids.
@@ -190,8 +307,20 @@ impl SessionTable {
 mod tests {
     use super::*;
 
+    const ISSUED: u64 = 1_000;
+
+    fn call(client: u64, seq: u64, acked: u64, done: &[(u64, u64)]) -> CallIdentity<'_> {
+        CallIdentity {
+            client,
+            issued_ms: ISSUED,
+            seq,
+            acked,
+            done,
+        }
+    }
+
     fn admit(t: &mut SessionTable, client: u64, seq: u64, acked: u64) -> Admission {
-        t.admit(client, seq, acked).0
+        t.admit(&call(client, seq, acked, &[])).0
     }
 
     #[test]
@@ -224,8 +353,12 @@ mod tests {
     }
 
     #[test]
-    fn a_client_cannot_run_unboundedly_ahead_of_its_acknowledgements() {
+    fn a_client_cannot_hold_unboundedly_many_unacknowledged_replies() {
         let mut t = SessionTable::default();
+        for seq in 1..=IN_FLIGHT_PER_CLIENT_MAX {
+            assert_eq!(admit(&mut t, 1, seq, 0), Admission::Fresh);
+            t.record(1, seq, Ok(vec![]));
+        }
         assert_eq!(
             admit(&mut t, 1, IN_FLIGHT_PER_CLIENT_MAX + 1, 0),
             Admission::TooManyInFlight
@@ -233,17 +366,75 @@ mod tests {
     }
 
     #[test]
+    fn a_call_blocked_for_long_does_not_stop_the_clients_later_calls() {
+        let mut t = SessionTable::default();
+        admit(&mut t, 1, 1, 0);
+        t.block(1, 1);
+        // Call 1 stays blocked (acked stays 0) while 3 * the limit more calls
+        // run, each reported done with the next.
+        let last = 3 * IN_FLIGHT_PER_CLIENT_MAX + 1;
+        for seq in 2..=last {
+            let done = [(2, seq - 1)];
+            let done: &[(u64, u64)] = if seq > 2 { &done } else { &[] };
+            assert_eq!(
+                t.admit(&call(1, seq, 0, done)).0,
+                Admission::Fresh,
+                "call {seq}"
+            );
+            t.record(1, seq, Ok(vec![]));
+        }
+        assert!(t.is_blocked(Waiter {
+            client_id: 1,
+            seq: 1
+        }));
+        assert!(
+            t.clients[&1].calls.len() <= 2,
+            "only the blocked call and the last reply"
+        );
+        // A late duplicate of a call reported done is not run again.
+        assert_eq!(t.admit(&call(1, 7, 0, &[])).0, Admission::Stale);
+    }
+
+    #[test]
+    fn an_ended_session_forgotten_since_cannot_come_back_as_a_new_one() {
+        let mut t = SessionTable::default();
+        admit(&mut t, 1, 1, 0);
+        t.end(1);
+        for c in 2..(ENDED_SESSIONS_REMEMBERED as u64 + 2) {
+            admit(&mut t, c, 1, 0);
+            t.end(c);
+        }
+        assert!(!t.has_ended(1), "forgotten");
+        // A late retry of its call: refused, not run as a new session.
+        assert_eq!(admit(&mut t, 1, 1, 0), Admission::Ended);
+        // A session issued after the floor is new.
+        let fresh = CallIdentity {
+            issued_ms: t.sessions_not_before_ms(),
+            ..call(u64::MAX - 1, 1, 0, &[])
+        };
+        assert_eq!(t.admit(&fresh).0, Admission::Fresh);
+    }
+
+    #[test]
     fn sequence_numbers_and_acknowledgements_at_the_top_of_the_range_never_overflow() {
         let mut t = SessionTable::default();
-        assert_eq!(admit(&mut t, 1, u64::MAX, 0), Admission::TooManyInFlight);
+        assert_eq!(
+            t.admit(&call(1, 3, 0, &[(u64::MAX - 1, u64::MAX)])).0,
+            Admission::Fresh
+        );
         assert_eq!(
             admit(&mut t, 1, u64::MAX, u64::MAX - 1),
+            Admission::Stale,
+            "reported done"
+        );
+        assert_eq!(
+            admit(&mut t, 2, u64::MAX, u64::MAX - 1),
             Admission::Fresh,
             "the next call after the highest acknowledgement"
         );
-        t.record(1, u64::MAX, Ok(vec![]));
-        assert_eq!(admit(&mut t, 1, u64::MAX, u64::MAX), Admission::Stale);
-        assert_eq!(admit(&mut t, 1, 5, u64::MAX), Admission::Stale);
+        t.record(2, u64::MAX, Ok(vec![]));
+        assert_eq!(admit(&mut t, 2, u64::MAX, u64::MAX), Admission::Stale);
+        assert_eq!(admit(&mut t, 2, 5, u64::MAX), Admission::Stale);
     }
 
     #[test]
@@ -261,7 +452,7 @@ mod tests {
         let mut t = SessionTable::default();
         admit(&mut t, 1, 1, 0);
         t.block(1, 1);
-        let (adm, abandoned) = t.admit(1, 2, 1);
+        let (adm, abandoned) = t.admit(&call(1, 2, 1, &[]));
         assert_eq!(adm, Admission::Fresh);
         assert_eq!(
             abandoned,

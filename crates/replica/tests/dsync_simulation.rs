@@ -112,6 +112,8 @@ impl<O: ReplicatedObject> Sim<O> {
         let acked = self.clients[c as usize].acked();
         let call = LoggedCall {
             client_id: c,
+            issued_ms: 1,
+            done: Vec::new(),
             seq,
             acked,
             method: method.to_string(),
@@ -190,6 +192,8 @@ impl<O: ReplicatedObject> Sim<O> {
                 let a = args::encode(&(vec![c],)).expect("encodes");
                 self.execute(LoggedCall {
                     client_id: SYSTEM_CLIENT,
+                    issued_ms: 1,
+                    done: Vec::new(),
                     seq: 0,
                     acked: 0,
                     method: CONCOORD_EXPIRE.into(),

@@ -50,6 +50,8 @@ pub enum Accepted {
     Client {
         /// The session it speaks for (issued or resumed with its ticket).
         session: u64,
+        /// When that session was issued (ms since the Unix epoch).
+        issued_ms: u64,
         /// Whether it proved it holds the instance secret (an operator).
         operator: bool,
         /// The connection.
@@ -65,6 +67,9 @@ pub struct Credentials<'a> {
     pub token: Option<&'a str>,
     /// The instance secret.
     pub secret: &'a InstanceSecret,
+    /// New sessions are issued no earlier than this (ms since the Unix
+    /// epoch): after the ended sessions the replicated state forgot.
+    pub sessions_not_before_ms: u64,
 }
 
 /// Whether the presented token matches the expected one, in constant time.
@@ -121,7 +126,7 @@ pub async fn accept(
     match hello.role {
         Role::Client { session } => {
             let ticket = match session {
-                None => creds.secret.issue_session(),
+                None => creds.secret.issue_session(creds.sessions_not_before_ms),
                 Some(t) if creds.secret.session_is_genuine(&t) => t,
                 Some(_) => {
                     let reason = "unknown session: its ticket was not issued by this instance \
@@ -165,7 +170,7 @@ pub async fn accept(
                 &peer,
             )
             .await?;
-            let ticket = creds.secret.issue_session();
+            let ticket = creds.secret.issue_session(creds.sessions_not_before_ms);
             welcome_client(framed, creds, ticket, true, limit, &peer).await
         }
     }
@@ -180,7 +185,7 @@ async fn welcome_client<In>(
     limit: Duration,
     peer: &str,
 ) -> Result<Accepted, HandshakeError> {
-    let session = ticket.id;
+    let (session, issued_ms) = (ticket.id, ticket.issued_ms);
     let welcome = HelloReply::Welcome {
         node: creds.me,
         session: Some(ticket),
@@ -188,6 +193,7 @@ async fn welcome_client<In>(
     send_within(&mut framed, welcome, limit, peer).await?;
     Ok(Accepted::Client {
         session,
+        issued_ms,
         operator,
         conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
     })

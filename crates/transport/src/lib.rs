@@ -19,7 +19,7 @@
 //! // A new session; the ticket resumes it on a later connection.
 //! let (_replica, _ticket, mut conn) =
 //!     connect_client("127.0.0.1:14000", None, None, Duration::from_secs(2)).await?;
-//! let call = CallRequest { seq: 1, acked: 0, method: "getvalue".into(), args: vec![0x90] };
+//! let call = CallRequest { seq: 1, acked: 0, method: "getvalue".into(), args: vec![0x90], done: vec![] };
 //! conn.send(ClientFrame::Call(call)).await?;
 //! # Ok(()) }
 //! ```

@@ -46,6 +46,10 @@ pub enum Role {
 pub struct SessionTicket {
     /// The session id (the client id of the exactly-once table).
     pub id: u64,
+    /// When it was issued (ms since the Unix epoch, as the issuing replica
+    /// saw it). Replicas refuse a session they no longer remember if it was
+    /// issued before the ended sessions they forgot (see `sessions`).
+    pub issued_ms: u64,
     /// Its secret.
     #[serde(with = "serde_bytes")]
     pub secret: Vec<u8>,
@@ -146,6 +150,11 @@ pub struct CallRequest {
     /// Arguments, a msgpack array.
     #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
+    /// Calls above `acked` whose replies the client holds, as inclusive
+    /// ranges of sequence numbers: the replica may forget those replies too.
+    /// A call blocked for long (a lock wait) thus does not pin every later
+    /// reply in the replicas' memory.
+    pub done: Vec<(u64, u64)>,
 }
 
 /// Client to replica.
