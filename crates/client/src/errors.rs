@@ -113,3 +113,30 @@ impl ClientError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_of_calls_that_may_have_run_say_the_outcome_is_unknown() {
+        let timeout = ClientError::Timeout {
+            method: "increment".into(),
+            after: Duration::from_secs(10),
+        };
+        let ended = ClientError::OutcomeUnknown {
+            method: "increment".into(),
+            reason: "the session expired before its reply arrived".into(),
+        };
+        for err in [&timeout, &ended] {
+            assert!(err.outcome_unknown(), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains("may or may not have run"), "{text}");
+            assert!(text.contains("may run it twice"), "{text}");
+        }
+        let refused = ClientError::Call(CallError::SessionExpired);
+        assert!(!refused.outcome_unknown(), "a refused call did not run");
+        let busy = ClientError::Call(CallError::Busy);
+        assert!(!busy.outcome_unknown());
+    }
+}
