@@ -12,7 +12,9 @@
 //! before any of its messages is sent: a promise or acceptance is on disk
 //! before it is acknowledged, and every call that arrived in one driver turn
 //! shares one sync (group commit). Turns that only record decisions are held
-//! in memory and written with the next synced write (see `write`). When the core hands out a snapshot, it is
+//! in memory and written with the next synced write (see `write`), unless a
+//! message of the turn announces one of them (`announced_floor`): then they
+//! are synced before it leaves. When the core hands out a snapshot, it is
 //! written first, then a fresh segment starts with a checkpoint of the state
 //! still needed (promise, views, records above the snapshot), and older
 //! segments and snapshots are deleted, so the disk holds at most one
@@ -25,17 +27,19 @@
 //! and compaction beneath ours, and fsync policies we would have to tune
 //! around.
 
+mod announced_floor;
 mod errors;
 mod identity;
 mod record;
 mod snapshot_file;
 mod wal;
 
+pub use announced_floor::announced_floor;
 pub use errors::StorageError;
 pub use identity::Identity;
 
 use errors::io;
-use paxos_core::{MemoryStorage, Persist, Recovered};
+use paxos_core::{MemoryStorage, Persist, Recovered, Slot};
 use record::Record;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,6 +90,8 @@ pub struct DurableStore {
     next_commit: u64,
     /// Encoded writes that only record decisions, held until the next sync.
     unsynced: Vec<u8>,
+    /// The lowest slot among the held-back decisions.
+    unsynced_decided_from: Option<Slot>,
 }
 
 /// Held-back decisions are written once they reach this size even if
@@ -107,6 +113,7 @@ impl DurableStore {
             stats: StorageStats::default(),
             next_commit: 1,
             unsynced: Vec::new(),
+            unsynced_decided_from: None,
         })
     }
 
@@ -172,32 +179,44 @@ impl DurableStore {
             sealed_bytes,
             next_commit: report.records + 1,
             unsynced: Vec::new(),
+            unsynced_decided_from: None,
         };
         Ok((store, recovered, report))
     }
 
-    /// Makes one `Persist` durable (one sync for all of it).
-    pub fn write(&mut self, p: &Persist) -> Result<(), StorageError> {
+    /// Makes one turn's `Persist` durable as its messages require: promises,
+    /// acceptances, views and snapshots at once (one sync for all of it);
+    /// decisions at once if `announced` (the floor the turn's messages
+    /// announce, see [`announced_floor`]) covers any of them, else with the
+    /// next synced write.
+    pub fn write(&mut self, p: &Persist, announced: Slot) -> Result<(), StorageError> {
         let records = Record::from_persist(p);
         if !records.is_empty() {
             let buf = self.encode_write(&records);
             self.unsynced.extend_from_slice(&buf);
             self.stats.records += records.len() as u64;
         }
+        if let Some(first) = p.decided.iter().map(|(s, _)| *s).min() {
+            let from = self.unsynced_decided_from.map_or(first, |f| f.min(first));
+            self.unsynced_decided_from = Some(from);
+        }
         self.mirror.write(p);
         // Promises, acceptances and views are answers other replicas count
         // on: they are synced before any message of this turn leaves. A turn
         // that only learned decisions is held in memory and written with the
         // next synced write. A decision is already durable on a quorum (as
-        // accepted values) and can be learned again, and nothing sent now
-        // depends on it. Holding it back, rather than writing it unsynced,
-        // keeps the rule recovery relies on: the file never holds unsynced
-        // bytes before synced ones, so a damaged record followed by a
-        // complete write is always corruption. This halves the syncs per
-        // command when load is light.
+        // accepted values) and can be learned again, unless a message of this
+        // turn tells a peer it is decided here (its decided floor, or an
+        // acknowledgement standing on it). Holding it back, rather than
+        // writing it unsynced, keeps the rule recovery relies on: the file
+        // never holds unsynced bytes before synced ones, so a damaged record
+        // followed by a complete write is always corruption. This halves the
+        // syncs per command when load is light.
+        let announces_held_back = self.unsynced_decided_from.is_some_and(|s| s <= announced);
         let needs_sync = p.promised.is_some()
             || !p.accepted.is_empty()
             || p.views.is_some()
+            || announces_held_back
             || self.unsynced.len() >= MAX_UNSYNCED_BYTES;
         match &p.snapshot {
             Some(snapshot) => self.checkpoint(snapshot)?,
@@ -223,6 +242,7 @@ impl DurableStore {
     fn sync(&mut self) -> Result<(), StorageError> {
         self.writer.append(&self.unsynced)?;
         self.unsynced.clear();
+        self.unsynced_decided_from = None;
         self.stats.last_fsync = self.writer.sync()?;
         self.stats.fsyncs += 1;
         Ok(())
@@ -316,40 +336,46 @@ mod tests {
             leader: NodeId(7),
         };
         store
-            .write(&Persist {
-                promised: Some(b),
-                accepted: vec![AcceptedEntry {
-                    slot: 9,
-                    ballot: b,
-                    entry: Entry::Noop,
-                }],
-                views: Some(ViewHistory::genesis(&[Member {
-                    id: NodeId(7),
-                    addr: "x".into(),
-                }])),
-                ..Persist::default()
-            })
+            .write(
+                &Persist {
+                    promised: Some(b),
+                    accepted: vec![AcceptedEntry {
+                        slot: 9,
+                        ballot: b,
+                        entry: Entry::Noop,
+                    }],
+                    views: Some(ViewHistory::genesis(&[Member {
+                        id: NodeId(7),
+                        addr: "x".into(),
+                    }])),
+                    ..Persist::default()
+                },
+                0,
+            )
             .expect("write");
         for s in 1..=5 {
-            store.write(&decided(s)).expect("write");
+            store.write(&decided(s), 0).expect("write");
         }
         let synced_before = store.stats().fsyncs;
         store
-            .write(&Persist {
-                accepted: vec![AcceptedEntry {
-                    slot: 10,
-                    ballot: b,
-                    entry: Entry::Noop,
-                }],
-                ..Persist::default()
-            })
+            .write(
+                &Persist {
+                    accepted: vec![AcceptedEntry {
+                        slot: 10,
+                        ballot: b,
+                        entry: Entry::Noop,
+                    }],
+                    ..Persist::default()
+                },
+                0,
+            )
             .expect("write");
         assert_eq!(
             store.stats().fsyncs,
             synced_before + 1,
             "decisions rode on one sync"
         );
-        store.write(&decided(6)).expect("write");
+        store.write(&decided(6), 0).expect("write");
         drop(store);
         let (_, rec, report) = DurableStore::open(&path).expect("open");
         assert_eq!(rec.promised, b);
@@ -366,12 +392,30 @@ mod tests {
     }
 
     #[test]
+    fn held_back_decisions_are_synced_before_a_message_announces_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        let mut store = DurableStore::create(&path, &identity()).expect("create");
+        store.write(&decided(5), 0).expect("nothing announced");
+        store
+            .write(&decided(6), 4)
+            .expect("a floor below them announced");
+        assert_eq!(store.stats().fsyncs, 0, "held back");
+        store.write(&decided(7), 5).expect("floor 5 announced");
+        assert_eq!(store.stats().fsyncs, 1, "synced before it leaves");
+        store
+            .write(&decided(8), 7)
+            .expect("floor 7 announced again");
+        assert_eq!(store.stats().fsyncs, 1, "8 is above the floor: held");
+    }
+
+    #[test]
     fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
         let mut store = DurableStore::create(&path, &identity()).expect("create");
         for s in 1..=10 {
-            store.write(&decided(s)).expect("write");
+            store.write(&decided(s), 0).expect("write");
         }
         let snap = Snapshot {
             slot: 8,
@@ -382,10 +426,13 @@ mod tests {
             data: vec![1, 2, 3],
         };
         store
-            .write(&Persist {
-                snapshot: Some(snap),
-                ..Persist::default()
-            })
+            .write(
+                &Persist {
+                    snapshot: Some(snap),
+                    ..Persist::default()
+                },
+                0,
+            )
             .expect("snapshot");
         assert_eq!(wal::list(&path).expect("list").len(), 1);
         drop(store);
