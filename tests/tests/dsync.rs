@@ -107,6 +107,37 @@ fn a_lock_is_held_by_one_client_at_a_time_and_its_tokens_only_grow() {
 }
 
 #[test]
+fn fencing_tokens_keep_growing_across_concoord_init_and_the_deposed_holder_is_told() {
+    let (_cluster, boot) = cluster("lock", "dsync_reinit", "127.0.20.12");
+    let rt = runtime();
+    rt.block_on(async {
+        let holder = Lock::connect(&boot).await.expect("connect");
+        let queued = Lock::connect(&boot).await.expect("connect");
+        let operator = Lock::connect(&boot).await.expect("connect");
+        let first = holder.acquire().await.expect("acquire");
+        let waiting = tokio::spawn(async move { queued.acquire().await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        operator.concoord_init().await.expect("re-initialise");
+        let abandoned = waiting.await.expect("task");
+        assert!(
+            abandoned.is_err(),
+            "the queued acquire is answered, never granted by the old lock: {abandoned:?}"
+        );
+        assert!(!operator.locked().await.expect("read"), "re-initialised");
+        let next = operator.acquire().await.expect("acquire");
+        assert!(
+            next > first,
+            "a grant after __concoordinit__ is fenced above every earlier one: {next} <= {first}"
+        );
+        match holder.release().await {
+            Err(MethodError::Returned(LockError::Revoked { token })) => assert_eq!(token, first),
+            other => panic!("the deposed holder must be told: {other:?}"),
+        }
+        operator.release().await.expect("release");
+    });
+}
+
+#[test]
 fn waiters_get_the_lock_in_the_order_they_asked_for_it() {
     let (cluster, boot) = cluster("lock", "dsync_fifo", "127.0.20.9");
     let rt = runtime();

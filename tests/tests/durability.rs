@@ -124,28 +124,35 @@ fn a_replica_killed_again_and_again_catches_up_and_its_log_stays_bounded() {
     }
 }
 
-#[test]
-fn a_torn_tail_is_cut_but_a_corrupt_record_stops_start_up_until_repaired() {
-    let mut cluster = Cluster::start_with(
-        COUNTER,
-        "durable_corrupt",
-        "127.0.12.3",
-        3,
-        &["--no-auto-remove"],
-        true,
-    );
+/// A durable 3-replica Counter instance that took increments from 4
+/// clients for 800 ms, and how many were acknowledged.
+fn durable_cluster_after_writes(test: &str, ip: &str) -> (Cluster, tokio::runtime::Runtime, u64) {
+    let mut cluster = Cluster::start_with(COUNTER, test, ip, 3, &["--no-auto-remove"], true);
     let rt = runtime();
     let load = Load::start(&rt, &cluster.bootstrap_live(), 4);
     std::thread::sleep(Duration::from_millis(800));
     let (acked, _, _) = load.stop(&rt);
+    (cluster, rt, acked)
+}
 
-    // A torn write: the last bytes of a replica's log never made it to disk.
+/// Kills a follower with SIGKILL; returns its index, address and data
+/// directory.
+fn kill_a_follower(cluster: &mut Cluster) -> (usize, String, PathBuf) {
     let follower = (0..3)
         .find(|i| Some(*i) != cluster.leader())
         .expect("a follower");
     let addr = cluster.replicas[follower].addr.clone();
     let dir = cluster.data_dir(port_of(&addr)).expect("durable");
     cluster.replicas[follower].kill9();
+    (follower, addr, dir)
+}
+
+#[test]
+fn a_torn_tail_is_cut_but_a_corrupt_record_stops_start_up_until_repaired() {
+    let (mut cluster, rt, acked) = durable_cluster_after_writes("durable_corrupt", "127.0.12.3");
+
+    // A torn write: the last bytes of a replica's log never made it to disk.
+    let (follower, addr, dir) = kill_a_follower(&mut cluster);
     let wal = wal_files(&dir).pop().expect("a segment");
     let len = std::fs::metadata(&wal).expect("meta").len();
     std::fs::OpenOptions::new()
@@ -282,6 +289,34 @@ fn replicas_join_under_load_originals_are_removed_and_the_old_leader_dies() {
         sd.role == "leader" || se.role == "leader",
         "a new replica leads"
     );
+}
+
+#[test]
+fn a_replica_whose_log_was_deleted_refuses_to_resume_its_identity() {
+    let (mut cluster, rt, acked) = durable_cluster_after_writes("durable_amnesia", "127.0.12.6");
+    assert!(acked > 0);
+
+    // An operator "frees space": the log goes, the identity stays.
+    let (_, addr, dir) = kill_a_follower(&mut cluster);
+    let wals = wal_files(&dir);
+    assert!(!wals.is_empty());
+    for wal in wals {
+        std::fs::remove_file(wal).expect("rm");
+    }
+    assert!(dir.join("identity").exists());
+
+    // Resuming the identity would forget its promises: refused, saying why
+    // and what to do.
+    let out = durable_replica_output("127.0.12.6", &port_of(&addr).to_string(), &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "refuses to start: {err}");
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    assert!(err.contains("no write-ahead log segment"), "{err}");
+    assert!(err.contains("--repair"), "says what to do: {err}");
+    assert!(!err.contains("recovered durable state"), "{err}");
+
+    // The other two keep serving.
+    assert_eq!(cluster.counter_value(&rt) as u64, acked);
 }
 
 /// Runs a durable Counter replica on `data_dir` until it exits (it should not

@@ -10,7 +10,7 @@
 //! re-enter the lock together and do not exclude each other. Give each
 //! independent owner its own `Client`.
 
-use crate::lock::{Holder, LockError, holder_of};
+use crate::lock::{Holder, LockError, carried_over, holder_of};
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -56,10 +56,14 @@ pub struct DCondition {
     lock_queue: VecDeque<LockWaiter>,
     waiting: VecDeque<(Waiter, u64)>,
     last_token: u64,
+    /// The grant re-initialisation took away, until its holder hears of it.
+    #[serde(default)]
+    revoked: Option<Holder>,
 }
 
 impl DCondition {
     fn grant(&mut self, client_id: u64, depth: u64) -> u64 {
+        self.forget_revoked(client_id);
         self.last_token += 1;
         self.holder = Some(Holder {
             client_id,
@@ -70,7 +74,31 @@ impl DCondition {
     }
 
     fn holder_for(&mut self, client_id: u64) -> Result<&mut Holder, LockError> {
-        holder_of(&mut self.holder, client_id)
+        holder_of(&mut self.holder, &self.revoked, client_id)
+    }
+
+    fn forget_revoked(&mut self, client_id: u64) {
+        if self.revoked.is_some_and(|r| r.client_id == client_id) {
+            self.revoked = None;
+        }
+    }
+
+    /// Takes over from `earlier`, the condition this one replaces when its
+    /// object is re-initialised: fencing tokens continue above every earlier
+    /// grant, and `earlier`'s lock holder is told its grant was revoked the
+    /// next time it uses it (see `SessionLock::continue_after`).
+    pub fn continue_after(&mut self, earlier: &DCondition) {
+        (self.last_token, self.revoked) = carried_over(
+            earlier.last_token,
+            earlier.holder,
+            earlier.revoked,
+            self.last_token,
+        );
+    }
+
+    /// The latest fencing token handed out (0 before the first grant).
+    pub fn fencing_token(&self) -> u64 {
+        self.last_token
     }
 
     /// Frees the lock and grants it to the first in line.
@@ -117,7 +145,13 @@ impl DCondition {
 
     /// Releases one level of the lock.
     pub fn release(&mut self, ctx: &mut CallContext) -> Result<(), LockError> {
-        let h = self.holder_for(ctx.client_id)?;
+        let h = match holder_of(&mut self.holder, &self.revoked, ctx.client_id) {
+            Ok(h) => h,
+            Err(e) => {
+                self.forget_revoked(ctx.client_id);
+                return Err(e);
+            }
+        };
         h.count -= 1;
         if h.count == 0 {
             self.free(ctx);
@@ -199,6 +233,7 @@ impl DCondition {
 
     /// Drops everything `client_id` holds or waits for (its session ended).
     pub fn release_client(&mut self, ctx: &mut CallContext, client_id: u64) {
+        self.forget_revoked(client_id);
         self.waiting.retain(|(w, _)| w.client_id != client_id);
         self.lock_queue
             .retain(|e| e.waiter().client_id != client_id);

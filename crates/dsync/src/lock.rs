@@ -23,6 +23,17 @@ pub enum LockError {
     /// nobody else's business.
     #[error("the lock is held by another client")]
     NotHolder,
+    /// The caller held the lock, but the object was re-initialised
+    /// (`__concoordinit__`) and its grant revoked: its fencing token is
+    /// stale, and every later grant's is larger.
+    #[error(
+        "your grant of this lock (fencing token {token}) was revoked when the object was \
+         re-initialised; acquire it again"
+    )]
+    Revoked {
+        /// The revoked grant's fencing token.
+        token: u64,
+    },
 }
 
 /// Who holds a lock, since which grant.
@@ -36,29 +47,53 @@ pub struct Holder {
     pub count: u64,
 }
 
-/// The holder, if it is `client_id`; otherwise why not.
-pub(crate) fn holder_of(
-    holder: &mut Option<Holder>,
+/// The holder, if it is `client_id`; otherwise why not (`Revoked` if
+/// re-initialisation took its grant away).
+pub(crate) fn holder_of<'a>(
+    holder: &'a mut Option<Holder>,
+    revoked: &Option<Holder>,
     client_id: u64,
-) -> Result<&mut Holder, LockError> {
-    match holder {
-        None => Err(LockError::NotLocked),
-        Some(h) if h.client_id != client_id => Err(LockError::NotHolder),
-        Some(h) => Ok(h),
+) -> Result<&'a mut Holder, LockError> {
+    let held_by = holder.map(|h| h.client_id);
+    match (held_by, revoked) {
+        (Some(c), _) if c == client_id => holder.as_mut().ok_or(LockError::NotLocked),
+        (_, Some(r)) if r.client_id == client_id => Err(LockError::Revoked { token: r.token }),
+        (None, _) => Err(LockError::NotLocked),
+        (Some(_), _) => Err(LockError::NotHolder),
     }
 }
 
+/// What a lock carries over when its object is re-initialised: its fencing
+/// tokens continue above every earlier one, and the grant it held is
+/// revoked (its holder is told `Revoked` when it next uses it). Returns the
+/// `(last_token, revoked)` the new lock starts with.
+pub(crate) fn carried_over(
+    earlier_last_token: u64,
+    earlier_holder: Option<Holder>,
+    earlier_revoked: Option<Holder>,
+    fresh_last_token: u64,
+) -> (u64, Option<Holder>) {
+    (
+        earlier_last_token.max(fresh_last_token),
+        earlier_holder.or(earlier_revoked),
+    )
+}
+
 /// The grant queue shared by both locks: a holder, FIFO waiters, and a
-/// fencing-token counter that only grows.
+/// fencing-token counter that only grows, also across re-initialisation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Grants {
     holder: Option<Holder>,
     queue: VecDeque<Waiter>,
     last_token: u64,
+    /// The grant re-initialisation took away, until its holder hears of it.
+    #[serde(default)]
+    revoked: Option<Holder>,
 }
 
 impl Grants {
     fn grant(&mut self, client_id: u64) -> u64 {
+        self.forget_revoked(client_id);
         self.last_token += 1;
         self.holder = Some(Holder {
             client_id,
@@ -96,7 +131,14 @@ impl Grants {
         self.queue.len() != before
     }
 
+    fn forget_revoked(&mut self, client_id: u64) {
+        if self.revoked.is_some_and(|r| r.client_id == client_id) {
+            self.revoked = None;
+        }
+    }
+
     fn release_client(&mut self, ctx: &mut CallContext, client_id: u64) {
+        self.forget_revoked(client_id);
         self.queue.retain(|w| w.client_id != client_id);
         if self.holder.is_some_and(|h| h.client_id == client_id) {
             self.free(ctx);
@@ -143,15 +185,24 @@ impl<const REENTRANT: bool> SessionLock<REENTRANT> {
         if !REENTRANT {
             return None;
         }
-        let h = holder_of(&mut self.grants.holder, ctx.client_id).ok()?;
+        let g = &mut self.grants;
+        let h = holder_of(&mut g.holder, &g.revoked, ctx.client_id).ok()?;
         h.count += 1;
         Some(h.token)
     }
 
     /// Releases one level (only the holder may); the last one grants the
-    /// lock to the next waiter.
+    /// lock to the next waiter. A holder whose grant re-initialisation
+    /// revoked is told so (`Revoked`), once.
     pub fn release(&mut self, ctx: &mut CallContext) -> Result<(), LockError> {
-        let h = holder_of(&mut self.grants.holder, ctx.client_id)?;
+        let g = &mut self.grants;
+        let h = match holder_of(&mut g.holder, &g.revoked, ctx.client_id) {
+            Ok(h) => h,
+            Err(e) => {
+                g.forget_revoked(ctx.client_id);
+                return Err(e);
+            }
+        };
         h.count -= 1;
         if h.count == 0 {
             self.grants.free(ctx);
@@ -187,6 +238,17 @@ impl<const REENTRANT: bool> SessionLock<REENTRANT> {
     /// Callers queued.
     pub fn waiting(&self) -> usize {
         self.grants.queue.len()
+    }
+
+    /// Takes over from `earlier`, the lock this one replaces when its object
+    /// is re-initialised: every grant of this lock gets a fencing token
+    /// larger than every grant of `earlier` (a service fencing by token
+    /// keeps rejecting the old holder), and `earlier`'s holder is told its
+    /// grant was revoked when it next releases. `earlier`'s waiters are not
+    /// carried over (the replica answers them `WaitAbandoned`).
+    pub fn continue_after(&mut self, earlier: &Self) {
+        let (e, g) = (&earlier.grants, &mut self.grants);
+        (g.last_token, g.revoked) = carried_over(e.last_token, e.holder, e.revoked, g.last_token);
     }
 }
 
@@ -251,6 +313,49 @@ mod tests {
             Ok(()),
             "either thread of the holding session may release a Lock"
         );
+    }
+
+    #[test]
+    fn fencing_tokens_keep_growing_across_re_initialisation() {
+        let mut lock = DLock::default();
+        assert_eq!(lock.acquire(&mut call(1, 1)), Wait::Ready(1));
+        assert_eq!(lock.acquire(&mut call(2, 1)), Wait::Blocked);
+        let mut fresh = DLock::default();
+        fresh.continue_after(&lock);
+        let lock = &mut fresh;
+        assert!(!lock.locked(), "re-initialisation frees the lock");
+        assert_eq!(lock.fencing_token(), 1);
+        assert_eq!(
+            lock.acquire(&mut call(3, 1)),
+            Wait::Ready(2),
+            "fenced above every earlier grant"
+        );
+        assert_eq!(
+            lock.release(&mut call(1, 2)),
+            Err(LockError::Revoked { token: 1 }),
+            "the deposed holder is told"
+        );
+        assert_eq!(
+            lock.release(&mut call(1, 3)),
+            Err(LockError::NotHolder),
+            "once"
+        );
+    }
+
+    #[test]
+    fn a_revoked_holder_that_acquires_again_holds_a_new_grant() {
+        let mut lock = DRLock::default();
+        let _ = lock.acquire(&mut call(1, 1));
+        let mut fresh = DRLock::default();
+        fresh.continue_after(&lock);
+        assert_eq!(fresh.acquire(&mut call(1, 2)), Wait::Ready(2));
+        assert_eq!(fresh.release(&mut call(1, 3)), Ok(()));
+        // Twice re-initialised: the counter still only grows.
+        let mut again = DRLock::default();
+        again.continue_after(&fresh);
+        let mut third = DRLock::default();
+        third.continue_after(&again);
+        assert_eq!(third.acquire(&mut call(2, 1)), Wait::Ready(3));
     }
 
     #[test]

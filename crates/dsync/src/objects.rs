@@ -55,6 +55,13 @@ macro_rules! lock_object {
             fn expired(&mut self, ctx: &mut CallContext, client_id: u64) {
                 self.lock.release_client(ctx, client_id);
             }
+
+            /// `__concoordinit__` frees the lock, but its fencing tokens
+            /// keep growing and its holder learns the grant was revoked.
+            #[concoord(on_reinit)]
+            fn keep_fencing(&self, fresh: &mut Self) {
+                fresh.lock.continue_after(&self.lock);
+            }
         }
     };
 }
@@ -269,5 +276,12 @@ impl Condition {
     #[concoord(on_expire)]
     fn expired(&mut self, ctx: &mut CallContext, client_id: u64) {
         self.cond.release_client(ctx, client_id);
+    }
+
+    /// `__concoordinit__` frees the lock, but its fencing tokens keep
+    /// growing and its holder learns the grant was revoked.
+    #[concoord(on_reinit)]
+    fn keep_fencing(&self, fresh: &mut Self) {
+        fresh.cond.continue_after(&self.cond);
     }
 }

@@ -28,7 +28,7 @@ use crate::server::{ConnId, Event};
 use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
-use crate::storage::DurableStore;
+use crate::storage::{DurableStore, announced_floor};
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
 use concoord_transport::peer_pool::PeerPool;
@@ -411,11 +411,12 @@ impl<O: ReplicatedObject> Driver<O> {
     fn process_ready(&mut self) -> Result<(), String> {
         let ready = self.node.take_ready();
         // Persist first, with one sync for the whole turn (group commit): no
-        // promise or acceptance leaves before it is on disk. An in-memory
-        // replica has nothing to write; its restarts are new incarnations.
+        // promise or acceptance leaves before it is on disk, nor a decided
+        // floor above what is on disk. An in-memory replica has nothing to
+        // write; its restarts are new incarnations.
         if let Some(storage) = self.storage.as_mut() {
             storage
-                .write(&ready.persist)
+                .write(&ready.persist, announced_floor(&ready.messages))
                 .map_err(|e| format!("cannot write the log, so the replica must stop: {e}"))?;
         }
         for (peer, fault) in &ready.peer_faults {

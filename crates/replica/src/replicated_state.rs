@@ -209,9 +209,16 @@ impl<O: ReplicatedObject> ReplicatedState<O> {
 
     fn run(&mut self, ctx: &mut CallContext, call: &LoggedCall, woken: &mut Woken) -> StoredReply {
         if call.method == CONCOORD_INIT {
-            let fresh = catch_unwind(|| O::init(&call.args))
-                .map_err(|p| CallError::Panicked(panic_message(p)))?;
-            self.object = fresh.map_err(call_error::<O>)?;
+            let mut fresh = catch_unwind(|| O::init(&call.args))
+                .map_err(|p| CallError::Panicked(panic_message(p)))?
+                .map_err(call_error::<O>)?;
+            // What must outlive re-initialisation (a lock's fencing tokens)
+            // goes over to the fresh object, which may also refuse.
+            let object = &self.object;
+            catch_unwind(AssertUnwindSafe(|| object.carry_over(&mut fresh)))
+                .map_err(|p| CallError::Panicked(panic_message(p)))?
+                .map_err(call_error::<O>)?;
+            self.object = fresh;
             // The old object's wait queues are gone: nobody will wake its
             // blocked calls, so they are answered now.
             for waiter in self.sessions.blocked() {
@@ -375,6 +382,38 @@ mod tests {
         match after.answer {
             Some(Answer::Reply(r)) => assert_eq!(token(&r), 2),
             other => panic!("expected the wake-up reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_locks_fencing_tokens_keep_growing_across_concoord_init() {
+        let mut s = ReplicatedState::<Lock>::default();
+        let first = s.execute(&lock_call(1, 1, 0, "acquire"));
+        assert!(matches!(first.answer, Some(Answer::Reply(ref r)) if token(r) == 1));
+        let queued = s.execute(&lock_call(2, 1, 0, "acquire"));
+        assert_eq!(queued.answer, Some(Answer::Blocked));
+        let init = s.execute(&lock_call(3, 1, 0, CONCOORD_INIT));
+        assert!(
+            matches!(init.woken.as_slice(), [(w, Err(CallError::WaitAbandoned { .. }))] if w.client_id == 2),
+            "the queued acquire is answered: {:?}",
+            init.woken
+        );
+        assert!(!s.object.locked(), "re-initialised");
+        match s.execute(&lock_call(4, 1, 0, "acquire")).answer {
+            Some(Answer::Reply(r)) => assert!(token(&r) > 1, "fenced above every earlier grant"),
+            other => panic!("expected a grant, got {other:?}"),
+        }
+        match s.execute(&lock_call(1, 2, 1, "release")).answer {
+            Some(Answer::Reply(Err(CallError::Application(bytes)))) => {
+                let e: concoord_dsync::LockError =
+                    rmp_serde::from_slice(&bytes).expect("a lock error");
+                assert_eq!(
+                    e,
+                    concoord_dsync::LockError::Revoked { token: 1 },
+                    "the holder is told"
+                );
+            }
+            other => panic!("expected the revocation, got {other:?}"),
         }
     }
 

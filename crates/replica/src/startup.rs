@@ -1,15 +1,17 @@
 //! Who this replica is at start: the founder of a new instance, a new member
 //! joining one, or a durable replica resuming its own identity from its data
-//! directory. Only the last keeps its node id; every other start is a new
-//! incarnation with a fresh id, so a replica never votes under an identity
-//! whose promises it has forgotten.
+//! directory. Only the last keeps its node id, and only with the whole log
+//! that goes with it (a directory whose identity survived but whose history
+//! did not is refused, naming what is missing and `--repair`); every other
+//! start is a new incarnation with a fresh id, so a replica never votes
+//! under an identity whose promises it has forgotten.
 //!
 //! It also settles the replica's instance secret (see `peer_secret`): read
 //! before a `--repair` sets the data directory aside, and kept in the data
 //! directory once it exists.
 
 use crate::peer_secret::{self, Resolved};
-use crate::storage::{DurableStore, Identity};
+use crate::storage::{self, DurableStore, Identity, OsDisk};
 use crate::{ReplicaError, ReplicaOptions};
 use concoord_object::ReplicatedObject;
 use paxos_core::{Config, Member, Node, NodeId};
@@ -77,10 +79,10 @@ fn identity<O: ReplicatedObject>(
         let aside = DurableStore::set_aside(dir)?;
         warn!(moved_to = %aside.display(), "data directory set aside; starting as a new replica");
     }
-    match Identity::read(dir)? {
+    match Identity::read(&OsDisk, dir)? {
         Some(identity) => {
             identity.check(my_addr, O::type_name(), dir)?;
-            let (store, recovered, report) = DurableStore::open(dir)?;
+            let (store, recovered, report) = DurableStore::open(dir, &identity)?;
             info!(
                 dir = %dir.display(),
                 node = %identity.node,
@@ -99,13 +101,7 @@ fn identity<O: ReplicatedObject>(
             })
         }
         None => {
-            let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
-            if occupied {
-                return Err(ReplicaError::Fatal(format!(
-                    "{} is not empty and holds no ConCoord replica; give an empty or new --data-dir",
-                    dir.display()
-                )));
-            }
+            storage::prepare_new(&OsDisk, dir)?;
             fresh::<O>(opts, my_addr, Some(dir), secret)
         }
     }

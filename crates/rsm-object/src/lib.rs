@@ -348,6 +348,18 @@ pub trait ReplicatedObject: Default + Serialize + DeserializeOwned + Send + 'sta
         Ok(Self::default())
     }
 
+    /// [`CONCOORD_INIT`] is replacing this object with `fresh` (made by
+    /// [`init`](Self::init)): carry into `fresh` what must outlive the
+    /// re-initialisation, or refuse it (the call then fails with the error
+    /// and nothing changes). The default carries nothing. A lock carries its
+    /// fencing-token counter, so a grant after re-initialisation is still
+    /// fenced above every earlier one (see `concoord-dsync`). With the
+    /// macro: `#[concoord(on_reinit)] fn(&self, fresh: &mut Self)`.
+    fn carry_over(&self, fresh: &mut Self) -> Result<(), ObjectError> {
+        let _ = fresh;
+        Ok(())
+    }
+
     /// The kind of `method`, `None` if there is no such method.
     fn method_kind(method: &str) -> Option<MethodKind> {
         if [

@@ -1,17 +1,21 @@
 //! The `identity` file: which replica (node id, address, object) a data
-//! directory belongs to. Written once, atomically, when the directory is
-//! created; a replica resumes its identity only from its own directory.
+//! directory belongs to. Written once, atomically, as the last step of
+//! creating the directory (after the first log segment is durable), so a
+//! directory with an identity always has a log; a replica resumes its
+//! identity only from its own directory, and only with its whole history
+//! (see `history`).
 
+use super::disk::{Disk, write_atomically};
 use super::errors::{StorageError, io};
-use super::sync_dir;
+use super::record::LOG_FORMAT;
 use paxos_core::NodeId;
-use std::io::Write;
 use std::path::Path;
 
 /// Who owns a data directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// The node id (one incarnation).
+    /// The node id: one incarnation (a replica that lost its state comes
+    /// back under a new one).
     pub node: NodeId,
     /// The address it serves on.
     pub addr: String,
@@ -19,50 +23,58 @@ pub struct Identity {
     pub object: String,
 }
 
-const FILE: &str = "identity";
+/// The file's name in the data directory.
+pub const FILE: &str = "identity";
 
 impl Identity {
     /// Reads the identity of `dir`, if it has one.
-    pub fn read(dir: &Path) -> Result<Option<Identity>, StorageError> {
+    pub fn read(disk: &dyn Disk, dir: &Path) -> Result<Option<Identity>, StorageError> {
         let path = dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match disk.read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(&path)(e)),
         };
+        let text = String::from_utf8_lossy(&bytes);
         let mut node = None;
         let mut addr = None;
         let mut object = None;
+        let mut format = None;
         for line in text.lines() {
             match line.split_once('=') {
                 Some(("node", v)) => node = u64::from_str_radix(v.trim(), 16).ok().map(NodeId),
                 Some(("addr", v)) => addr = Some(v.trim().to_string()),
                 Some(("object", v)) => object = Some(v.trim().to_string()),
+                Some(("format", v)) => format = v.trim().parse::<u32>().ok(),
                 _ => {}
             }
         }
-        match (node, addr, object) {
-            (Some(node), Some(addr), Some(object)) => Ok(Some(Identity { node, addr, object })),
-            _ => Err(StorageError::Corrupt {
+        let (Some(node), Some(addr), Some(object)) = (node, addr, object) else {
+            return Err(StorageError::Corrupt {
                 path,
                 offset: 0,
                 detail: "the identity file is incomplete".into(),
-            }),
+            });
+        };
+        if format != Some(LOG_FORMAT) {
+            return Err(StorageError::Identity(format!(
+                "{} was written by another version of ConCoord (log format {}, this version \
+                 reads {LOG_FORMAT}). Start with --repair -b ADDRS to set it aside and rejoin \
+                 the instance as a new replica",
+                dir.display(),
+                format.map_or("1".to_string(), |f| f.to_string())
+            )));
         }
+        Ok(Some(Identity { node, addr, object }))
     }
 
-    /// Writes the identity of `dir` (temp file, fsync, rename, fsync dir).
-    pub fn write(&self, dir: &Path) -> Result<(), StorageError> {
-        let tmp = dir.join("identity.tmp");
+    /// Writes the identity of `dir` (temp file, sync, rename, sync dir).
+    pub fn write(&self, disk: &dyn Disk, dir: &Path) -> Result<(), StorageError> {
         let text = format!(
-            "node={:016x}\naddr={}\nobject={}\n",
+            "node={:016x}\naddr={}\nobject={}\nformat={LOG_FORMAT}\n",
             self.node.0, self.addr, self.object
         );
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, dir.join(FILE)).map_err(io(dir))?;
-        sync_dir(dir)
+        write_atomically(disk, dir, FILE, text.as_bytes()).map_err(io(dir.join(FILE)))
     }
 
     /// Refuses to run as a different replica than the directory's owner.

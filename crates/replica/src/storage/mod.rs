@@ -2,21 +2,33 @@
 //! decisions and views, with snapshots, in one data directory per replica.
 //!
 //! ```text
-//! DIR/identity                      node id, address, object (written once)
+//! DIR/identity                      node id, address, object (written once, last)
 //! DIR/peer-secret                   the instance secret (`peer_secret`)
 //! DIR/wal-0000000000000003.log      records since the last snapshot
 //! DIR/snapshot-00000000000000012000.snap
 //! ```
 //!
-//! Every `Ready`'s records are appended and synced with one `fdatasync`
-//! before any of its messages is sent: a promise or acceptance is on disk
-//! before it is acknowledged, and every call that arrived in one driver turn
-//! shares one sync (group commit). Turns that only record decisions are held
-//! in memory and written with the next synced write (see `write`). When the core hands out a snapshot, it is
-//! written first, then a fresh segment starts with a checkpoint of the state
-//! still needed (promise, views, records above the snapshot), and older
-//! segments and snapshots are deleted, so the disk holds at most one
-//! snapshot interval of log.
+//! **What is synced when** (the crash model is a power loss: only what was
+//! synced survives, see `fault_disk`). Every `Ready`'s records are appended
+//! and synced with one `fdatasync` before any of its messages is sent: a
+//! promise or acceptance is on disk before it is acknowledged, and every call
+//! that arrived in one driver turn shares one sync (group commit). Turns that
+//! only record decisions are held in memory and written with the next synced
+//! write, unless a message of the turn announces a decided floor that covers
+//! one of them (`announced_floor`): then they are synced before it leaves.
+//! New files are synced, then their directory; a snapshot is written to a
+//! temporary file, synced, renamed and the directory synced; a new data
+//! directory is synced into its parent, and its identity is written last.
+//!
+//! **Segments.** A segment is rotated once it passes `SEGMENT_BYTES_MAX`
+//! (so recovery never reads one huge file), and a snapshot starts a new one
+//! that opens with a checkpoint of the state still needed (promise, views,
+//! records above the snapshot), after which older segments and snapshots are
+//! deleted: the disk holds one snapshot and at most one interval of log.
+//! Each segment opens with a header binding it to the node and saying where
+//! it starts, and one with a successor is sealed for it, so recovery can tell
+//! a whole history from one with files missing (`history`) and refuses the
+//! latter instead of resuming the identity with forgotten promises.
 //!
 //! The log is a small format of our own rather than a crate: what it stores
 //! is exactly `paxos_core::Persist`, it needs CRC per record, torn-tail
@@ -25,27 +37,78 @@
 //! and compaction beneath ours, and fsync policies we would have to tune
 //! around.
 
+mod announced_floor;
+mod disk;
 mod errors;
+#[cfg(any(test, feature = "fault-disk"))]
+pub mod fault_disk;
+mod history;
 mod identity;
+#[cfg(test)]
+mod power_loss_test;
 mod record;
+mod recovery;
+#[cfg(test)]
+mod recovery_test;
 mod snapshot_file;
 mod wal;
 
+pub use announced_floor::announced_floor;
+pub use disk::{AppendFile, Disk, OsDisk};
 pub use errors::StorageError;
 pub use identity::Identity;
+pub use recovery::{RecoveryReport, prepare_new};
 
+use disk::create_dir_durably;
 use errors::io;
-use paxos_core::{MemoryStorage, Persist, Recovered};
-use record::Record;
+use paxos_core::{MemoryStorage, NodeId, Persist, Slot, Snapshot};
+use record::{LOG_FORMAT, Record, SegmentHeader, SegmentStart};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
 
 /// Fsyncs a directory, so renames and new files in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    OsDisk.sync_dir(dir).map_err(io(dir))
+}
+
+/// Storage bugs a test can switch on, to show the power-loss tests catch
+/// them (`power_loss_test`). Compiled to nothing outside tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StorageBug {
+    /// Decisions stay held back even when a message announces them.
+    IgnoreAnnouncedFloor,
+    /// A new segment's directory entry is not synced.
+    NewSegmentNameNotSynced,
+    /// A snapshot is renamed into place without syncing its data.
+    SnapshotDataNotSynced,
+    /// A new data directory is not synced into its parent.
+    DataDirNotSynced,
+}
+
+#[cfg(test)]
+thread_local! {
+    static INJECTED: std::cell::Cell<Option<StorageBug>> = const { std::cell::Cell::new(None) };
+}
+
+/// Switches an injected bug on (or off) for this thread's stores.
+#[cfg(test)]
+pub(crate) fn inject(bug: Option<StorageBug>) {
+    INJECTED.with(|b| b.set(bug));
+}
+
+/// Whether `bug` is switched on (never outside tests).
+pub(crate) fn injected(bug: StorageBug) -> bool {
+    #[cfg(test)]
+    {
+        INJECTED.with(|b| b.get() == Some(bug))
+    }
+    #[cfg(not(test))]
+    {
+        let _ = bug;
+        false
+    }
 }
 
 /// Figures for `concoord status`.
@@ -61,22 +124,30 @@ pub struct StorageStats {
     pub records: u64,
 }
 
-/// What recovery found.
-#[derive(Clone, Debug, Default)]
-pub struct RecoveryReport {
-    /// Records replayed.
-    pub records: u64,
-    /// Slot of the snapshot loaded (0: none).
-    pub snapshot_slot: u64,
-    /// Bytes of torn tail cut from the last segment.
-    pub torn_bytes_cut: u64,
-    /// How long it took.
-    pub elapsed: Duration,
+/// Held-back decisions are written once they reach this size even if
+/// nothing else needs a sync (a learner catching up only learns decisions).
+const MAX_UNSYNCED_BYTES: usize = 1 << 20;
+
+/// A segment is rotated before a write would take it past this size: a
+/// bound on the file recovery reads at once, not on the log (which only a
+/// snapshot shortens).
+const SEGMENT_BYTES_MAX: u64 = 64 << 20;
+
+/// Frames records as one write, closed by a `Commit` record.
+fn frame_write(records: &[Record], commit: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for r in records {
+        r.encode_into(&mut buf);
+    }
+    Record::Commit(commit).encode_into(&mut buf);
+    buf
 }
 
 /// The WAL, the snapshot, and a mirror of what they hold (for checkpoints).
 pub struct DurableStore {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
+    node: NodeId,
     writer: wal::Writer,
     mirror: MemoryStorage,
     snapshot_bytes: u64,
@@ -86,143 +157,154 @@ pub struct DurableStore {
     next_commit: u64,
     /// Encoded writes that only record decisions, held until the next sync.
     unsynced: Vec<u8>,
+    /// How many writes `unsynced` holds.
+    unsynced_writes: u64,
+    /// The lowest slot among the held-back decisions.
+    unsynced_decided_from: Option<Slot>,
+    segment_bytes_max: u64,
 }
-
-/// Held-back decisions are written once they reach this size even if
-/// nothing else needs a sync (a learner catching up only learns decisions).
-const MAX_UNSYNCED_BYTES: usize = 1 << 20;
 
 impl DurableStore {
     /// Creates a data directory for a new replica.
     pub fn create(dir: &Path, identity: &Identity) -> Result<DurableStore, StorageError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        identity.write(dir)?;
-        let writer = wal::Writer::create(dir, 1)?;
+        DurableStore::create_on(Arc::new(OsDisk), dir, identity)
+    }
+
+    /// Creates a data directory for a new replica on `disk`: the directory
+    /// (synced into its parent), the first segment, and the identity last, so
+    /// a directory with an identity always has its log.
+    pub fn create_on(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        identity: &Identity,
+    ) -> Result<DurableStore, StorageError> {
+        if injected(StorageBug::DataDirNotSynced) {
+            disk.create_dir_all(dir).map_err(io(dir))?;
+        } else {
+            create_dir_durably(&*disk, dir).map_err(io(dir))?;
+        }
+        let header = header(identity.node, 1, SegmentStart::Empty);
+        let writer = wal::Writer::create(&*disk, dir, 1, &frame_write(&[header], 1))?;
+        identity.write(&*disk, dir)?;
+        let stats = StorageStats {
+            bytes_on_disk: writer.len,
+            fsyncs: 1,
+            ..StorageStats::default()
+        };
         Ok(DurableStore {
+            disk,
             dir: dir.to_path_buf(),
+            node: identity.node,
             writer,
             mirror: MemoryStorage::default(),
             snapshot_bytes: 0,
             sealed_bytes: 0,
-            stats: StorageStats::default(),
-            next_commit: 1,
+            stats,
+            next_commit: 2,
             unsynced: Vec::new(),
+            unsynced_writes: 0,
+            unsynced_decided_from: None,
+            segment_bytes_max: SEGMENT_BYTES_MAX,
         })
     }
 
-    /// Opens an existing data directory and reads back what it holds.
-    pub fn open(dir: &Path) -> Result<(DurableStore, Recovered, RecoveryReport), StorageError> {
-        let started = Instant::now();
-        let mut mirror = MemoryStorage::default();
-        let mut report = RecoveryReport::default();
-        let segments = wal::list(dir)?;
-        let last = segments.len().saturating_sub(1);
-        let mut sealed_bytes = 0;
-        let mut tail: Option<(u64, PathBuf, u64)> = None;
-        for (i, (number, path)) in segments.iter().enumerate() {
-            let scan = wal::scan(path, |r| mirror.write(&r.into_persist()))?;
-            report.records += scan.records;
-            if scan.torn_bytes > 0 {
-                if i != last {
-                    return Err(StorageError::Corrupt {
-                        path: path.clone(),
-                        offset: scan.valid_bytes,
-                        detail: "an incomplete record before the last segment".into(),
-                    });
-                }
-                warn!(
-                    file = %path.display(),
-                    offset = scan.valid_bytes,
-                    bytes = scan.torn_bytes,
-                    "cutting a torn write at the end of the log (it was never acknowledged)"
-                );
-                report.torn_bytes_cut = scan.torn_bytes;
-            }
-            if i == last {
-                tail = Some((*number, path.clone(), scan.valid_bytes));
-            } else {
-                sealed_bytes += scan.valid_bytes;
-            }
-        }
-        let mut snapshot_bytes = 0;
-        if let Some((slot, path)) = snapshot_file::list(dir)?.into_iter().next() {
-            let snapshot = snapshot_file::read(&path)?;
-            snapshot_bytes = std::fs::metadata(&path).map_err(io(&path))?.len();
-            report.snapshot_slot = slot;
-            mirror.write(&Persist {
-                snapshot: Some(snapshot),
-                ..Persist::default()
-            });
-        }
-        let writer = match tail {
-            Some((number, path, valid)) => wal::Writer::reopen(&path, number, valid)?,
-            None => wal::Writer::create(dir, 1)?,
-        };
-        let recovered = mirror.recovered();
-        report.elapsed = started.elapsed();
-        let store = DurableStore {
-            dir: dir.to_path_buf(),
-            stats: StorageStats {
-                bytes_on_disk: sealed_bytes + writer.len + snapshot_bytes,
-                ..StorageStats::default()
-            },
-            writer,
-            mirror,
-            snapshot_bytes,
-            sealed_bytes,
-            next_commit: report.records + 1,
-            unsynced: Vec::new(),
-        };
-        Ok((store, recovered, report))
+    /// Opens the data directory of `identity` and reads back what it holds;
+    /// refuses a directory whose log is not the whole history (see
+    /// `history`).
+    pub fn open(
+        dir: &Path,
+        identity: &Identity,
+    ) -> Result<(DurableStore, paxos_core::Recovered, RecoveryReport), StorageError> {
+        DurableStore::open_on(Arc::new(OsDisk), dir, identity)
     }
 
-    /// Makes one `Persist` durable (one sync for all of it).
-    pub fn write(&mut self, p: &Persist) -> Result<(), StorageError> {
+    /// Makes one turn's `Persist` durable as its messages require: promises,
+    /// acceptances, views and snapshots at once (one sync for all of it);
+    /// decisions at once if `announced` (the floor the turn's messages
+    /// announce, see [`announced_floor`]) covers any of them, else with the
+    /// next synced write.
+    pub fn write(&mut self, p: &Persist, announced: Slot) -> Result<(), StorageError> {
         let records = Record::from_persist(p);
         if !records.is_empty() {
-            let buf = self.encode_write(&records);
+            let buf = frame_write(&records, self.take_commit());
             self.unsynced.extend_from_slice(&buf);
+            self.unsynced_writes += 1;
             self.stats.records += records.len() as u64;
+        }
+        if let Some(first) = p.decided.iter().map(|(s, _)| *s).min() {
+            let from = self.unsynced_decided_from.map_or(first, |f| f.min(first));
+            self.unsynced_decided_from = Some(from);
         }
         self.mirror.write(p);
         // Promises, acceptances and views are answers other replicas count
-        // on: they are synced before any message of this turn leaves. A turn
-        // that only learned decisions is held in memory and written with the
-        // next synced write. A decision is already durable on a quorum (as
-        // accepted values) and can be learned again, and nothing sent now
-        // depends on it. Holding it back, rather than writing it unsynced,
-        // keeps the rule recovery relies on: the file never holds unsynced
-        // bytes before synced ones, so a damaged record followed by a
-        // complete write is always corruption. This halves the syncs per
-        // command when load is light.
+        // on: they are synced before any message of this turn leaves. A
+        // decision is already durable on a quorum (as accepted values) and
+        // can be learned again, so a turn that only learned decisions is
+        // held in memory and written with the next synced write (this halves
+        // the syncs per command when load is light), unless a message of the
+        // turn tells a peer they are decided here. Holding decisions back,
+        // rather than writing them unsynced, keeps the rule recovery relies
+        // on: the file never holds unsynced bytes before synced ones, so a
+        // damaged record followed by a complete write is always corruption.
+        let announces_held_back = !injected(StorageBug::IgnoreAnnouncedFloor)
+            && self.unsynced_decided_from.is_some_and(|s| s <= announced);
         let needs_sync = p.promised.is_some()
             || !p.accepted.is_empty()
             || p.views.is_some()
+            || announces_held_back
             || self.unsynced.len() >= MAX_UNSYNCED_BYTES;
         match &p.snapshot {
             Some(snapshot) => self.checkpoint(snapshot)?,
-            None if needs_sync && !self.unsynced.is_empty() => self.sync()?,
+            None if needs_sync => self.sync()?,
             None => {}
         }
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
         Ok(())
     }
 
-    /// Frames records as one write, closed by a `Commit` record.
-    fn encode_write(&mut self, records: &[Record]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        for r in records {
-            r.encode_into(&mut buf);
-        }
-        Record::Commit(self.next_commit).encode_into(&mut buf);
+    fn take_commit(&mut self) -> u64 {
         self.next_commit += 1;
-        buf
+        self.next_commit - 1
     }
 
-    /// Appends the held-back writes and syncs them.
+    /// Appends the held-back writes and syncs them, rotating the segment
+    /// first if they would take it past its size.
     fn sync(&mut self) -> Result<(), StorageError> {
-        self.writer.append(&self.unsynced)?;
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        let len = self.writer.len + self.unsynced.len() as u64;
+        if self.writer.writes > 0 && len > self.segment_bytes_max {
+            self.rotate()?;
+        }
+        self.writer.append(&self.unsynced, self.unsynced_writes)?;
         self.unsynced.clear();
+        self.unsynced_writes = 0;
+        self.stats.last_fsync = self.writer.sync()?;
+        self.stats.fsyncs += 1;
+        self.unsynced_decided_from = None;
+        Ok(())
+    }
+
+    /// Starts the next segment, continuing this one: the new segment is made
+    /// durable first, then this one is sealed for it, so a sealed segment's
+    /// successor always exists.
+    fn rotate(&mut self) -> Result<(), StorageError> {
+        let number = self.writer.number;
+        let next = header(self.node, number + 1, SegmentStart::Continues(number));
+        let first = frame_write(&[next], self.take_commit());
+        let writer = wal::Writer::create(&*self.disk, &self.dir, number + 1, &first)?;
+        self.stats.fsyncs += 1;
+        self.seal(number + 1)?;
+        let old = std::mem::replace(&mut self.writer, writer);
+        self.sealed_bytes += old.len;
+        Ok(())
+    }
+
+    /// Closes the current segment for its successor `next`.
+    fn seal(&mut self, next: u64) -> Result<(), StorageError> {
+        let seal = frame_write(&[Record::Sealed(next)], self.take_commit());
+        self.writer.append(&seal, 1)?;
         self.stats.last_fsync = self.writer.sync()?;
         self.stats.fsyncs += 1;
         Ok(())
@@ -230,10 +312,10 @@ impl DurableStore {
 
     /// Writes the snapshot, starts a new segment holding what is still needed,
     /// and deletes what the snapshot covers.
-    fn checkpoint(&mut self, snapshot: &paxos_core::Snapshot) -> Result<(), StorageError> {
+    fn checkpoint(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         self.sync()?;
-        let (path, size) = snapshot_file::write(&self.dir, snapshot)?;
-        let mut writer = wal::Writer::create(&self.dir, self.writer.number + 1)?;
+        let (path, size) = snapshot_file::write(&*self.disk, &self.dir, self.node, snapshot)?;
+        let next = self.writer.number + 1;
         let live = self.mirror.recovered();
         let checkpoint = Persist {
             promised: Some(live.promised),
@@ -242,22 +324,33 @@ impl DurableStore {
             snapshot: None,
             views: live.views,
         };
-        let buf = self.encode_write(&Record::from_persist(&checkpoint));
-        writer.append(&buf)?;
-        self.stats.last_fsync = writer.sync()?;
+        // The header and the checkpoint are one write: a segment that starts
+        // after a snapshot is either whole or was never written.
+        let mut records = vec![header(
+            self.node,
+            next,
+            SegmentStart::AfterSnapshot(snapshot.slot),
+        )];
+        records.extend(Record::from_persist(&checkpoint));
+        let first = frame_write(&records, self.take_commit());
+        let writer = wal::Writer::create(&*self.disk, &self.dir, next, &first)?;
         self.stats.fsyncs += 1;
-        sync_dir(&self.dir)?;
-        let old = std::mem::replace(&mut self.writer, writer);
-        for (number, seg) in wal::list(&self.dir)? {
-            if number <= old.number {
-                std::fs::remove_file(&seg).map_err(io(&seg))?;
-            }
+        self.seal(next)?;
+        self.writer = writer;
+        let names = self.disk.list(&self.dir).map_err(io(&self.dir))?;
+        for number in wal::numbers(&names).into_iter().filter(|n| *n < next) {
+            let seg = self.dir.join(wal::name(number));
+            self.disk.remove(&seg).map_err(io(&seg))?;
         }
-        for (slot, snap) in snapshot_file::list(&self.dir)? {
+        // The old segments are gone for good before the old snapshots go.
+        self.disk.sync_dir(&self.dir).map_err(io(&self.dir))?;
+        for slot in snapshot_file::slots(&names) {
             if slot < snapshot.slot {
-                std::fs::remove_file(&snap).map_err(io(&snap))?;
+                let snap = self.dir.join(snapshot_file::name(slot));
+                self.disk.remove(&snap).map_err(io(&snap))?;
             }
         }
+        self.disk.sync_dir(&self.dir).map_err(io(&self.dir))?;
         self.sealed_bytes = 0;
         self.snapshot_bytes = size;
         info!(slot = snapshot.slot, file = %path.display(), "snapshot written; older log deleted");
@@ -267,6 +360,12 @@ impl DurableStore {
     /// Figures for status.
     pub fn stats(&self) -> &StorageStats {
         &self.stats
+    }
+
+    /// Rotates segments past `bytes` instead of `SEGMENT_BYTES_MAX`.
+    #[cfg(test)]
+    pub(crate) fn set_segment_bytes_max(&mut self, bytes: u64) {
+        self.segment_bytes_max = bytes;
     }
 
     /// Moves a damaged data directory aside (`DIR.corrupt-<seconds>`) so the
@@ -280,118 +379,19 @@ impl DurableStore {
         name.push(format!(".corrupt-{secs}"));
         let aside = PathBuf::from(name);
         std::fs::rename(dir, &aside).map_err(io(dir))?;
+        // The old directory must not come back under its name after a power
+        // loss, once the new incarnation has written there.
+        sync_dir(&disk::parent_of(dir))?;
         Ok(aside)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use paxos_core::{
-        AcceptedEntry, Ballot, Command, Entry, Member, NodeId, Snapshot, ViewHistory,
-    };
-
-    fn identity() -> Identity {
-        Identity {
-            node: NodeId(7),
-            addr: "127.0.0.1:14000".into(),
-            object: "counter".into(),
-        }
-    }
-
-    fn decided(slot: u64) -> Persist {
-        Persist {
-            decided: vec![(slot, Entry::Commands(vec![Command(vec![slot as u8])]))],
-            ..Persist::default()
-        }
-    }
-
-    #[test]
-    fn what_was_written_is_read_back_after_a_restart() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("data");
-        let mut store = DurableStore::create(&path, &identity()).expect("create");
-        let b = Ballot {
-            round: 2,
-            leader: NodeId(7),
-        };
-        store
-            .write(&Persist {
-                promised: Some(b),
-                accepted: vec![AcceptedEntry {
-                    slot: 9,
-                    ballot: b,
-                    entry: Entry::Noop,
-                }],
-                views: Some(ViewHistory::genesis(&[Member {
-                    id: NodeId(7),
-                    addr: "x".into(),
-                }])),
-                ..Persist::default()
-            })
-            .expect("write");
-        for s in 1..=5 {
-            store.write(&decided(s)).expect("write");
-        }
-        let synced_before = store.stats().fsyncs;
-        store
-            .write(&Persist {
-                accepted: vec![AcceptedEntry {
-                    slot: 10,
-                    ballot: b,
-                    entry: Entry::Noop,
-                }],
-                ..Persist::default()
-            })
-            .expect("write");
-        assert_eq!(
-            store.stats().fsyncs,
-            synced_before + 1,
-            "decisions rode on one sync"
-        );
-        store.write(&decided(6)).expect("write");
-        drop(store);
-        let (_, rec, report) = DurableStore::open(&path).expect("open");
-        assert_eq!(rec.promised, b);
-        assert_eq!(rec.accepted.len(), 2);
-        let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
-        assert_eq!(
-            slots,
-            vec![1, 2, 3, 4, 5],
-            "held-back decisions are written with the next sync, the last one not at all"
-        );
-        assert!(rec.views.is_some());
-        assert_eq!(report.records, 9);
-        assert_eq!(Identity::read(&path).expect("read"), Some(identity()));
-    }
-
-    #[test]
-    fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("data");
-        let mut store = DurableStore::create(&path, &identity()).expect("create");
-        for s in 1..=10 {
-            store.write(&decided(s)).expect("write");
-        }
-        let snap = Snapshot {
-            slot: 8,
-            views: ViewHistory::genesis(&[Member {
-                id: NodeId(1),
-                addr: "127.0.0.1:14000".into(),
-            }]),
-            data: vec![1, 2, 3],
-        };
-        store
-            .write(&Persist {
-                snapshot: Some(snap),
-                ..Persist::default()
-            })
-            .expect("snapshot");
-        assert_eq!(wal::list(&path).expect("list").len(), 1);
-        drop(store);
-        let (_, rec, _) = DurableStore::open(&path).expect("open");
-        assert_eq!(rec.snapshot.map(|s| s.slot), Some(8));
-        let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
-        assert_eq!(slots, vec![9, 10]);
-    }
+/// The header of segment `segment` of `node`'s log.
+fn header(node: NodeId, segment: u64, start: SegmentStart) -> Record {
+    Record::Header(SegmentHeader {
+        format: LOG_FORMAT,
+        node,
+        segment,
+        start,
+    })
 }

@@ -6,14 +6,49 @@
 //! was never acknowledged (nothing leaves the replica before the sync), so
 //! its records are dropped; a damaged record followed by a complete write is
 //! corruption, never skipped.
+//!
+//! The log describes itself, so that no set of deleted files can pass for a
+//! complete history: every segment opens with a [`SegmentHeader`] naming the
+//! node it belongs to and where it starts (a new directory, a snapshot, or
+//! the segment before it), and a segment that has a successor ends with
+//! `Sealed(next)`.
 
-use paxos_core::{AcceptedEntry, Ballot, Entry, Persist, Slot, ViewHistory};
+use paxos_core::{AcceptedEntry, Ballot, Entry, NodeId, Persist, Slot, ViewHistory};
 use serde::{Deserialize, Serialize};
 
 /// Header bytes before the kind byte.
 pub const HEADER_BYTES: usize = 8;
 /// Largest record accepted when reading (anything larger is corruption).
 pub const RECORD_BYTES_MAX: usize = 256 << 20;
+
+/// The version of the log format [`SegmentHeader`]s carry.
+pub const LOG_FORMAT: u32 = 2;
+
+/// Where a segment's history starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentStart {
+    /// The first segment of a new data directory: nothing before it.
+    Empty,
+    /// Starts after the snapshot at this slot, with a checkpoint (in the same
+    /// first write as the header) of everything still needed above it.
+    AfterSnapshot(Slot),
+    /// Continues segment `n` (always the number before its own), which ends
+    /// sealed.
+    Continues(u64),
+}
+
+/// The first record of every segment: whose log it is and where it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentHeader {
+    /// [`LOG_FORMAT`] when written.
+    pub format: u32,
+    /// The node (incarnation) the log belongs to.
+    pub node: NodeId,
+    /// The segment's own number (its file name says the same).
+    pub segment: u64,
+    /// What comes before it.
+    pub start: SegmentStart,
+}
 
 /// What one record says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +63,10 @@ pub enum Record {
     Views(ViewHistory),
     /// The end of one synced write (its sequence number).
     Commit(u64),
+    /// The first record of a segment.
+    Header(SegmentHeader),
+    /// The last record of a segment that has a successor: segment `next`.
+    Sealed(u64),
 }
 
 impl Record {
@@ -38,6 +77,8 @@ impl Record {
             Record::Decided(..) => 3,
             Record::Views(_) => 4,
             Record::Commit(_) => 5,
+            Record::Header(_) => 6,
+            Record::Sealed(_) => 7,
         }
     }
 
@@ -48,7 +89,8 @@ impl Record {
             Record::Accepted(a) => rmp_serde::to_vec(a),
             Record::Decided(s, e) => rmp_serde::to_vec(&(s, e)),
             Record::Views(v) => rmp_serde::to_vec(v),
-            Record::Commit(n) => rmp_serde::to_vec(n),
+            Record::Commit(n) | Record::Sealed(n) => rmp_serde::to_vec(n),
+            Record::Header(h) => rmp_serde::to_vec(h),
         }
         .unwrap_or_default();
         let kind = self.kind();
@@ -74,6 +116,8 @@ impl Record {
             }
             4 => Record::Views(rmp_serde::from_slice(payload).map_err(err)?),
             5 => Record::Commit(rmp_serde::from_slice(payload).map_err(err)?),
+            6 => Record::Header(rmp_serde::from_slice(payload).map_err(err)?),
+            7 => Record::Sealed(rmp_serde::from_slice(payload).map_err(err)?),
             other => return Err(format!("unknown record kind {other}")),
         })
     }
@@ -104,7 +148,7 @@ impl Record {
             Record::Accepted(a) => p.accepted.push(a),
             Record::Decided(s, e) => p.decided.push((s, e)),
             Record::Views(v) => p.views = Some(v),
-            Record::Commit(_) => {}
+            Record::Commit(_) | Record::Header(_) | Record::Sealed(_) => {}
         }
         p
     }
@@ -128,6 +172,13 @@ mod tests {
                 leader: NodeId(9),
             }),
             Record::Decided(7, Entry::Commands(vec![Command(vec![1, 2, 3])])),
+            Record::Header(SegmentHeader {
+                format: LOG_FORMAT,
+                node: NodeId(5),
+                segment: 3,
+                start: SegmentStart::AfterSnapshot(120),
+            }),
+            Record::Sealed(4),
         ];
         for r in records {
             let mut buf = Vec::new();

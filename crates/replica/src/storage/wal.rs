@@ -8,12 +8,15 @@
 //! record followed by a complete write sits in data that was synced and
 //! acknowledged: that is corruption, and start-up stops with the file and
 //! offset.
+//!
+//! A segment's first write holds its [`SegmentHeader`] (and, after a
+//! snapshot, the checkpoint); a segment with a successor ends with a
+//! `Sealed` write. A scan reports both, and `history` checks that the
+//! segments on disk form one unbroken log.
 
+use super::disk::{AppendFile, Disk, numbered};
 use super::errors::{StorageError, io};
-use super::record::{HEADER_BYTES, RECORD_BYTES_MAX, Record, crc_matches};
-use super::sync_dir;
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use super::record::{HEADER_BYTES, RECORD_BYTES_MAX, Record, SegmentHeader, crc_matches};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,33 +25,28 @@ pub fn name(n: u64) -> String {
     format!("wal-{n:016}.log")
 }
 
-/// Segments in `dir`, oldest first.
-pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if let Some(n) = name
-            .strip_prefix("wal-")
-            .and_then(|s| s.strip_suffix(".log"))
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            out.push((n, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+/// The segment numbers among directory entry names, oldest first.
+pub fn numbers(names: &[String]) -> Vec<u64> {
+    numbered(names, "wal-", ".log")
 }
 
-/// What a scan found.
+/// What a scan of one segment found.
 #[derive(Debug, Default)]
 pub struct Scan {
+    /// The header, if the segment's first write is complete.
+    pub header: Option<SegmentHeader>,
+    /// The records of its complete writes, header and seal left out.
+    pub records: Vec<Record>,
+    /// Complete writes after the first.
+    pub writes_after_header: u64,
+    /// The successor it was sealed for, if any.
+    pub sealed: Option<u64>,
     /// Bytes of complete writes.
     pub valid_bytes: u64,
-    /// Records replayed (in complete writes).
-    pub records: u64,
     /// Bytes after `valid_bytes` belonging to an interrupted write.
     pub torn_bytes: u64,
+    /// Sequence number of its last complete write (0 if none).
+    pub last_commit: u64,
 }
 
 /// One record parsed at an offset, or why it could not be.
@@ -99,20 +97,53 @@ fn complete_write_after(bytes: &[u8], from: usize) -> bool {
     })
 }
 
-/// Replays every complete write of a segment in order. An interrupted last
-/// write is reported as torn (not an error); corruption is an error naming
-/// the file and offset.
-pub fn scan(path: &Path, mut apply: impl FnMut(Record)) -> Result<Scan, StorageError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+/// Takes one complete write into the scan, checking where headers and seals
+/// may stand.
+fn take_write(scan: &mut Scan, batch: Vec<Record>, commit: u64) -> Result<(), String> {
+    if scan.sealed.is_some() {
+        return Err("a write after the segment was sealed".into());
+    }
+    let first = scan.header.is_none();
+    if first && !matches!(batch.first(), Some(Record::Header(_))) {
+        return Err("the segment does not start with its header".into());
+    }
+    for (i, r) in batch.into_iter().enumerate() {
+        match r {
+            Record::Header(h) if first && i == 0 => scan.header = Some(h),
+            Record::Header(_) => return Err("a segment header inside the segment".into()),
+            Record::Sealed(next) => scan.sealed = Some(next),
+            r => scan.records.push(r),
+        }
+    }
+    if !first {
+        scan.writes_after_header += 1;
+    }
+    scan.last_commit = commit;
+    Ok(())
+}
+
+/// Reads and checks a whole segment. An interrupted last write is reported
+/// as torn (not an error); corruption is an error naming the file and
+/// offset.
+pub fn scan(disk: &dyn Disk, path: &Path) -> Result<Scan, StorageError> {
+    let bytes = disk.read(path).map_err(io(path))?;
+    scan_bytes(&bytes).map_err(|(offset, detail)| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        detail,
+    })
+}
+
+fn scan_bytes(bytes: &[u8]) -> Result<Scan, (u64, String)> {
+    let mut scan = Scan::default();
     let mut off = 0usize;
     let mut committed = 0usize;
-    let mut records = 0;
     let mut batch: Vec<Record> = Vec::new();
     while off < bytes.len() {
-        match parse_at(&bytes, off) {
-            Parsed::Record(Record::Commit(_), end) => {
-                records += batch.len() as u64;
-                batch.drain(..).for_each(&mut apply);
+        match parse_at(bytes, off) {
+            Parsed::Record(Record::Commit(n), end) => {
+                take_write(&mut scan, std::mem::take(&mut batch), n)
+                    .map_err(|d| (committed as u64, d))?;
                 committed = end;
                 off = end;
             }
@@ -120,30 +151,21 @@ pub fn scan(path: &Path, mut apply: impl FnMut(Record)) -> Result<Scan, StorageE
                 batch.push(r);
                 off = end;
             }
-            Parsed::Incomplete | Parsed::Damaged(_) if !complete_write_after(&bytes, off + 1) => {
+            Parsed::Incomplete | Parsed::Damaged(_) if !complete_write_after(bytes, off + 1) => {
                 break; // the interrupted last write
             }
             Parsed::Incomplete => {
-                return Err(StorageError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: off as u64,
-                    detail: "a record's length runs past complete data".into(),
-                });
+                return Err((
+                    off as u64,
+                    "a record's length runs past complete data".into(),
+                ));
             }
-            Parsed::Damaged(detail) => {
-                return Err(StorageError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: off as u64,
-                    detail,
-                });
-            }
+            Parsed::Damaged(detail) => return Err((off as u64, detail)),
         }
     }
-    Ok(Scan {
-        valid_bytes: committed as u64,
-        records,
-        torn_bytes: (bytes.len() - committed) as u64,
-    })
+    scan.valid_bytes = committed as u64;
+    scan.torn_bytes = (bytes.len() - committed) as u64;
+    Ok(scan)
 }
 
 /// The segment being appended to.
@@ -151,58 +173,71 @@ pub struct Writer {
     /// Its number.
     pub number: u64,
     path: PathBuf,
-    file: File,
+    file: Box<dyn AppendFile>,
     /// Its length.
     pub len: u64,
+    /// Complete writes after its first.
+    pub writes: u64,
 }
 
 impl Writer {
-    /// Creates segment `number` in `dir`.
-    pub fn create(dir: &Path, number: u64) -> Result<Writer, StorageError> {
+    /// Creates segment `number` in `dir` holding `first_write` (its header,
+    /// and a checkpoint after a snapshot), durably: the data is synced, then
+    /// the directory, so the segment is complete before anything relies on
+    /// it.
+    pub fn create(
+        disk: &dyn Disk,
+        dir: &Path,
+        number: u64,
+        first_write: &[u8],
+    ) -> Result<Writer, StorageError> {
         let path = dir.join(name(number));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        sync_dir(dir)?;
+        let mut file = disk.create_new(&path).map_err(io(&path))?;
+        file.append(first_write).map_err(io(&path))?;
+        file.sync().map_err(io(&path))?;
+        if !super::injected(super::StorageBug::NewSegmentNameNotSynced) {
+            disk.sync_dir(dir).map_err(io(dir))?;
+        }
         Ok(Writer {
             number,
             path,
             file,
-            len: 0,
+            len: first_write.len() as u64,
+            writes: 0,
         })
     }
 
     /// Opens an existing segment for appending after its `valid` bytes,
-    /// cutting anything after them.
-    pub fn reopen(path: &Path, number: u64, valid: u64) -> Result<Writer, StorageError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(io(path))?;
-        file.set_len(valid).map_err(io(path))?;
-        file.sync_all().map_err(io(path))?;
-        file.seek(SeekFrom::Start(valid)).map_err(io(path))?;
+    /// durably cutting anything after them.
+    pub fn reopen(
+        disk: &dyn Disk,
+        path: &Path,
+        number: u64,
+        valid: u64,
+        writes: u64,
+    ) -> Result<Writer, StorageError> {
+        let file = disk.open_at(path, valid).map_err(io(path))?;
         Ok(Writer {
             number,
             path: path.to_path_buf(),
             file,
             len: valid,
+            writes,
         })
     }
 
-    /// Appends bytes (not yet durable).
-    pub fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.file.write_all(bytes).map_err(io(&self.path))?;
+    /// Appends one or more complete writes (not yet durable).
+    pub fn append(&mut self, bytes: &[u8], writes: u64) -> Result<(), StorageError> {
+        self.file.append(bytes).map_err(io(&self.path))?;
         self.len += bytes.len() as u64;
+        self.writes += writes;
         Ok(())
     }
 
     /// Makes everything appended durable; returns how long it took.
     pub fn sync(&mut self) -> Result<Duration, StorageError> {
         let started = Instant::now();
-        self.file.sync_data().map_err(io(&self.path))?;
+        self.file.sync().map_err(io(&self.path))?;
         Ok(started.elapsed())
     }
 }
@@ -210,91 +245,109 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paxos_core::Entry;
+    use crate::storage::record::{LOG_FORMAT, SegmentStart};
+    use paxos_core::{Entry, NodeId};
 
-    fn segment_with(records: u64) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut w = Writer::create(dir.path(), 1).expect("create");
+    fn header() -> Record {
+        Record::Header(SegmentHeader {
+            format: LOG_FORMAT,
+            node: NodeId(1),
+            segment: 1,
+            start: SegmentStart::Empty,
+        })
+    }
+
+    fn segment_with(records: u64) -> Vec<u8> {
         let mut buf = Vec::new();
+        header().encode_into(&mut buf);
+        Record::Commit(1).encode_into(&mut buf);
         for s in 1..=records {
             Record::Decided(s, Entry::Noop).encode_into(&mut buf);
-            Record::Commit(s).encode_into(&mut buf);
+            Record::Commit(s + 1).encode_into(&mut buf);
         }
-        w.append(&buf).expect("append");
-        w.sync().expect("sync");
-        let path = dir.path().join(name(1));
-        (dir, path)
+        buf
     }
 
     #[test]
     fn a_clean_segment_reads_back_every_record() {
-        let (_d, path) = segment_with(10);
-        let mut n = 0;
-        let scan = scan(&path, |_| n += 1).expect("clean");
-        assert_eq!((n, scan.torn_bytes), (10, 0));
-        assert_eq!(scan.records, 10);
+        let scan = scan_bytes(&segment_with(10)).expect("clean");
+        assert_eq!(scan.records.len(), 10);
+        assert_eq!(scan.writes_after_header, 10);
+        assert_eq!(scan.torn_bytes, 0);
+        assert_eq!(scan.last_commit, 11);
+        assert!(scan.header.is_some() && scan.sealed.is_none());
     }
 
     #[test]
     fn a_torn_last_record_is_reported_not_an_error() {
-        let (_d, path) = segment_with(10);
-        let len = std::fs::metadata(&path).expect("meta").len();
-        let f = OpenOptions::new().write(true).open(&path).expect("open");
-        f.set_len(len - 3).expect("truncate");
-        let scan = scan(&path, |_| {}).expect("torn is fine");
-        assert_eq!(scan.records, 9);
+        let bytes = segment_with(10);
+        let scan = scan_bytes(&bytes[..bytes.len() - 3]).expect("torn is fine");
+        assert_eq!(scan.records.len(), 9);
         assert!(scan.torn_bytes > 0);
     }
 
     #[test]
     fn a_flipped_byte_in_the_middle_is_corruption_with_its_offset() {
-        let (_d, path) = segment_with(10);
-        let mut bytes = std::fs::read(&path).expect("read");
-        bytes[30] ^= 0xff;
-        std::fs::write(&path, &bytes).expect("write");
-        match scan(&path, |_| {}) {
-            Err(StorageError::Corrupt { offset, .. }) => assert!(offset <= 30),
-            other => panic!("expected corruption, got {other:?}"),
+        let mut bytes = segment_with(10);
+        bytes[120] ^= 0xff;
+        match scan_bytes(&bytes) {
+            Err((offset, _)) => assert!(offset <= 120),
+            Ok(_) => panic!("expected corruption"),
         }
     }
 
     #[test]
     fn a_damaged_length_in_the_middle_is_corruption_not_a_torn_tail() {
-        let (_d, path) = segment_with(10);
-        let mut bytes = std::fs::read(&path).expect("read");
+        let mut bytes = segment_with(10);
         // The second record's length now claims far more than the file holds.
-        let second = {
-            let first_len = u32::from_be_bytes(bytes[0..4].try_into().expect("4")) as usize;
-            HEADER_BYTES + first_len
-        };
+        let first_len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let second = HEADER_BYTES + first_len;
         bytes[second] = 0x00;
         bytes[second + 1] = 0xff;
-        std::fs::write(&path, &bytes).expect("write");
-        assert!(matches!(
-            scan(&path, |_| {}),
-            Err(StorageError::Corrupt { .. })
-        ));
+        assert!(scan_bytes(&bytes).is_err());
     }
 
     #[test]
     fn an_uncommitted_last_write_is_dropped() {
-        let (_d, path) = segment_with(3);
-        let mut bytes = std::fs::read(&path).expect("read");
+        let mut bytes = segment_with(3);
         Record::Decided(4, Entry::Noop).encode_into(&mut bytes); // no Commit
-        std::fs::write(&path, &bytes).expect("write");
-        let mut n = 0;
-        let scan = scan(&path, |_| n += 1).expect("torn");
-        assert_eq!(n, 3);
+        let scan = scan_bytes(&bytes).expect("torn");
+        assert_eq!(scan.records.len(), 3);
         assert!(scan.torn_bytes > 0);
     }
 
     #[test]
     fn a_zero_filled_tail_is_torn() {
-        let (_d, path) = segment_with(3);
-        let mut bytes = std::fs::read(&path).expect("read");
+        let mut bytes = segment_with(3);
         bytes.extend([0u8; 100]);
-        std::fs::write(&path, &bytes).expect("write");
-        let scan = scan(&path, |_| {}).expect("torn");
-        assert_eq!((scan.records, scan.torn_bytes), (3, 100));
+        let scan = scan_bytes(&bytes).expect("torn");
+        assert_eq!((scan.records.len(), scan.torn_bytes), (3, 100));
+    }
+
+    #[test]
+    fn a_segment_without_a_complete_first_write_has_no_header() {
+        let bytes = segment_with(0);
+        let scan = scan_bytes(&bytes[..bytes.len() - 1]).expect("an interrupted creation");
+        assert!(scan.header.is_none());
+        assert_eq!(scan.valid_bytes, 0);
+    }
+
+    #[test]
+    fn a_segment_that_does_not_start_with_its_header_is_corrupt() {
+        let mut bytes = Vec::new();
+        Record::Decided(1, Entry::Noop).encode_into(&mut bytes);
+        Record::Commit(1).encode_into(&mut bytes);
+        assert!(scan_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_write_after_the_seal_is_corrupt() {
+        let mut bytes = segment_with(1);
+        Record::Sealed(2).encode_into(&mut bytes);
+        Record::Commit(3).encode_into(&mut bytes);
+        assert_eq!(scan_bytes(&bytes).expect("sealed").sealed, Some(2));
+        Record::Decided(2, Entry::Noop).encode_into(&mut bytes);
+        Record::Commit(4).encode_into(&mut bytes);
+        assert!(scan_bytes(&bytes).is_err());
     }
 }

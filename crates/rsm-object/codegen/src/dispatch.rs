@@ -109,10 +109,19 @@ pub fn dispatch(model: &ObjectModel, krate: &syn::Path, name: Option<&str>) -> T
             }
         }
     });
+    let on_reinit = model.on_reinit.as_ref().map(|f| {
+        quote! {
+            fn carry_over(&self, fresh: &mut Self) -> ::core::result::Result<(), #obj::ObjectError> {
+                self.#f(fresh);
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
     quote! {
         impl #obj::ReplicatedObject for #ty {
             #on_cancel
             #on_expire
+            #on_reinit
 
             fn type_name() -> &'static str {
                 #type_name

@@ -105,6 +105,8 @@ pub struct ObjectModel {
     pub on_cancel: Option<syn::Ident>,
     /// `#[concoord(on_expire)] fn(&mut self, &mut CallContext, u64)`.
     pub on_expire: Option<syn::Ident>,
+    /// `#[concoord(on_reinit)] fn(&self, fresh: &mut Self)`.
+    pub on_reinit: Option<syn::Ident>,
 }
 
 impl ObjectModel {
@@ -368,6 +370,7 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
         init: None,
         on_cancel: None,
         on_expire: None,
+        on_reinit: None,
     };
     for it in &item.items {
         let ImplItem::Fn(f) = it else {
@@ -386,6 +389,10 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
         }
         if has_helper(&f.attrs, "on_expire") {
             model.on_expire = Some(f.sig.ident.clone());
+            continue;
+        }
+        if has_helper(&f.attrs, "on_reinit") {
+            model.on_reinit = Some(f.sig.ident.clone());
             continue;
         }
         if !matches!(f.vis, syn::Visibility::Public(_)) {
@@ -408,6 +415,7 @@ pub fn from_trait(item: &ItemTrait) -> syn::Result<ObjectModel> {
         init: None,
         on_cancel: None,
         on_expire: None,
+        on_reinit: None,
     };
     for it in &item.items {
         let TraitItem::Fn(f) = it else {

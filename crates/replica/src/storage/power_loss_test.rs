@@ -1,0 +1,714 @@
+//! The real `DurableStore` and recovery under power loss (`fault_disk`), at
+//! random crash points, seeded and replayable.
+//!
+//! Two runs, each checking the same promise from its side:
+//!
+//! * **the store alone**, fed random writes (promises, acceptances,
+//!   decisions with the floors messages would announce, snapshots, views)
+//!   with tiny segments so rotations and checkpoints are crashed in
+//!   everywhere, crashing a few times per seed, also while the directory is
+//!   being created;
+//! * **three real `paxos_core` nodes**, each on its own power-losing disk,
+//!   handling every `Ready` as the driver does (persist with the floor its
+//!   messages announce, then send), with message loss and delay, snapshots
+//!   and crashes in the middle of any disk operation.
+//!
+//! After every power loss recovery must succeed (a real crash never leaves a
+//! state it refuses) and must hold everything the node acknowledged: every
+//! promise and acceptance that was synced before `write` returned (and so
+//! may have been sent), and every decision at or below a floor a message
+//! announced. `SEED=n` replays one seed; `POWER_LOSS_SEEDS` sets how many
+//! run (default 200 for the store, 60 for the cluster). Each injected
+//! `StorageBug` must be caught within a stated number of seeds.
+
+use super::fault_disk::{FaultDisk, PowerLoss, SplitMix};
+use super::*;
+use paxos_core::{
+    AcceptedEntry, Ballot, Command, Config, Entry, Member, Message, Node, Recovered, ViewHistory,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// What a node acknowledged (or could have): the obligations recovery must
+/// keep.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Acked {
+    promised: Ballot,
+    accepted: BTreeMap<Slot, Ballot>,
+    floor: Slot,
+    views: bool,
+}
+
+impl Acked {
+    fn anything(&self) -> bool {
+        *self != Acked::default()
+    }
+}
+
+/// The contiguous decided prefix a node restarts with.
+fn prefix(rec: &Recovered) -> Slot {
+    let mut p = rec.snapshot.as_ref().map_or(0, |s| s.slot);
+    let decided: std::collections::BTreeSet<Slot> = rec.decided.iter().map(|(s, _)| *s).collect();
+    while decided.contains(&(p + 1)) {
+        p += 1;
+    }
+    p
+}
+
+/// Checks that `rec` keeps every obligation in `acked`.
+fn keeps(rec: &Recovered, acked: &Acked) -> Result<(), String> {
+    if rec.promised < acked.promised {
+        return Err(format!(
+            "forgot a promise: recovered {:?}, acknowledged {:?}",
+            rec.promised, acked.promised
+        ));
+    }
+    let snap = rec.snapshot.as_ref().map_or(0, |s| s.slot);
+    let accepted: BTreeMap<Slot, Ballot> =
+        rec.accepted.iter().map(|a| (a.slot, a.ballot)).collect();
+    let decided: std::collections::BTreeSet<Slot> = rec.decided.iter().map(|(s, _)| *s).collect();
+    for (slot, ballot) in &acked.accepted {
+        // An acknowledgement of a slot known decided stands on the decision.
+        let held = *slot <= snap
+            || decided.contains(slot)
+            || accepted.get(slot).is_some_and(|b| b >= ballot);
+        if !held {
+            return Err(format!(
+                "forgot an acceptance in slot {slot} under {ballot:?} (recovered {:?})",
+                accepted.get(slot)
+            ));
+        }
+    }
+    if prefix(rec) < acked.floor {
+        return Err(format!(
+            "announced decided floor {} but recovered only up to {}",
+            acked.floor,
+            prefix(rec)
+        ));
+    }
+    if acked.views && rec.views.is_none() && rec.snapshot.is_none() {
+        return Err("forgot the view history".into());
+    }
+    Ok(())
+}
+
+/// What a run went through, summed over its seeds: a run that stops
+/// crashing where it matters is noticed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Exercise {
+    writes: u64,
+    power_losses: u64,
+    crashes_while_recovering: u64,
+    crashes_while_creating: u64,
+    torn_tails_cut: u64,
+    interrupted_steps_finished: u64,
+    snapshots: u64,
+}
+
+impl Exercise {
+    fn add(&mut self, o: Exercise) {
+        self.writes += o.writes;
+        self.power_losses += o.power_losses;
+        self.crashes_while_recovering += o.crashes_while_recovering;
+        self.crashes_while_creating += o.crashes_while_creating;
+        self.torn_tails_cut += o.torn_tails_cut;
+        self.interrupted_steps_finished += o.interrupted_steps_finished;
+        self.snapshots += o.snapshots;
+    }
+
+    fn recovered(&mut self, report: &RecoveryReport) {
+        self.torn_tails_cut += u64::from(report.torn_bytes_cut > 0);
+        self.interrupted_steps_finished += u64::from(report.leftovers_removed > 0);
+    }
+}
+
+fn seeds(default: u64) -> std::ops::Range<u64> {
+    if let Some(seed) = std::env::var("SEED").ok().and_then(|s| s.parse().ok()) {
+        return seed..seed + 1;
+    }
+    let n = std::env::var("POWER_LOSS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    0..n
+}
+
+fn mode(rng: &mut SplitMix) -> PowerLoss {
+    if rng.chance(50) {
+        PowerLoss::SyncedOnly
+    } else {
+        PowerLoss::SomeUnsynced
+    }
+}
+
+fn member(id: u64) -> Member {
+    Member {
+        id: NodeId(id),
+        addr: format!("10.0.0.{id}:14000"),
+    }
+}
+
+fn identity_of(id: u64) -> Identity {
+    Identity {
+        node: NodeId(id),
+        addr: member(id).addr,
+        object: "counter".into(),
+    }
+}
+
+/// Opens the data directory after a power loss as start-up does: resumes
+/// the identity if there is one (which must then recover), else makes the
+/// directory ready for a new replica.
+fn restart(
+    disk: &FaultDisk,
+    dir: &Path,
+    id: u64,
+) -> Result<Option<(DurableStore, Recovered, RecoveryReport)>, String> {
+    let arc: Arc<dyn Disk> = Arc::new(disk.clone());
+    match Identity::read(&*arc, dir).map_err(|e| format!("identity unreadable: {e}"))? {
+        Some(identity) => {
+            if identity != identity_of(id) {
+                return Err(format!("identity changed: {identity:?}"));
+            }
+            let opened = DurableStore::open_on(arc, dir, &identity)
+                .map_err(|e| format!("recovery failed on a crash state: {e}"))?;
+            Ok(Some(opened))
+        }
+        None => {
+            prepare_new(&*arc, dir).map_err(|e| format!("a crashed creation is refused: {e}"))?;
+            Ok(None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The store alone.
+
+fn ballot(round: u64) -> Ballot {
+    Ballot {
+        round,
+        leader: NodeId(1),
+    }
+}
+
+fn decided_value(slot: Slot) -> Entry {
+    Entry::Commands(vec![Command(slot.to_be_bytes().to_vec())])
+}
+
+/// The in-memory state of the node the random writes come from.
+struct Writer {
+    promised: u64,
+    next_accept: Slot,
+    decided: Slot,
+    snapshot: Slot,
+    views_written: bool,
+}
+
+impl Writer {
+    fn after(rec: Option<&Recovered>) -> Writer {
+        let Some(rec) = rec else {
+            return Writer {
+                promised: 0,
+                next_accept: 1,
+                decided: 0,
+                snapshot: 0,
+                views_written: false,
+            };
+        };
+        Writer {
+            promised: rec.promised.round,
+            next_accept: rec.accepted.iter().map(|a| a.slot + 1).max().unwrap_or(1),
+            decided: prefix(rec),
+            snapshot: rec.snapshot.as_ref().map_or(0, |s| s.slot),
+            views_written: rec.views.is_some() || rec.snapshot.is_some(),
+        }
+    }
+
+    /// One random turn's `Persist` and the floor its messages announce.
+    fn next(&mut self, rng: &mut SplitMix) -> (Persist, Slot) {
+        let mut p = Persist::default();
+        let mut announced = 0;
+        if !self.views_written {
+            p.views = Some(ViewHistory::genesis(&[member(1)]));
+            self.views_written = true;
+        }
+        let kind = rng.below(10);
+        if kind == 0 || kind == 9 {
+            self.promised += 1;
+            p.promised = Some(ballot(self.promised));
+        }
+        if (1..=3).contains(&kind) || kind == 9 {
+            for _ in 0..=rng.below(4) {
+                p.accepted.push(AcceptedEntry {
+                    slot: self.next_accept,
+                    ballot: ballot(self.promised),
+                    entry: Entry::Commands(vec![Command(vec![0; rng.below(80) as usize])]),
+                });
+                self.next_accept += 1;
+            }
+        }
+        if (4..=7).contains(&kind) || kind == 9 {
+            let before = self.decided;
+            for _ in 0..=rng.below(4) {
+                self.decided += 1;
+                p.decided.push((self.decided, decided_value(self.decided)));
+            }
+            announced = match rng.below(3) {
+                0 => 0,
+                1 => before,
+                _ => self.decided,
+            };
+        }
+        if kind == 8 && self.decided > self.snapshot {
+            self.snapshot = self.decided;
+            p.snapshot = Some(paxos_core::Snapshot {
+                slot: self.snapshot,
+                views: ViewHistory::genesis(&[member(1)]),
+                data: vec![7; rng.below(300) as usize],
+            });
+        }
+        (p, announced)
+    }
+}
+
+/// Obligations a successful `write` of `p` announcing `announced` adds.
+fn acknowledge(acked: &mut Acked, p: &Persist, announced: Slot, decided: Slot) {
+    if let Some(b) = p.promised {
+        acked.promised = acked.promised.max(b);
+    }
+    for a in &p.accepted {
+        let b = acked.accepted.entry(a.slot).or_default();
+        *b = (*b).max(a.ballot);
+    }
+    acked.views |= p.views.is_some();
+    acked.floor = acked.floor.max(announced.min(decided));
+    if let Some(s) = &p.snapshot {
+        acked.floor = acked.floor.max(s.slot);
+    }
+}
+
+/// Writes random turns until the disk dies, recording what each successful
+/// write acknowledged.
+fn write_until_dead(
+    store: &mut DurableStore,
+    recovered: Option<&Recovered>,
+    rng: &mut SplitMix,
+    acked: &mut Acked,
+    ex: &mut Exercise,
+) {
+    let mut w = Writer::after(recovered);
+    loop {
+        let (p, announced) = w.next(rng);
+        if store.write(&p, announced).is_err() {
+            return;
+        }
+        ex.writes += 1;
+        ex.snapshots += u64::from(p.snapshot.is_some());
+        acknowledge(acked, &p, announced, w.decided);
+    }
+}
+
+/// One seed of the store run: a few crashes (while creating, recovering or
+/// writing), each followed by a power loss; recovery must then hold every
+/// obligation.
+fn store_seed(seed: u64) -> Result<Exercise, String> {
+    let mut rng = SplitMix::new(seed);
+    let disk = FaultDisk::new();
+    let dir = PathBuf::from("/srv/concoord/data");
+    let arc: Arc<dyn Disk> = Arc::new(disk.clone());
+    let mut acked = Acked::default();
+    let mut ex = Exercise::default();
+    let segment_bytes = 150 + rng.below(2_000);
+    let mut ever_created = false;
+    for _crash in 0..5 {
+        disk.crash_after(1 + rng.below(120));
+        match restart(&disk, &dir, 1) {
+            Err(_) if disk.is_dead() => ex.crashes_while_recovering += 1,
+            Err(e) => return Err(e),
+            Ok(Some((mut store, rec, report))) => {
+                keeps(&rec, &acked)?;
+                ex.recovered(&report);
+                store.set_segment_bytes_max(segment_bytes);
+                write_until_dead(&mut store, Some(&rec), &mut rng, &mut acked, &mut ex);
+            }
+            Ok(None) if ever_created && acked.anything() => {
+                return Err("the identity vanished after the replica acknowledged".into());
+            }
+            Ok(None) => {
+                ever_created = true;
+                match DurableStore::create_on(arc.clone(), &dir, &identity_of(1)) {
+                    Ok(mut store) => {
+                        store.set_segment_bytes_max(segment_bytes);
+                        write_until_dead(&mut store, None, &mut rng, &mut acked, &mut ex);
+                    }
+                    Err(_) => ex.crashes_while_creating += 1,
+                }
+            }
+        }
+        if !disk.is_dead() {
+            return Err("the disk should have died".into());
+        }
+        disk.power_loss(rng.next_u64(), mode(&mut rng));
+        ex.power_losses += 1;
+    }
+    match restart(&disk, &dir, 1)? {
+        Some((_, rec, report)) => {
+            keeps(&rec, &acked)?;
+            ex.recovered(&report);
+        }
+        None if acked.anything() => {
+            return Err("the identity vanished after the replica acknowledged".into());
+        }
+        None => {}
+    }
+    Ok(ex)
+}
+
+/// Runs `run` over the seeds, failing with a replay line.
+fn sweep(default_seeds: u64, run: fn(u64) -> Result<Exercise, String>) -> Exercise {
+    let mut ex = Exercise::default();
+    for seed in seeds(default_seeds) {
+        ex.add(run(seed).unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: {e}\nreplay: SEED={seed} cargo test --release -p concoord-replica --lib power_loss"
+            )
+        }));
+    }
+    println!("{ex:?}");
+    ex
+}
+
+#[test]
+fn every_acknowledged_write_survives_power_loss_and_recovery_never_fails() {
+    let ex = sweep(200, store_seed);
+    if seeds(200).count() >= 100 {
+        assert!(
+            ex.writes > 0 && ex.power_losses > 0 && ex.snapshots > 0,
+            "{ex:?}"
+        );
+        assert!(ex.crashes_while_recovering > 0, "{ex:?}");
+        assert!(ex.crashes_while_creating > 0, "{ex:?}");
+        assert!(ex.torn_tails_cut > 0, "{ex:?}");
+        assert!(ex.interrupted_steps_finished > 0, "{ex:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Three real nodes.
+
+struct Replica {
+    id: u64,
+    disk: FaultDisk,
+    node: Option<(Node, DurableStore)>,
+    down_until: u64,
+    acked: Acked,
+    /// The state machine: how many slots it executed.
+    executed: Slot,
+}
+
+fn config(id: u64, seed: u64) -> Config {
+    let mut c = Config::new(NodeId(id));
+    c.seed = seed ^ id;
+    c.heartbeat_ticks = 3;
+    c.election_ticks = 20;
+    c.window = 8;
+    c.max_inflight_slots = 8;
+    c.log_entries_soft_max = 20;
+    c.log_retain_after_snapshot = 5;
+    c
+}
+
+/// The decided prefix a message tells its receiver the sender has, read
+/// from the protocol's side (the store computes what to sync on its own).
+fn decided_floor(msg: &Message) -> Slot {
+    match msg {
+        Message::PreVote { decided, .. }
+        | Message::PreVoteReply { decided, .. }
+        | Message::Promise { decided, .. }
+        | Message::Accepted { decided, .. }
+        | Message::HeartbeatAck { decided, .. } => *decided,
+        Message::Accept { commit, .. }
+        | Message::Heartbeat { commit, .. }
+        | Message::CatchupReply { commit, .. }
+        | Message::SnapshotChunk { commit, .. } => *commit,
+        _ => 0,
+    }
+}
+
+/// Obligations the messages a node sends add.
+fn acknowledged_by(acked: &mut Acked, msg: &Message) {
+    acked.floor = acked.floor.max(decided_floor(msg));
+    match msg {
+        Message::Promise {
+            ballot, ok: true, ..
+        } => acked.promised = acked.promised.max(*ballot),
+        Message::Accepted {
+            ballot,
+            ok: true,
+            slots,
+            ..
+        } => {
+            for s in slots {
+                let b = acked.accepted.entry(*s).or_default();
+                *b = (*b).max(*ballot);
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Cluster {
+    rng: SplitMix,
+    seed: u64,
+    replicas: Vec<Replica>,
+    wire: VecDeque<(u64, NodeId, NodeId, Message)>,
+    decided: BTreeMap<Slot, Entry>,
+    now: u64,
+    proposed: u64,
+    ex: Exercise,
+}
+
+impl Cluster {
+    fn new(seed: u64) -> Result<Cluster, String> {
+        let members: Vec<Member> = (1..=3).map(member).collect();
+        let mut replicas = Vec::new();
+        for id in 1..=3 {
+            let disk = FaultDisk::new();
+            let store = DurableStore::create_on(Arc::new(disk.clone()), &dir(), &identity_of(id))
+                .map_err(|e| e.to_string())?;
+            let node = Node::bootstrap(config(id, seed), &members).map_err(|e| e.to_string())?;
+            replicas.push(Replica {
+                id,
+                disk,
+                node: Some((node, store)),
+                down_until: 0,
+                acked: Acked::default(),
+                executed: 0,
+            });
+        }
+        Ok(Cluster {
+            rng: SplitMix::new(seed),
+            seed,
+            replicas,
+            wire: VecDeque::new(),
+            decided: BTreeMap::new(),
+            now: 0,
+            proposed: 0,
+            ex: Exercise::default(),
+        })
+    }
+
+    /// One replica's `Ready`, handled as the driver does.
+    fn process(&mut self, i: usize) -> Result<(), String> {
+        let r = &mut self.replicas[i];
+        let Some((node, store)) = r.node.as_mut() else {
+            return Ok(());
+        };
+        let ready = node.take_ready();
+        if store
+            .write(&ready.persist, announced_floor(&ready.messages))
+            .is_err()
+        {
+            // The machine died in the middle of the write: nothing of this
+            // turn leaves.
+            r.node = None;
+            r.down_until = self.now + 1 + self.rng.below(30);
+            return Ok(());
+        }
+        if std::env::var("POWER_LOSS_DEBUG").is_ok() {
+            let fork = r.disk.fork();
+            fork.power_loss(0, PowerLoss::SyncedOnly);
+            let mut acked = r.acked.clone();
+            for out in &ready.messages {
+                acknowledged_by(&mut acked, &out.msg);
+            }
+            if let Ok(Some((_, rec, _))) = restart(&fork, &dir(), r.id)
+                && let Err(e) = keeps(&rec, &acked)
+            {
+                eprintln!(
+                    "t={} node {}: {e}; persist decided {:?} snapshot {:?} promised {:?} accepted {}; messages {:?}",
+                    self.now,
+                    r.id,
+                    ready
+                        .persist
+                        .decided
+                        .iter()
+                        .map(|(s, _)| *s)
+                        .collect::<Vec<_>>(),
+                    ready.persist.snapshot.as_ref().map(|s| s.slot),
+                    ready.persist.promised,
+                    ready.persist.accepted.len(),
+                    ready
+                        .messages
+                        .iter()
+                        .map(|m| m.msg.kind())
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+        for out in ready.messages {
+            acknowledged_by(&mut r.acked, &out.msg);
+            if !self.rng.chance(5) {
+                let at = self.now + 1 + self.rng.below(4);
+                self.wire.push_back((at, node.id(), out.to, out.msg));
+            }
+        }
+        self.ex.writes += 1;
+        if let Some(s) = &ready.restore {
+            r.executed = s.slot;
+        }
+        for (slot, entry) in ready.committed {
+            if let Some(seen) = self.decided.get(&slot)
+                && *seen != entry
+            {
+                return Err(format!("slot {slot} decided twice: {seen:?} and {entry:?}"));
+            }
+            self.decided.insert(slot, entry);
+            r.executed = slot;
+        }
+        if ready.compaction_wanted
+            && node
+                .compact(r.executed, r.executed.to_be_bytes().to_vec())
+                .is_ok()
+        {
+            self.ex.snapshots += 1;
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self, i: usize) -> Result<(), String> {
+        let seed = self.rng.next_u64();
+        let power = mode(&mut self.rng);
+        let r = &mut self.replicas[i];
+        r.disk.power_loss(seed, power);
+        self.ex.power_losses += 1;
+        let Some((store, rec, report)) = restart(&r.disk, &dir(), r.id)? else {
+            return Err("the identity vanished".into());
+        };
+        self.ex.recovered(&report);
+        keeps(&rec, &r.acked).map_err(|e| format!("node {}: {e}", r.id))?;
+        r.executed = rec.snapshot.as_ref().map_or(0, |s| s.slot);
+        let node = Node::restart(config(r.id, self.seed ^ self.now), rec)
+            .map_err(|e| format!("node {} cannot restart: {e}", r.id))?;
+        r.node = Some((node, store));
+        Ok(())
+    }
+
+    fn step(&mut self, crashes: bool) -> Result<(), String> {
+        self.now += 1;
+        let mut later = VecDeque::new();
+        while let Some((at, from, to, msg)) = self.wire.pop_front() {
+            if at > self.now {
+                later.push_back((at, from, to, msg));
+                continue;
+            }
+            if let Some((node, _)) = self.replicas[(to.0 - 1) as usize].node.as_mut() {
+                node.step(from, msg);
+            }
+        }
+        self.wire = later;
+        for i in 0..self.replicas.len() {
+            if self.replicas[i].node.is_none() && self.now >= self.replicas[i].down_until {
+                self.restart(i)?;
+            }
+            let proposal = self.proposed;
+            if let Some((node, _)) = self.replicas[i].node.as_mut() {
+                node.tick();
+                if node.is_leader()
+                    && node
+                        .propose(Command(proposal.to_be_bytes().to_vec()))
+                        .is_ok()
+                {
+                    self.proposed += 1;
+                }
+            }
+            self.process(i)?;
+        }
+        if crashes && self.rng.chance(4) {
+            let victim = self.rng.below(3) as usize;
+            if self.replicas[victim].node.is_some() {
+                // It dies in one of its next few disk operations.
+                self.replicas[victim]
+                    .disk
+                    .crash_after(1 + self.rng.below(4));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from("/var/lib/concoord")
+}
+
+/// One seed of the cluster run: a chaos phase with crashes, then a calm one
+/// in which every replica must be back and the instance must progress.
+fn cluster_seed(seed: u64) -> Result<Exercise, String> {
+    let mut c = Cluster::new(seed)?;
+    for _ in 0..1_500 {
+        c.step(true)?;
+    }
+    let decided_before = c.decided.len();
+    for _ in 0..600 {
+        c.step(false)?;
+    }
+    if c.replicas.iter().any(|r| r.node.is_none()) {
+        return Err("a replica never came back".into());
+    }
+    if c.decided.len() <= decided_before {
+        return Err(format!(
+            "no progress after the crashes stopped ({decided_before} slots decided)"
+        ));
+    }
+    Ok(c.ex)
+}
+
+#[test]
+fn a_decided_floor_announced_to_peers_survives_power_loss() {
+    let ex = sweep(60, cluster_seed);
+    if seeds(60).count() >= 30 {
+        assert!(ex.power_losses > 0 && ex.snapshots > 0, "{ex:?}");
+        assert!(ex.torn_tails_cut > 0, "{ex:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The checks can fail.
+
+/// The first seed below `limit` at which `run` fails with `bug` injected.
+fn first_failing(
+    bug: StorageBug,
+    limit: u64,
+    run: fn(u64) -> Result<Exercise, String>,
+) -> Option<u64> {
+    inject(Some(bug));
+    let found = (0..limit).find(|seed| match run(*seed) {
+        Ok(_) => false,
+        Err(e) => {
+            println!("{bug:?} at seed {seed}: {e}");
+            true
+        }
+    });
+    inject(None);
+    found
+}
+
+#[test]
+fn the_store_run_catches_every_injected_storage_bug() {
+    for (bug, limit) in [
+        (StorageBug::IgnoreAnnouncedFloor, 50),
+        (StorageBug::NewSegmentNameNotSynced, 50),
+        (StorageBug::SnapshotDataNotSynced, 50),
+        (StorageBug::DataDirNotSynced, 50),
+    ] {
+        let found = first_failing(bug, limit, store_seed);
+        assert!(found.is_some(), "{bug:?} not caught within {limit} seeds");
+        println!("{bug:?}: caught at seed {found:?}");
+    }
+}
+
+#[test]
+fn the_cluster_run_catches_decisions_announced_before_they_are_synced() {
+    let found = first_failing(StorageBug::IgnoreAnnouncedFloor, 30, cluster_seed);
+    assert!(found.is_some(), "not caught within 30 seeds");
+    println!("caught at seed {found:?}");
+}

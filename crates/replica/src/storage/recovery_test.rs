@@ -1,0 +1,361 @@
+//! Recovery tests on real files: what is written is read back, and every
+//! way of deleting (or copying in) files by hand that could make a replica
+//! resume its identity with forgotten promises is refused, naming the
+//! problem and `--repair`.
+
+use super::*;
+use paxos_core::{AcceptedEntry, Ballot, Command, Entry, Member, Recovered, Snapshot, ViewHistory};
+
+fn identity(node: u64) -> Identity {
+    Identity {
+        node: NodeId(node),
+        addr: "127.0.0.1:14000".into(),
+        object: "counter".into(),
+    }
+}
+
+fn ballot(round: u64) -> Ballot {
+    Ballot {
+        round,
+        leader: NodeId(7),
+    }
+}
+
+fn views() -> ViewHistory {
+    ViewHistory::genesis(&[Member {
+        id: NodeId(7),
+        addr: "127.0.0.1:14000".into(),
+    }])
+}
+
+fn decided(slot: u64) -> Persist {
+    Persist {
+        decided: vec![(slot, Entry::Commands(vec![Command(vec![slot as u8])]))],
+        ..Persist::default()
+    }
+}
+
+fn accepted(slot: u64, round: u64) -> Persist {
+    Persist {
+        accepted: vec![AcceptedEntry {
+            slot,
+            ballot: ballot(round),
+            entry: Entry::Noop,
+        }],
+        ..Persist::default()
+    }
+}
+
+fn snapshot(slot: u64) -> Persist {
+    Persist {
+        snapshot: Some(Snapshot {
+            slot,
+            views: views(),
+            data: vec![1, 2, 3],
+        }),
+        ..Persist::default()
+    }
+}
+
+fn open(path: &Path, node: u64) -> Result<Recovered, StorageError> {
+    DurableStore::open(path, &identity(node)).map(|(_, rec, _)| rec)
+}
+
+fn names(path: &Path) -> Vec<String> {
+    let mut n = OsDisk.list(path).expect("list");
+    n.sort();
+    n
+}
+
+fn segments(path: &Path) -> Vec<PathBuf> {
+    names(path)
+        .into_iter()
+        .filter(|n| n.starts_with("wal-"))
+        .map(|n| path.join(n))
+        .collect()
+}
+
+/// A new data directory of node 7, and its store.
+fn new_store() -> (tempfile::TempDir, PathBuf, DurableStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data");
+    let store = DurableStore::create(&path, &identity(7)).expect("create");
+    (dir, path, store)
+}
+
+/// A directory that has lived a while: promise 3, slots 1-10 decided, a
+/// snapshot at 5, then accepted values in slots 11-30 over a chain of small
+/// rotated segments after it.
+fn lived_in() -> (tempfile::TempDir, PathBuf) {
+    let (dir, path, mut store) = new_store();
+    store
+        .write(
+            &Persist {
+                promised: Some(ballot(3)),
+                views: Some(views()),
+                ..Persist::default()
+            },
+            0,
+        )
+        .expect("write");
+    for s in 1..=10 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    store.write(&snapshot(5), 0).expect("snapshot");
+    store.set_segment_bytes_max(300);
+    for s in 11..=30 {
+        store.write(&accepted(s, 3), 0).expect("write");
+    }
+    drop(store);
+    assert!(segments(&path).len() >= 3, "a chain: {:?}", names(&path));
+    (dir, path)
+}
+
+/// Asserts `path` is refused as an incomplete history naming `what`.
+fn refused(path: &Path, what: &str) {
+    match open(path, 7) {
+        Err(e @ StorageError::History { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(what), "names {what}: {msg}");
+            assert!(msg.contains("--repair"), "says what to do: {msg}");
+        }
+        Err(other) => panic!("refused for the wrong reason: {other}"),
+        Ok(_) => panic!("resumed the identity with files missing: {:?}", names(path)),
+    }
+}
+
+/// Deletes the segment `seg` and asserts `path` is refused, naming it.
+fn refused_without(path: &Path, seg: &Path) {
+    std::fs::remove_file(seg).expect("rm");
+    let name = seg
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    refused(path, &format!("{name} is missing"));
+}
+
+#[test]
+fn what_was_written_is_read_back_after_a_restart() {
+    let (_dir, path, mut store) = new_store();
+    let b = ballot(2);
+    store
+        .write(
+            &Persist {
+                promised: Some(b),
+                accepted: accepted(9, 2).accepted,
+                views: Some(views()),
+                ..Persist::default()
+            },
+            0,
+        )
+        .expect("write");
+    for s in 1..=5 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    let synced_before = store.stats().fsyncs;
+    store.write(&accepted(10, 2), 0).expect("write");
+    assert_eq!(
+        store.stats().fsyncs,
+        synced_before + 1,
+        "decisions rode on one sync"
+    );
+    store.write(&decided(6), 0).expect("write");
+    drop(store);
+    let (_, rec, report) = DurableStore::open(&path, &identity(7)).expect("open");
+    assert_eq!(rec.promised, b);
+    assert_eq!(rec.accepted.len(), 2);
+    let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        slots,
+        vec![1, 2, 3, 4, 5],
+        "held-back decisions are written with the next sync, the last one not at all"
+    );
+    assert!(rec.views.is_some());
+    assert_eq!(report.records, 9);
+    assert_eq!(
+        Identity::read(&OsDisk, &path).expect("read"),
+        Some(identity(7))
+    );
+}
+
+#[test]
+fn held_back_decisions_are_synced_before_a_message_announces_them() {
+    let (_dir, _path, mut store) = new_store();
+    store.write(&accepted(1, 1), 0).expect("write");
+    let syncs = store.stats().fsyncs;
+    store.write(&decided(5), 0).expect("nothing announced");
+    store
+        .write(&decided(6), 4)
+        .expect("a floor below them announced");
+    assert_eq!(store.stats().fsyncs, syncs, "held back");
+    store.write(&decided(7), 5).expect("floor 5 announced");
+    assert_eq!(store.stats().fsyncs, syncs + 1, "synced before it leaves");
+    store
+        .write(&decided(8), 7)
+        .expect("floor 7 announced again");
+    assert_eq!(
+        store.stats().fsyncs,
+        syncs + 1,
+        "8 is above the floor: held"
+    );
+}
+
+#[test]
+fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
+    let (_dir, path, mut store) = new_store();
+    for s in 1..=10 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    store.write(&snapshot(8), 0).expect("snapshot");
+    assert_eq!(segments(&path).len(), 1);
+    drop(store);
+    let rec = open(&path, 7).expect("open");
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(8));
+    let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
+    assert_eq!(slots, vec![9, 10]);
+}
+
+#[test]
+fn a_chain_of_rotated_segments_is_the_whole_history() {
+    let (_d, path) = lived_in();
+    let rec = open(&path, 7).expect("whole");
+    assert_eq!(rec.promised, ballot(3));
+    assert_eq!(rec.accepted.len(), 20);
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(5));
+    let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
+    assert_eq!(slots, vec![6, 7, 8, 9, 10]);
+}
+
+#[test]
+fn deleting_every_segment_of_a_new_replica_is_refused() {
+    // The report: delete wal-*.log, keep identity, restart.
+    let (_dir, path, mut store) = new_store();
+    store
+        .write(
+            &Persist {
+                promised: Some(ballot(4)),
+                ..Persist::default()
+            },
+            0,
+        )
+        .expect("promise");
+    drop(store);
+    refused_without_any_segment(&path);
+}
+
+#[test]
+fn deleting_every_segment_is_refused() {
+    let (_d, path) = lived_in();
+    refused_without_any_segment(&path);
+}
+
+fn refused_without_any_segment(path: &Path) {
+    for seg in segments(path) {
+        std::fs::remove_file(seg).expect("rm");
+    }
+    refused(path, "no write-ahead log segment");
+}
+
+#[test]
+fn deleting_the_snapshot_is_refused() {
+    let (_d, path) = lived_in();
+    std::fs::remove_file(path.join(snapshot_file::name(5))).expect("rm");
+    refused(&path, "snapshot at slot 5, which is missing");
+}
+
+#[test]
+fn deleting_the_first_segment_is_refused() {
+    let (_d, path) = lived_in();
+    let first = segments(&path).remove(0);
+    refused_without(&path, &first);
+}
+
+#[test]
+fn deleting_a_middle_segment_is_refused() {
+    let (_d, path) = lived_in();
+    let middle = segments(&path).remove(1);
+    refused_without(&path, &middle);
+}
+
+#[test]
+fn deleting_the_last_segment_is_refused() {
+    let (_d, path) = lived_in();
+    let last = segments(&path).pop().expect("a segment");
+    refused_without(&path, &last);
+}
+
+#[test]
+fn deleting_everything_but_the_identity_is_refused() {
+    let (_d, path) = lived_in();
+    for name in names(&path) {
+        if name != identity::FILE {
+            std::fs::remove_file(path.join(name)).expect("rm");
+        }
+    }
+    refused(&path, "no write-ahead log segment");
+}
+
+/// The data directory of another replica (node 9) that wrote `p`.
+fn another_replica_after(p: &Persist) -> (tempfile::TempDir, PathBuf) {
+    let theirs = tempfile::tempdir().expect("tempdir");
+    let their_path = theirs.path().join("data");
+    let mut store = DurableStore::create(&their_path, &identity(9)).expect("create");
+    store.write(p, 0).expect("write");
+    (theirs, their_path)
+}
+
+#[test]
+fn a_segment_of_another_replica_is_refused() {
+    let (_d, path) = lived_in();
+    let (_theirs, their_path) = another_replica_after(&accepted(1, 1));
+    let last = segments(&path).pop().expect("a segment");
+    std::fs::copy(their_path.join(wal::name(1)), &last).expect("cp");
+    refused(&path, "belongs to the log of node");
+}
+
+#[test]
+fn a_snapshot_of_another_replica_is_refused() {
+    let (_d, path) = lived_in();
+    let (_theirs, their_path) = another_replica_after(&snapshot(5));
+    std::fs::copy(
+        their_path.join(snapshot_file::name(5)),
+        path.join(snapshot_file::name(5)),
+    )
+    .expect("cp");
+    let err = open(&path, 7).expect_err("refused");
+    assert!(err.to_string().contains("another replica"), "{err}");
+    assert!(err.to_string().contains("--repair"), "{err}");
+}
+
+#[test]
+fn a_log_without_its_identity_is_refused() {
+    let (_d, path) = lived_in();
+    std::fs::remove_file(path.join(identity::FILE)).expect("rm");
+    let err = prepare_new(&OsDisk, &path).expect_err("refused");
+    assert!(matches!(err, StorageError::NoIdentity(_)), "{err}");
+    assert!(err.to_string().contains("--repair"), "{err}");
+}
+
+#[test]
+fn a_creation_interrupted_before_the_identity_is_started_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data");
+    drop(DurableStore::create(&path, &identity(7)).expect("create"));
+    std::fs::remove_file(path.join(identity::FILE)).expect("as if never written");
+    prepare_new(&OsDisk, &path).expect("leftovers of a creation");
+    assert!(names(&path).is_empty(), "{:?}", names(&path));
+    drop(DurableStore::create(&path, &identity(8)).expect("created afresh"));
+    assert!(open(&path, 8).is_ok());
+}
+
+#[test]
+fn a_directory_of_another_version_is_refused_with_repair() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join(identity::FILE),
+        "node=0000000000000007\naddr=127.0.0.1:14000\nobject=counter\n",
+    )
+    .expect("write");
+    let err = Identity::read(&OsDisk, dir.path()).expect_err("refused");
+    assert!(err.to_string().contains("--repair"), "{err}");
+}
