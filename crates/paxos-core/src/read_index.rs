@@ -10,6 +10,12 @@
 //! decided prefix heard since, including in the round's acknowledgements.
 //! Every write that completed before the read is at or below it.
 //!
+//! The round's quorum speaks only for the views in the window when it
+//! completed. If executing up to the index moves the window into a newer
+//! view before the read is granted, that view may have completed writes the
+//! index does not cover (a quorum of it may share no member with the round's
+//! acknowledgers): the read then waits for a new round, with a new index.
+//!
 //! Rounds are batched: all reads asked between two `take_ready` calls, or while
 //! a round is in flight, share one round, so a burst of reads costs one round
 //! trip, not one each.
@@ -26,13 +32,22 @@ struct Round {
     started: u64,
 }
 
+/// A read whose round completed.
+struct Confirmed {
+    id: u64,
+    /// Granted once this slot is executed…
+    index: Slot,
+    /// …while no view newer than this epoch has entered the window.
+    epoch: u64,
+}
+
 /// Reads at a leader, from arrival to grant.
 #[derive(Default)]
 pub(crate) struct ReadRounds {
     last_round: u64,
     waiting: Vec<(u64, Slot)>,
     in_flight: Option<Round>,
-    confirmed: Vec<(u64, Slot)>,
+    confirmed: Vec<Confirmed>,
 }
 
 impl ReadRounds {
@@ -65,7 +80,7 @@ impl ReadRounds {
         if let Some(r) = self.in_flight {
             ids.extend(r.reads.into_iter().map(|(id, _)| id));
         }
-        ids.extend(self.confirmed.into_iter().map(|(id, _)| id));
+        ids.extend(self.confirmed.into_iter().map(|c| c.id));
         ids
     }
 }
@@ -87,6 +102,7 @@ impl Node {
     /// answer the read from its local state machine.
     pub fn read_index(&mut self, id: u64) -> Result<(), ProposeError> {
         let skip_quorum = self.read_without_quorum();
+        let epoch = self.window_epoch();
         let RoleState::Leader(leader) = &mut self.role else {
             return Err(self.not_leader());
         };
@@ -95,7 +111,11 @@ impl Node {
         }
         if skip_quorum {
             // The classic mistake: answer from whatever is executed, unconfirmed.
-            leader.reads.confirmed.push((id, self.log.prefix()));
+            leader.reads.confirmed.push(Confirmed {
+                id,
+                index: self.log.prefix(),
+                epoch,
+            });
             self.release_reads();
             return Ok(());
         }
@@ -176,6 +196,7 @@ impl Node {
             return;
         }
         let known_commit = self.known_commit;
+        let epoch = self.window_epoch();
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
@@ -184,7 +205,10 @@ impl Node {
             .max(leader.floor)
             .max(known_commit);
         if let Some(round) = leader.reads.in_flight.take() {
-            let reads = round.reads.into_iter().map(|(id, _)| (id, index));
+            let reads = round
+                .reads
+                .into_iter()
+                .map(|(id, _)| Confirmed { id, index, epoch });
             leader.reads.confirmed.extend(reads);
         }
         let more = !leader.reads.waiting.is_empty();
@@ -194,32 +218,46 @@ impl Node {
         }
     }
 
+    /// The epoch of the newest view governing a slot of the window.
+    fn window_epoch(&self) -> u64 {
+        self.views
+            .as_ref()
+            .map_or(0, |v| v.at(self.log.prefix() + self.cfg.window).epoch)
+    }
+
     /// Grants confirmed reads whose index has been executed, while this
     /// leader is established; if it is not (its window moved into a view its
     /// promises do not cover yet, or a late promise raised its floor), the
-    /// reads wait for a new round once it is.
+    /// reads wait for a new round once it is. A read whose round did not
+    /// speak for a view now in the window waits for a new round too.
     pub(crate) fn release_reads(&mut self) {
         let prefix = self.log.prefix();
         let established = self.established();
+        let epoch = self.window_epoch();
         let RoleState::Leader(leader) = &mut self.role else {
             return;
         };
         if !established {
             let confirmed = std::mem::take(&mut leader.reads.confirmed);
-            leader.reads.waiting.extend(confirmed);
+            leader
+                .reads
+                .waiting
+                .extend(confirmed.into_iter().map(|c| (c.id, 0)));
             return;
         }
-        let RoleState::Leader(leader) = &mut self.role else {
-            return;
-        };
         let ready = &mut self.ready.reads;
-        leader.reads.confirmed.retain(|(id, index)| {
-            if *index <= prefix {
-                ready.push(*id);
+        let mut stale = Vec::new();
+        leader.reads.confirmed.retain(|c| {
+            if c.epoch < epoch {
+                stale.push((c.id, 0));
+                false
+            } else if c.index <= prefix {
+                ready.push(c.id);
                 false
             } else {
                 true
             }
         });
+        leader.reads.waiting.extend(stale);
     }
 }
