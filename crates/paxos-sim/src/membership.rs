@@ -62,13 +62,16 @@ impl Sim {
         }
     }
 
-    /// The view governing the next slot at the live node that decided most.
+    /// The view governing the next slot at the live node that decided most,
+    /// among those that know a view (a node still joining knows none; when
+    /// nothing was decided yet it must not hide the members' view).
     pub(crate) fn most_advanced_view(&self) -> Option<View> {
         self.nodes
             .values()
             .filter_map(|n| n.node.as_ref())
-            .max_by_key(|n| n.decided())
-            .and_then(|n| n.view().cloned())
+            .filter_map(|n| Some((n.decided(), n.view()?)))
+            .max_by_key(|(decided, _)| *decided)
+            .map(|(_, view)| view.clone())
     }
 
     pub(crate) fn change_membership(&mut self) {
