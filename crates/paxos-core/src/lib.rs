@@ -139,6 +139,7 @@ pub use entry::{Command, Entry, Member, Reconfig};
 pub use errors::{CompactError, ConfigError, PeerFault, ProposeError};
 pub use memory_storage::MemoryStorage;
 pub use message::{AcceptedEntry, Message, Outgoing};
+pub use message_split::split_by_bytes;
 pub use node::{Counters, Node, Recovered, Role, Status};
 pub use ready::{Persist, Ready};
 pub use snapshot::Snapshot;

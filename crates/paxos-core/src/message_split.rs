@@ -19,7 +19,8 @@ use crate::types::{NUMBER_MAX, Slot};
 
 /// Splits `items` into runs of at most `max_bytes` (by `size`), keeping their
 /// order; an item larger than `max_bytes` forms a run alone. No run is empty.
-pub(crate) fn split_by_bytes<T>(
+/// (Also used by the client to group calls into frames.)
+pub fn split_by_bytes<T>(
     items: Vec<T>,
     size: impl Fn(&T) -> usize,
     max_bytes: usize,

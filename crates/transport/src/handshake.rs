@@ -19,9 +19,11 @@ use crate::wire::{
 use futures::{SinkExt, StreamExt};
 use paxos_core::NodeId;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
@@ -54,6 +56,9 @@ pub enum Accepted {
         operator: bool,
         /// The connection.
         conn: ServedClient,
+        /// Its place among the clients served (see
+        /// [`Credentials::client_slots`]); hold it while serving the client.
+        slot: Option<OwnedSemaphorePermit>,
     },
 }
 
@@ -65,6 +70,11 @@ pub struct Credentials<'a> {
     pub token: Option<&'a str>,
     /// The instance secret.
     pub secret: &'a InstanceSecret,
+    /// Places for clients and operators, if their number is limited: a
+    /// client that finds none is closed during the handshake without an
+    /// answer (a refusal would tell it never to retry), and tries again.
+    /// Replicas take no place.
+    pub client_slots: Option<&'a Arc<Semaphore>>,
 }
 
 /// Whether the presented token matches the expected one, in constant time.
@@ -118,6 +128,14 @@ pub async fn accept(
             "authentication failed: wrong or missing token (pass the instance's token with -t)";
         return refuse(framed, limit, &peer, reason).await;
     }
+    let is_client = matches!(hello.role, Role::Client { .. } | Role::Operator);
+    let slot = match creds.client_slots {
+        Some(slots) if is_client => match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => return Err(HandshakeError::TooManyClients(peer)),
+        },
+        _ => None,
+    };
     match hello.role {
         Role::Client { session } => {
             let ticket = match session {
@@ -130,7 +148,7 @@ pub async fn accept(
                     return refuse(framed, limit, &peer, reason).await;
                 }
             };
-            welcome_client(framed, creds, ticket, false, limit, &peer).await
+            welcome_client(framed, creds, ticket, false, slot, limit, &peer).await
         }
         Role::Replica { node, addr } => {
             let mut framed = challenge(
@@ -166,7 +184,7 @@ pub async fn accept(
             )
             .await?;
             let ticket = creds.secret.issue_session();
-            welcome_client(framed, creds, ticket, true, limit, &peer).await
+            welcome_client(framed, creds, ticket, true, slot, limit, &peer).await
         }
     }
 }
@@ -177,6 +195,7 @@ async fn welcome_client<In>(
     creds: &Credentials<'_>,
     ticket: SessionTicket,
     operator: bool,
+    slot: Option<OwnedSemaphorePermit>,
     limit: Duration,
     peer: &str,
 ) -> Result<Accepted, HandshakeError> {
@@ -190,6 +209,7 @@ async fn welcome_client<In>(
         session,
         operator,
         conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
+        slot,
     })
 }
 
