@@ -24,6 +24,11 @@ pub struct CallArgs {
     /// Arguments: each parsed as JSON if it parses (5, true, "x", [1,2]),
     /// otherwise taken as a string.
     args: Vec<String>,
+    /// Read the arguments from FILE instead, as one JSON array (`-`: from
+    /// standard input), e.g. for values too large for a command line. A
+    /// call carries at most 12 MiB of method name and arguments.
+    #[arg(long, value_name = "FILE", conflicts_with = "args")]
+    args_file: Option<std::path::PathBuf>,
     /// Seconds to wait for a reply. A call that blocks (acquire, wait) waits
     /// this long to be granted, then is cancelled (exit code 4). The call
     /// belongs to this command's client session, which ends when it exits:
@@ -44,8 +49,36 @@ pub fn parse_arg(arg: &str) -> serde_json::Value {
     serde_json::from_str(arg).unwrap_or_else(|_| serde_json::Value::String(arg.to_string()))
 }
 
+/// Reads the arguments of `--args-file`: a JSON array.
+fn read_args_file(path: &std::path::Path) -> Result<Vec<serde_json::Value>, String> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read the arguments from standard input: {e}"))?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the arguments from {}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "the arguments in {} are not a JSON array: {e}",
+            path.display()
+        )
+    })
+}
+
 pub fn run(args: CallArgs) -> ExitCode {
-    let values: Vec<serde_json::Value> = args.args.iter().map(|a| parse_arg(a)).collect();
+    let values: Vec<serde_json::Value> = match &args.args_file {
+        Some(path) => match read_args_file(path) {
+            Ok(values) => values,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => args.args.iter().map(|a| parse_arg(a)).collect(),
+    };
     let encoded = match rmp_serde::to_vec(&values) {
         Ok(b) => b,
         Err(e) => {

@@ -62,6 +62,11 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "peers_authenticated": r.peers_authenticated,
         "connections_refused": r.connections_refused,
         "peer_messages_dropped": r.peer_messages_dropped,
+        "peer_frame_bytes_max": r.peer_frame_bytes_max,
+        "budget_bytes_in_use": r.budget_bytes_in_use,
+        "calls_refused_busy": r.calls_refused_busy,
+        "connections_over_limit": r.connections_over_limit,
+        "connections_closed_full": r.connections_closed_full,
     })
 }
 
@@ -142,6 +147,19 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         println!(
                             "{:<22} refused {} connection(s) at the handshake, dropped {} peer message(s)",
                             "", r.connections_refused, r.peer_messages_dropped
+                        );
+                    }
+                    let overloaded = r.calls_refused_busy > 0
+                        || r.connections_over_limit > 0
+                        || r.connections_closed_full > 0;
+                    if overloaded {
+                        println!(
+                            "{:<22} overload: {} call(s) answered busy, {} connection(s) over the limit, \
+                             {} closed for a full reply queue",
+                            "",
+                            r.calls_refused_busy,
+                            r.connections_over_limit,
+                            r.connections_closed_full
                         );
                     }
                 }

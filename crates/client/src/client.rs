@@ -14,7 +14,9 @@ use crate::errors::{ClientError, MethodError};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::handshake::{ClientConnection, connect_client};
-use concoord_transport::wire::{CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket};
+use concoord_transport::wire::{
+    CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket,
+};
 use concoord_transport::{CodecError, HandshakeError};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -37,6 +39,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 const DONE_RANGES_SENT_MAX: usize = 64;
 /// How long a dropped client waits for its session to close before leaving.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Bytes of calls one frame carries at most: several calls go in one
+/// `Batch` frame only up to here (a client frame holds 16 MiB).
+const FRAME_CALLS_BYTES_MAX: usize = CALL_BYTES_MAX;
 
 /// How a client sends calls (the original's proxy types 0, 2 and 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,12 +194,24 @@ impl Client {
     /// Like [`Client::call_raw`], but a call that blocks is cancelled after
     /// `wait`: it then fails with `CallError::WaitTimedOut`, unless it was
     /// granted first (the object decides, through the log, which came first).
+    ///
+    /// A call whose method name and arguments exceed
+    /// [`CALL_BYTES_MAX`](concoord_transport::wire::CALL_BYTES_MAX) fails at
+    /// once with [`ClientError::TooLarge`], without being sent.
     pub async fn call_raw_waiting(
         &self,
         method: &str,
         args: Vec<u8>,
         wait: Option<Duration>,
     ) -> Result<Vec<u8>, ClientError> {
+        let bytes = method.len() + args.len();
+        if bytes > CALL_BYTES_MAX {
+            return Err(ClientError::TooLarge {
+                method: method.to_string(),
+                bytes: bytes as u64,
+                limit: CALL_BYTES_MAX as u64,
+            });
+        }
         let _turn = match &self.serial {
             Some(lock) => Some(lock.lock().await),
             None => None,
@@ -304,6 +321,8 @@ struct InFlight {
     retry_at: Option<Instant>,
     /// Sent at least once, on any connection: it may have run.
     ever_sent: bool,
+    /// `Busy` answers so far: each doubles the pause before the next try.
+    busy: u32,
 }
 
 struct Actor {
@@ -454,6 +473,7 @@ impl Actor {
                 sent_at: None,
                 retry_at: None,
                 ever_sent: false,
+                busy: 0,
             },
         );
         self.send_many(&[seq]).await;
@@ -568,6 +588,7 @@ impl Actor {
                     sent_at: None,
                     retry_at: None,
                     ever_sent: false,
+                    busy: 0,
                 },
             );
             seqs.push(seq);
@@ -575,13 +596,15 @@ impl Actor {
         self.send_many(&seqs).await;
     }
 
-    /// Sends calls: one `Call` frame, or one `Batch` frame for several.
+    /// Sends calls: a `Call` frame, or `Batch` frames for several, each
+    /// within [`FRAME_CALLS_BYTES_MAX`] (however many calls are resent at
+    /// once after a reconnection).
     async fn send_many(&mut self, seqs: &[u64]) {
         let acked = self.acked();
         let done = self.done_ranges();
-        let Some(sink) = self.sink.as_mut() else {
+        if self.sink.is_none() {
             return;
-        };
+        }
         let now = Instant::now();
         let mut calls = Vec::with_capacity(seqs.len());
         for seq in seqs {
@@ -598,15 +621,20 @@ impl Actor {
                 });
             }
         }
-        let frame = match calls.len() {
-            0 => return,
-            1 => ClientFrame::Call(calls.remove(0)),
-            _ => ClientFrame::Batch(calls),
-        };
-        let sent = timeout(self.options.attempt_timeout, sink.send(frame)).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            debug!("connection lost while sending; will retry elsewhere");
-            self.disconnect();
+        for mut frame_calls in frames_of(calls) {
+            let frame = match frame_calls.len() {
+                1 => ClientFrame::Call(frame_calls.remove(0)),
+                _ => ClientFrame::Batch(frame_calls),
+            };
+            let Some(sink) = self.sink.as_mut() else {
+                return;
+            };
+            let sent = timeout(self.options.attempt_timeout, sink.send(frame)).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                debug!("connection lost while sending; will retry elsewhere");
+                self.disconnect();
+                return;
+            }
         }
     }
 
@@ -737,7 +765,7 @@ impl Actor {
                     None => {}
                 }
             }
-            Err(CallError::Busy) => self.retry_soon(seq),
+            Err(CallError::Busy) => self.retry_when_not_busy(seq),
             Err(CallError::Application(value)) => {
                 let method = self
                     .inflight
@@ -785,6 +813,18 @@ impl Actor {
     fn retry_soon(&mut self, seq: u64) {
         if let Some(f) = self.inflight.get_mut(&seq) {
             f.retry_at = Some(Instant::now() + RETRY_PAUSE);
+            f.sent_at = None;
+        }
+    }
+
+    /// Resends call `seq` after the replica said it is busy: a pause that
+    /// doubles with each `Busy` (50 ms to 1.6 s), so that an overloaded
+    /// replica is not flooded with the same calls again.
+    fn retry_when_not_busy(&mut self, seq: u64) {
+        if let Some(f) = self.inflight.get_mut(&seq) {
+            let pause = RETRY_PAUSE * 2u32.pow(f.busy.min(5));
+            f.busy = f.busy.saturating_add(1);
+            f.retry_at = Some(Instant::now() + pause);
             f.sent_at = None;
         }
     }
@@ -914,6 +954,13 @@ impl Actor {
     }
 }
 
+/// Groups calls into frames of at most [`FRAME_CALLS_BYTES_MAX`] bytes of
+/// method names and arguments (a call alone may reach the call limit).
+fn frames_of(calls: Vec<CallRequest>) -> Vec<Vec<CallRequest>> {
+    let bytes = |c: &CallRequest| c.method.len() + c.args.len() + 32;
+    paxos_core::split_by_bytes(calls, bytes, FRAME_CALLS_BYTES_MAX)
+}
+
 fn clone_refusal(e: &ClientError) -> ClientError {
     match e {
         ClientError::Refused(r) => ClientError::Refused(r.clone()),
@@ -927,5 +974,40 @@ async fn next_frame(
     match stream {
         Some(s) => s.next().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(seq: u64, bytes: usize) -> CallRequest {
+        CallRequest {
+            seq,
+            acked: 0,
+            method: "put".into(),
+            args: vec![0; bytes],
+            done: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn calls_resent_together_leave_in_frames_within_the_limit() {
+        let big = 5 << 20;
+        let calls: Vec<CallRequest> = (1..=7).map(|s| call(s, big)).collect();
+        let frames = frames_of(calls);
+        assert_eq!(frames.len(), 4, "two 5 MiB calls per frame at most");
+        for frame in &frames {
+            let bytes: usize = frame.iter().map(|c| c.args.len()).sum();
+            assert!(bytes <= FRAME_CALLS_BYTES_MAX);
+        }
+        let seqs: Vec<u64> = frames.concat().iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "in order");
+    }
+
+    #[test]
+    fn small_calls_share_one_frame() {
+        let calls: Vec<CallRequest> = (1..=100).map(|s| call(s, 10)).collect();
+        assert_eq!(frames_of(calls).len(), 1);
     }
 }

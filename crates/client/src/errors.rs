@@ -1,6 +1,6 @@
 //! What can go wrong calling a replicated object.
 
-use concoord_transport::wire::CallError;
+use concoord_transport::wire::{CallError, show_bytes};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -67,6 +67,23 @@ pub enum ClientError {
     /// A replica refused the connection (wrong token, other protocol version).
     #[error("connection refused: {0}")]
     Refused(String),
+    /// The call's method name and arguments exceed the call size limit
+    /// ([`CALL_BYTES_MAX`](concoord_transport::wire::CALL_BYTES_MAX)); it was
+    /// not sent.
+    #[error(
+        "`{method}` is too large to call: {} of method name and arguments, above the limit of {}; \
+         store large values in pieces, or outside ConCoord",
+        show_bytes(*.bytes),
+        show_bytes(*.limit)
+    )]
+    TooLarge {
+        /// The method.
+        method: String,
+        /// The call's size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The client was shut down.
     #[error("the client is closed")]
     Closed,

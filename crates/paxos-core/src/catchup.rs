@@ -12,9 +12,6 @@ use crate::snapshot::Snapshot;
 use crate::types::{NodeId, Slot};
 use crate::view::ViewHistory;
 
-/// Bytes of decided entries sent in one catch-up reply at most.
-const CATCHUP_BYTES_MAX: usize = 4 << 20;
-
 /// One received snapshot chunk.
 pub(crate) struct Chunk {
     pub(crate) slot: Slot,
@@ -125,9 +122,11 @@ impl Node {
             self.send_snapshot_chunks(from, None, 0);
             return;
         }
-        let entries =
-            self.log
-                .contiguous_from(first, self.cfg.catchup_entries_max, CATCHUP_BYTES_MAX);
+        let entries = self.log.contiguous_from(
+            first,
+            self.cfg.catchup_entries_max,
+            self.cfg.max_message_bytes,
+        );
         let views = need_views.then(|| views.as_of(first.saturating_sub(1), self.cfg.window));
         let msg = Message::CatchupReply {
             entries,

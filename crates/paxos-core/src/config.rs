@@ -29,6 +29,10 @@ pub enum InjectedBug {
     /// without comparing the proposed value with the decided one
     /// (`bug-ack-decided-without-compare`).
     AckDecidedWithoutCompare,
+    /// A promise that arrives in parts counts toward the quorum as soon as
+    /// its first part arrives, before the values reported in the others are
+    /// known (`bug-promise-counted-at-first-part`).
+    PromiseCountedAtFirstPart,
 }
 
 /// The largest window a node accepts (slots in flight at a leader are bounded by
@@ -48,8 +52,16 @@ pub struct Config {
     pub max_inflight_slots: u64,
     /// Client commands packed into one slot at most.
     pub max_batch_commands: usize,
-    /// Bytes of client commands packed into one slot at most.
+    /// Bytes of client commands packed into one slot at most (a single
+    /// command larger than this still gets a slot of its own).
     pub max_batch_bytes: usize,
+    /// Bytes of log entries (by [`Entry::size_bytes`](crate::Entry::size_bytes))
+    /// one `Accept`, `Promise` or `CatchupReply` carries at most: a larger
+    /// set of entries (a turn's slots, a retransmission, an acceptor's
+    /// report) travels in several messages. A single entry larger than this
+    /// travels alone, so whatever carries messages must fit the largest
+    /// command the caller proposes plus this much.
+    pub max_message_bytes: usize,
     /// Commands a leader queues before `propose` answers `Busy`.
     pub max_queued_commands: usize,
     /// Reads waiting for confirmation before `read_index` answers `Busy`.
@@ -73,6 +85,11 @@ pub struct Config {
     /// Decided entries kept in memory beyond the last snapshot before
     /// [`Ready::compaction_wanted`](crate::Ready::compaction_wanted) is raised.
     pub log_entries_soft_max: usize,
+    /// Bytes of decided entries kept in memory (by
+    /// [`Entry::size_bytes`](crate::Entry::size_bytes)) before
+    /// [`Ready::compaction_wanted`](crate::Ready::compaction_wanted) is
+    /// raised, however few entries that is.
+    pub log_bytes_soft_max: usize,
     /// Seed for election jitter; give each node a different one.
     pub seed: u64,
     /// A protocol bug to inject (simulation only).
@@ -90,6 +107,7 @@ impl Config {
             max_inflight_slots: 64,
             max_batch_commands: 512,
             max_batch_bytes: 1 << 20,
+            max_message_bytes: 4 << 20,
             max_queued_commands: 65_536,
             max_pending_reads: 65_536,
             heartbeat_ticks: 5,
@@ -100,6 +118,7 @@ impl Config {
             snapshot_chunks_per_request: 8,
             log_retain_after_snapshot: 1_000,
             log_entries_soft_max: 10_000,
+            log_bytes_soft_max: 64 << 20,
             seed: id.0,
             #[cfg(feature = "bug-injection")]
             injected_bug: None,
@@ -120,6 +139,17 @@ impl Config {
         }
         if self.max_batch_commands == 0 || self.max_batch_bytes == 0 {
             return fail("batch limits must be at least 1");
+        }
+        if self.max_batch_bytes > self.max_message_bytes
+            || self.snapshot_chunk_bytes > self.max_message_bytes
+        {
+            return fail(
+                "max_batch_bytes and snapshot_chunk_bytes must not exceed max_message_bytes",
+            );
+        }
+        if self.log_bytes_soft_max <= self.max_message_bytes {
+            // Compaction keeps up to one message of entries below a snapshot.
+            return fail("log_bytes_soft_max must exceed max_message_bytes");
         }
         if self.max_queued_commands == 0 || self.max_pending_reads == 0 {
             return fail("queue limits must be at least 1");
@@ -164,6 +194,16 @@ mod tests {
     fn election_timeout_must_exceed_heartbeats() {
         let mut c = Config::new(NodeId(1));
         c.election_ticks = c.heartbeat_ticks;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_batch_or_snapshot_chunk_larger_than_a_message_is_rejected() {
+        let mut c = Config::new(NodeId(1));
+        c.max_batch_bytes = c.max_message_bytes + 1;
+        assert!(c.validate().is_err());
+        let mut c = Config::new(NodeId(1));
+        c.snapshot_chunk_bytes = c.max_message_bytes + 1;
         assert!(c.validate().is_err());
     }
 

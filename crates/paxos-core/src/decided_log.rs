@@ -22,6 +22,9 @@ pub(crate) struct DecidedLog {
     entries: BTreeMap<Slot, Entry>,
     base: Slot,
     prefix: Slot,
+    /// Bytes (by `Entry::size_bytes`) of the entries held up to `prefix`:
+    /// what a compaction can free.
+    bytes_to_prefix: usize,
 }
 
 impl DecidedLog {
@@ -56,6 +59,19 @@ impl DecidedLog {
         self.entries.len()
     }
 
+    /// Bytes of the entries held up to the prefix.
+    pub(crate) fn bytes_to_prefix(&self) -> usize {
+        self.bytes_to_prefix
+    }
+
+    fn count_bytes_to_prefix(&mut self) {
+        self.bytes_to_prefix = self
+            .entries
+            .range(..=self.prefix)
+            .map(|(_, e)| e.size_bytes())
+            .sum();
+    }
+
     /// Records that `entry` was decided in `slot`.
     pub(crate) fn record(&mut self, slot: Slot, entry: Entry) -> Recorded {
         if slot <= self.base {
@@ -74,7 +90,8 @@ impl DecidedLog {
     /// Moves the prefix over newly contiguous decisions and returns their slots.
     pub(crate) fn advance(&mut self) -> std::ops::RangeInclusive<Slot> {
         let first = self.prefix + 1;
-        while self.entries.contains_key(&(self.prefix + 1)) {
+        while let Some(entry) = self.entries.get(&(self.prefix + 1)) {
+            self.bytes_to_prefix += entry.size_bytes();
             self.prefix += 1;
         }
         first..=self.prefix
@@ -108,13 +125,26 @@ impl DecidedLog {
     }
 
     /// Marks everything up to `slot` as covered by a snapshot, and drops the
-    /// entries up to `slot - retain`: the `retain` entries just below the
-    /// snapshot let a peer that installed a slightly older snapshot catch up
-    /// from the log instead of needing another snapshot.
-    pub(crate) fn compact(&mut self, slot: Slot, retain: u64) {
+    /// entries at or below it but the last `retain` of them, and of those no
+    /// more than `retain_bytes`: entries just below the snapshot let a peer
+    /// that installed a slightly older snapshot catch up from the log instead
+    /// of needing another snapshot.
+    pub(crate) fn compact(&mut self, slot: Slot, retain: u64, retain_bytes: usize) {
         debug_assert!(slot <= self.prefix);
-        self.entries = self.entries.split_off(&(slot.saturating_sub(retain) + 1));
+        let above = self.entries.split_off(&(slot + 1));
+        let mut kept_from = slot + 1;
+        let mut bytes = 0;
+        for (s, entry) in self.entries.iter().rev() {
+            if slot - s >= retain || bytes + entry.size_bytes() > retain_bytes {
+                break;
+            }
+            bytes += entry.size_bytes();
+            kept_from = *s;
+        }
+        self.entries = self.entries.split_off(&kept_from);
+        self.entries.extend(above);
         self.base = self.base.max(slot);
+        self.count_bytes_to_prefix();
     }
 
     /// Jumps to a snapshot at `slot` received from a peer: everything up to it is
@@ -123,6 +153,7 @@ impl DecidedLog {
         self.entries = self.entries.split_off(&(slot + 1));
         self.base = slot;
         self.prefix = self.prefix.max(slot);
+        self.count_bytes_to_prefix();
     }
 }
 
@@ -160,7 +191,7 @@ mod tests {
             log.record(s, cmd(s as u8));
         }
         log.advance();
-        log.compact(6, 0);
+        log.compact(6, 0, usize::MAX);
         assert_eq!(log.len(), 4);
         assert_eq!(log.prefix(), 10);
         assert!(log.is_decided(3));
@@ -175,10 +206,37 @@ mod tests {
             log.record(s, cmd(s as u8));
         }
         log.advance();
-        log.compact(8, 3);
+        log.compact(8, 3, usize::MAX);
         assert_eq!(log.base(), 8);
         assert!(log.holds_from(6) && !log.holds_from(5));
         assert_eq!(log.contiguous_from(6, 100, 1 << 20).len(), 5);
+    }
+
+    #[test]
+    fn entries_kept_below_a_snapshot_are_bounded_in_bytes() {
+        let mut log = DecidedLog::default();
+        for s in 1..=10 {
+            log.record(s, cmd(s as u8)); // 9 bytes each
+        }
+        log.advance();
+        assert_eq!(log.bytes_to_prefix(), 90);
+        log.compact(8, 5, 20);
+        // Five entries were asked for; two fit in 20 bytes.
+        assert!(log.holds_from(7) && !log.holds_from(6));
+        assert_eq!(log.bytes_to_prefix(), 4 * 9);
+    }
+
+    #[test]
+    fn the_bytes_to_the_prefix_count_only_contiguous_decisions() {
+        let mut log = DecidedLog::default();
+        log.record(2, cmd(2));
+        log.advance();
+        assert_eq!(log.bytes_to_prefix(), 0);
+        log.record(1, cmd(1));
+        log.advance();
+        assert_eq!(log.bytes_to_prefix(), 18);
+        log.reset_to(1);
+        assert_eq!(log.bytes_to_prefix(), 9);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::entry::Entry;
 use crate::leader::Leader;
 use crate::message::{AcceptedEntry, Message};
 use crate::node::{Node, RoleState};
+use crate::promise_parts::{Progress, PromiseParts};
 use crate::types::{Ballot, NodeId, Slot};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +34,18 @@ pub(crate) struct Candidate {
     pub(crate) floor: Slot,
     pub(crate) floor_holder: NodeId,
     pub(crate) last_prepare: u64,
+    /// Promises whose parts have not all arrived yet.
+    pub(crate) parts: PromiseParts,
+}
+
+/// One `Promise` message: a whole answer to `Prepare`, or one part of it.
+pub(crate) struct PromisePart {
+    pub(crate) ballot: Ballot,
+    pub(crate) ok: bool,
+    pub(crate) decided: Slot,
+    pub(crate) accepted: Vec<AcceptedEntry>,
+    pub(crate) first: Slot,
+    pub(crate) last: Slot,
 }
 
 /// Merges reported accepted values into `pmax`, keeping the highest ballot per slot.
@@ -60,6 +73,22 @@ impl Node {
         {
             false
         }
+    }
+
+    /// Counts a promise at its first part (the injected bug), or once all
+    /// its parts arrived.
+    fn promise_counts(&mut self, progress: Progress) -> bool {
+        if progress == Progress::Assembled {
+            self.counters.promises_assembled += 1;
+        }
+        #[cfg(feature = "bug-injection")]
+        if self
+            .cfg
+            .bug(crate::config::InjectedBug::PromiseCountedAtFirstPart)
+        {
+            return true;
+        }
+        progress.is_complete()
     }
 
     fn keep_lowest_ballot(&self) -> bool {
@@ -147,6 +176,7 @@ impl Node {
             floor: self.log.prefix(),
             floor_holder: self.cfg.id,
             last_prepare: self.now,
+            parts: PromiseParts::default(),
         });
         self.reset_election_timer();
         for to in self.window_members() {
@@ -183,34 +213,47 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        ok: bool,
-        decided: Slot,
-        accepted: Vec<AcceptedEntry>,
-    ) {
+    /// A promise, or one part of it: what it reports is merged at once, and
+    /// the promise counts once all its parts arrived (see `promise_parts`).
+    pub(crate) fn on_promise(&mut self, from: NodeId, part: PromisePart) {
+        let PromisePart {
+            ballot,
+            ok,
+            decided,
+            accepted,
+            first,
+            last,
+        } = part;
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
         let keep_lowest = self.keep_lowest_ballot();
         let first_value = self.late_promise_first_value();
         match &mut self.role {
             RoleState::Candidate(c) if ok && ballot == c.ballot => {
-                c.promises.insert(from);
                 merge_pmax(&mut c.pmax, accepted, keep_lowest);
                 if decided > c.floor {
                     c.floor = decided;
                     c.floor_holder = from;
                 }
-                self.maybe_adopt();
+                let progress = c.parts.record(from, decided, first, last);
+                if self.promise_counts(progress)
+                    && let RoleState::Candidate(c) = &mut self.role
+                {
+                    c.promises.insert(from);
+                    self.maybe_adopt();
+                }
             }
             RoleState::Candidate(c) if !ok && ballot > c.ballot => self.step_down(),
             RoleState::Leader(l) if ok && ballot == l.ballot => {
                 // A late promise, e.g. from a member of a newly decided view.
                 let informative =
                     decided >= l.next_slot || accepted.iter().any(|a| a.slot >= l.next_slot);
-                l.on_late_promise(from, decided, accepted, first_value, self.now);
+                let progress = l.parts.record(from, decided, first, last);
+                let complete = self.promise_counts(progress);
+                let now = self.now;
+                if let RoleState::Leader(l) = &mut self.role {
+                    l.on_late_promise(from, decided, accepted, first_value, complete, now);
+                }
                 self.counters.late_promises += 1;
                 if informative {
                     self.counters.late_promises_informative += 1;
@@ -247,7 +290,7 @@ impl Node {
             .unwrap_or(0)
             .max(self.log.last_slot())
             .max(start - 1);
-        let leader = Leader::new(
+        let mut leader = Leader::new(
             c.ballot,
             c.promises,
             recovered,
@@ -256,6 +299,8 @@ impl Node {
             c.floor,
             self.now,
         );
+        // Promises still arriving in parts complete after the election.
+        leader.parts = c.parts;
         self.counters.elections_won += 1;
         if c.floor > self.log.prefix() {
             // Others decided slots we have not learned: fetch them first.

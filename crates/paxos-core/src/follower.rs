@@ -3,8 +3,9 @@
 
 use crate::entry::Entry;
 use crate::message::{AcceptedEntry, Message};
+use crate::message_split::promise_parts;
 use crate::node::{Node, RoleState};
-use crate::types::{Ballot, NodeId, Slot};
+use crate::types::{Ballot, NUMBER_MAX, NodeId, Slot};
 
 impl Node {
     /// Phase 1b. A node that heard from a live leader within the election
@@ -17,11 +18,14 @@ impl Node {
         let refuse =
             ballot < promised || (ballot > promised && self.has_live_leader_other_than(from));
         if refuse {
+            let decided = self.log.prefix();
             let msg = Message::Promise {
                 ballot: promised,
                 ok: false,
-                decided: self.log.prefix(),
+                decided,
                 accepted: Vec::new(),
+                first: decided.saturating_add(1).min(NUMBER_MAX),
+                last: NUMBER_MAX,
             };
             self.send(from, msg);
             return;
@@ -32,13 +36,20 @@ impl Node {
         }
         // A vote given resets our own election timer, so we do not compete.
         self.reset_election_timer();
-        let msg = Message::Promise {
-            ballot,
-            ok: true,
-            decided: self.log.prefix(),
-            accepted: self.acceptor.accepted_after(self.log.prefix()),
-        };
-        self.send(from, msg);
+        // A large report travels in parts (see `message_split`).
+        let decided = self.log.prefix();
+        let report = self.acceptor.accepted_after(decided);
+        for part in promise_parts(decided, report, self.cfg.max_message_bytes) {
+            let msg = Message::Promise {
+                ballot,
+                ok: true,
+                decided,
+                accepted: part.accepted,
+                first: part.first,
+                last: part.last,
+            };
+            self.send(from, msg);
+        }
     }
 
     pub(crate) fn has_live_leader_other_than(&self, candidate: NodeId) -> bool {

@@ -10,7 +10,9 @@
 use crate::election::{Pmax, merge_pmax};
 use crate::entry::{Command, Entry, Reconfig};
 use crate::message::{AcceptedEntry, Message};
+use crate::message_split::accept_parts;
 use crate::node::{Node, RoleState};
+use crate::promise_parts::PromiseParts;
 use crate::read_index::ReadRounds;
 use crate::types::{Ballot, NodeId, Slot};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -51,6 +53,8 @@ pub(crate) struct Leader {
     pub(crate) last_heartbeat: u64,
     pub(crate) last_quorum_check: u64,
     pub(crate) reads: ReadRounds,
+    /// Late promises whose parts have not all arrived yet.
+    pub(crate) parts: PromiseParts,
 }
 
 impl Leader {
@@ -82,6 +86,7 @@ impl Leader {
             last_heartbeat: now,
             last_quorum_check: now,
             reads: ReadRounds::default(),
+            parts: PromiseParts::default(),
         }
     }
 
@@ -91,16 +96,20 @@ impl Leader {
     /// quorum of that slot's view, so what the promise reports joins `pmax`
     /// under the same rule as at the election — highest ballot wins — and the
     /// decided prefix it reports raises the floor: those slots were decided
-    /// and their values are not in the report.
+    /// and their values are not in the report. The promiser counts toward
+    /// quorums once its report is `complete` (all its parts arrived).
     pub(crate) fn on_late_promise(
         &mut self,
         from: NodeId,
         decided: Slot,
         accepted: Vec<AcceptedEntry>,
         first_value: bool,
+        complete: bool,
         now: u64,
     ) {
-        self.promised_by.insert(from);
+        if complete {
+            self.promised_by.insert(from);
+        }
         self.last_heard.insert(from, now);
         let next = self.next_slot;
         let reported: Vec<AcceptedEntry> =
@@ -270,15 +279,19 @@ impl Node {
         self.send_accepts(ballot, per_node);
     }
 
+    /// Sends each follower its slots, in `Accept`s of at most
+    /// `max_message_bytes` of entries each (see `message_split`).
     fn send_accepts(&mut self, ballot: Ballot, per_node: BTreeMap<NodeId, Vec<(Slot, Entry)>>) {
         let commit = self.log.prefix();
         for (to, entries) in per_node {
-            let msg = Message::Accept {
-                ballot,
-                entries,
-                commit,
-            };
-            self.send(to, msg);
+            for entries in accept_parts(entries, self.cfg.max_message_bytes) {
+                let msg = Message::Accept {
+                    ballot,
+                    entries,
+                    commit,
+                };
+                self.send(to, msg);
+            }
         }
     }
 

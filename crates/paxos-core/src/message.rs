@@ -46,7 +46,11 @@ pub enum Message {
         /// The candidate's ballot.
         ballot: Ballot,
     },
-    /// Phase 1b: the answer to `Prepare`.
+    /// Phase 1b: the answer to `Prepare`, or one part of it. An acceptor
+    /// that accepted more than `max_message_bytes` of values above its
+    /// decided prefix reports them in several parts, each covering the slots
+    /// `first..=last`; together they cover every slot after `decided`, and
+    /// the promise counts only once they all arrived (see `promise_parts`).
     Promise {
         /// The ballot the acceptor is promised to after handling the request.
         ballot: Ballot,
@@ -54,8 +58,13 @@ pub enum Message {
         ok: bool,
         /// Every slot up to here is decided at the acceptor.
         decided: Slot,
-        /// What the acceptor accepted in slots after `decided`.
+        /// What the acceptor accepted in slots `first..=last`.
         accepted: Vec<AcceptedEntry>,
+        /// The first slot this part reports on.
+        first: Slot,
+        /// The last slot this part reports on ([`NUMBER_MAX`] for the last
+        /// part: every slot from `first` on).
+        last: Slot,
     },
     /// Phase 2a: the leader asks acceptors to accept values (many slots at once).
     Accept {
@@ -165,6 +174,50 @@ impl Message {
         }
     }
 
+    /// Approximate encoded size in bytes: what a transport budgets for it.
+    /// Log entries count by [`Entry::size_bytes`], plus a fixed overhead per
+    /// entry and per message.
+    pub fn size_bytes(&self) -> usize {
+        const MESSAGE: usize = 64;
+        const PER_ENTRY: usize = 32;
+        let entries = |entries: &[(Slot, Entry)]| -> usize {
+            entries
+                .iter()
+                .map(|(_, e)| e.size_bytes() + PER_ENTRY)
+                .sum()
+        };
+        let views = |views: &ViewHistory| -> usize {
+            views
+                .views()
+                .iter()
+                .flat_map(|v| v.members.values())
+                .map(|addr| addr.len() + PER_ENTRY)
+                .sum()
+        };
+        MESSAGE
+            + match self {
+                Message::Accept { entries: e, .. } => entries(e),
+                Message::CatchupReply {
+                    entries: e,
+                    views: v,
+                    ..
+                } => entries(e) + v.as_ref().map_or(0, views),
+                Message::Promise { accepted, .. } => accepted
+                    .iter()
+                    .map(|a| a.entry.size_bytes() + PER_ENTRY)
+                    .sum(),
+                Message::Accepted { slots, .. } => slots.len() * 9,
+                Message::SnapshotChunk { data, views: v, .. } => data.len() + views(v),
+                Message::PreVote { .. }
+                | Message::PreVoteReply { .. }
+                | Message::Prepare { .. }
+                | Message::Heartbeat { .. }
+                | Message::HeartbeatAck { .. }
+                | Message::CatchupRequest { .. }
+                | Message::SnapshotRequest { .. } => 0,
+            }
+    }
+
     /// Checks what decoding cannot: every slot, commit point and ballot round
     /// within [`NUMBER_MAX`], slots of values from 1 on, snapshot chunks inside
     /// their snapshot. [`Node::step`](crate::Node::step) drops a message that
@@ -206,14 +259,24 @@ impl Message {
                 ballot: b,
                 decided,
                 accepted,
+                first,
+                last,
                 ..
             } => {
                 ballot(b)?;
                 commit(*decided)?;
+                slot(*first)?;
+                slot(*last)?;
+                if first > last {
+                    return Err("a promise part covers no slots");
+                }
                 for a in accepted {
                     slot(a.slot)?;
                     ballot(&a.ballot)?;
                     entry(&a.entry)?;
+                    if a.slot < *first || a.slot > *last {
+                        return Err("a promise part reports a slot outside the slots it covers");
+                    }
                 }
                 Ok(())
             }

@@ -102,6 +102,9 @@ pub struct Counters {
     /// Leaderships given up because slots below the floor its promisers
     /// reported decided could not be learned from anyone for a long time.
     pub floor_unreachable_step_downs: u64,
+    /// Promises that arrived in several parts (a report larger than
+    /// `max_message_bytes`) and were counted once all had arrived.
+    pub promises_assembled: u64,
 }
 
 /// Durable state read back after a restart (what earlier [`Ready::persist`]s wrote).
@@ -377,7 +380,19 @@ impl Node {
                 ok,
                 decided,
                 accepted,
-            } => self.on_promise(from, ballot, ok, decided, accepted),
+                first,
+                last,
+            } => self.on_promise(
+                from,
+                crate::election::PromisePart {
+                    ballot,
+                    ok,
+                    decided,
+                    accepted,
+                    first,
+                    last,
+                },
+            ),
             Message::Accept {
                 ballot,
                 entries,
@@ -490,7 +505,8 @@ impl Node {
         };
         let retain = self.cfg.log_retain_after_snapshot;
         views.prune_before(slot.saturating_sub(retain));
-        self.log.compact(slot, retain);
+        // Entries kept below the snapshot: at most one catch-up reply's worth.
+        self.log.compact(slot, retain, self.cfg.max_message_bytes);
         self.ready.persist.snapshot = Some(snapshot.clone());
         // The previous snapshot keeps serving transfers already under way.
         self.previous_snapshot = self.snapshot.replace(snapshot);
@@ -512,7 +528,8 @@ impl Node {
     pub fn take_ready(&mut self) -> Ready {
         self.leader_flush();
         let mut ready = std::mem::take(&mut self.ready);
-        ready.compaction_wanted = self.log.len() > self.cfg.log_entries_soft_max;
+        ready.compaction_wanted = self.log.len() > self.cfg.log_entries_soft_max
+            || self.log.bytes_to_prefix() > self.cfg.log_bytes_soft_max;
         ready
     }
 

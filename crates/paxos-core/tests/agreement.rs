@@ -60,6 +60,7 @@ fn show(m: &Message) -> String {
             ok,
             decided,
             accepted,
+            ..
         } => format!(
             "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
             accepted
@@ -307,7 +308,7 @@ fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_an
 #[test]
 fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first() {
     use cluster::config;
-    use paxos_core::{AcceptedEntry, Ballot, Role};
+    use paxos_core::{AcceptedEntry, Ballot, NUMBER_MAX, Role};
     let b = |round, leader| Ballot {
         round,
         leader: NodeId(leader),
@@ -355,6 +356,8 @@ fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first(
         ok: true,
         decided: 0,
         accepted,
+        first: 1,
+        last: NUMBER_MAX,
     };
     // Adoption quorum {n1, n2, n3}: n2 reports slot 3 = low @ b2.n2.
     c.node(1).step(

@@ -6,7 +6,8 @@ mod cluster;
 
 use cluster::{Cluster, cmd, config, member};
 use paxos_core::{
-    AcceptedEntry, Ballot, Command, Entry, Message, Node, NodeId, ProposeError, Reconfig, Role,
+    AcceptedEntry, Ballot, Command, Entry, Message, NUMBER_MAX, Node, NodeId, ProposeError,
+    Reconfig, Role,
 };
 
 fn ballot(round: u64, leader: u64) -> Ballot {
@@ -215,6 +216,8 @@ fn phase_one_recovery_reproposes_the_value_with_the_highest_ballot() {
                 ballot: b,
                 entry: e.clone(),
             }],
+            first: 1,
+            last: NUMBER_MAX,
         };
         let (first, second) = if low_first {
             (report(ballot(2, 2), &low), report(ballot(4, 3), &high))
@@ -253,6 +256,8 @@ fn a_new_leader_fills_gaps_below_recovered_slots_with_noops() {
                 ballot: ballot(0, 2),
                 entry: Entry::Commands(vec![cmd("three")]),
             }],
+            first: 1,
+            last: NUMBER_MAX,
         },
     );
     assert!(c.node(1).is_leader());

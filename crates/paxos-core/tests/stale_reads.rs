@@ -43,6 +43,7 @@ fn show(m: &Message) -> String {
             ok,
             decided,
             accepted,
+            ..
         } => format!(
             "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
             accepted

@@ -48,6 +48,9 @@ pub struct Exercised {
     pub mid_ready_crashes: u64,
     /// Nodes that lost their disk and came back as a new incarnation.
     pub new_incarnations: u64,
+    /// Promises that arrived in several parts and were counted once all
+    /// had arrived.
+    pub promises_assembled: u64,
 }
 
 impl Exercised {
@@ -61,6 +64,7 @@ impl Exercised {
         self.catchups_while_leading += c.decisions_learned_while_leading;
         self.catchups_over_proposals += c.decisions_learned_over_proposals;
         self.superseded_leaderships += c.superseded_leaderships;
+        self.promises_assembled += c.promises_assembled;
     }
 
     /// Adds another run's counts.
@@ -70,7 +74,7 @@ impl Exercised {
         }
     }
 
-    fn fields(&self) -> [u64; 18] {
+    fn fields(&self) -> [u64; 19] {
         [
             self.elections,
             self.stale_view_elections,
@@ -90,10 +94,11 @@ impl Exercised {
             self.client_cuts,
             self.mid_ready_crashes,
             self.new_incarnations,
+            self.promises_assembled,
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 18] {
+    fn fields_mut(&mut self) -> [&mut u64; 19] {
         [
             &mut self.elections,
             &mut self.stale_view_elections,
@@ -113,10 +118,11 @@ impl Exercised {
             &mut self.client_cuts,
             &mut self.mid_ready_crashes,
             &mut self.new_incarnations,
+            &mut self.promises_assembled,
         ]
     }
 
-    const NAMES: [&'static str; 18] = [
+    const NAMES: [&'static str; 19] = [
         "elections",
         "stale_view_elections",
         "view_changes",
@@ -135,6 +141,7 @@ impl Exercised {
         "client_cuts",
         "mid_ready_crashes",
         "new_incarnations",
+        "promises_assembled",
     ];
 
     /// The kinds among `promised` (names as printed) that never happened.

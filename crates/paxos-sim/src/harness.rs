@@ -270,7 +270,9 @@ impl Sim {
         c.log_entries_soft_max = core.soft_max;
         c.catchup_entries_max = core.catchup;
         c.election_ticks = core.election;
-        c.snapshot_chunk_bytes = core.snapshot_chunk;
+        c.max_message_bytes = core.message_bytes;
+        c.max_batch_bytes = c.max_batch_bytes.min(core.message_bytes);
+        c.snapshot_chunk_bytes = core.snapshot_chunk.min(core.message_bytes);
         c.log_retain_after_snapshot = core.retain;
         c.catchup_retry_ticks = 30;
         c.seed = self.rng.random();

@@ -85,6 +85,7 @@ pub fn bug_by_name(name: &str) -> Option<InjectedBug> {
         "bug-catchup-commit" => InjectedBug::CatchupCommit,
         "bug-late-promise-first-value" => InjectedBug::LatePromiseFirstValue,
         "bug-ack-decided-without-compare" => InjectedBug::AckDecidedWithoutCompare,
+        "bug-promise-counted-at-first-part" => InjectedBug::PromiseCountedAtFirstPart,
         _ => return None,
     })
 }
@@ -113,5 +114,6 @@ fn bug_name(bug: InjectedBug) -> &'static str {
         InjectedBug::CatchupCommit => "bug-catchup-commit",
         InjectedBug::LatePromiseFirstValue => "bug-late-promise-first-value",
         InjectedBug::AckDecidedWithoutCompare => "bug-ack-decided-without-compare",
+        InjectedBug::PromiseCountedAtFirstPart => "bug-promise-counted-at-first-part",
     }
 }

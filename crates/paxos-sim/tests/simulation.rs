@@ -39,6 +39,7 @@ const ALWAYS: &[&str] = &[
     "one_way_cuts",
     "client_cuts",
     "mid_ready_crashes",
+    "promises_assembled",
 ];
 
 /// What a sweep with view changes must also have exercised.
@@ -237,6 +238,7 @@ fn catch_rates() {
         InjectedBug::CatchupCommit,
         InjectedBug::LatePromiseFirstValue,
         InjectedBug::AckDecidedWithoutCompare,
+        InjectedBug::PromiseCountedAtFirstPart,
     ] {
         for (nodes, view_changes) in profiles {
             let cfg = profile_with(bug, nodes, view_changes);
@@ -249,4 +251,18 @@ fn catch_rates() {
             );
         }
     }
+}
+
+/// Counts a promise that arrives in parts as soon as its first part arrives
+/// (see `paxos_core`'s `promise_parts`). A candidate then adopts with a
+/// quorum whose report on some slot is still on its way, and may propose
+/// over a value chosen there; the P2b or agreement checker fires. Runs
+/// with a small `max_message_bytes` split promises for this to happen (seed
+/// 8 of the default profile catches it).
+#[test]
+fn the_checkers_catch_promises_counted_at_their_first_part() {
+    caught_within(
+        &profile_with(InjectedBug::PromiseCountedAtFirstPart, 3, false),
+        100,
+    );
 }

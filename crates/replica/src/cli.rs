@@ -71,6 +71,11 @@ pub struct ReplicaArgs {
     /// second).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub session_ttl: f64,
+    /// Client connections (and operator tools) served at once; more are
+    /// closed during their handshake and retry. Connections still in their
+    /// handshake are limited to 128 besides.
+    #[arg(long, value_name = "N", default_value_t = crate::limits::CLIENT_CONNECTIONS_MAX)]
+    pub max_connections: usize,
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
@@ -121,6 +126,11 @@ impl ReplicaArgs {
                 "--remove-after must be at least --suspect-after, and both positive".into(),
             ));
         }
+        if self.max_connections == 0 {
+            return Err(ReplicaError::BadFlags(
+                "--max-connections must be at least 1".into(),
+            ));
+        }
         if self.session_ttl < 2.0 {
             return Err(ReplicaError::BadFlags(
                 "--session-ttl must be at least 2 seconds (clients send a keep-alive every second)"
@@ -154,6 +164,7 @@ impl ReplicaArgs {
             snapshot_every: self.snapshot_every,
             failure_detection,
             session_ttl: std::time::Duration::from_secs_f64(self.session_ttl),
+            max_connections: self.max_connections,
             ..ReplicaOptions::default()
         })
     }

@@ -19,22 +19,35 @@
 //! this replica decided is dropped and its sender reported instead of taking
 //! the process down. Admin requests that change the view or stop a member
 //! need an operator connection, and every one is logged.
+//!
+//! What the driver holds for clients is bounded in bytes (see `limits`): a
+//! call is admitted only if the calls budget has room for it (else it is
+//! answered `Busy`), and holds its bytes until answered: a write at the
+//! leader until executed (a retry of a write already proposed in this
+//! leadership waits for that proposal instead of adding a copy), a read
+//! until its index is confirmed. A call above `CALL_BYTES_MAX` is refused,
+//! and a reply above `REPLY_BYTES_MAX` is replaced by an error. A frame the
+//! driver cannot queue for a client closes that client's connection (see
+//! `reply_queue`), so no reply, and no wake-up, is ever silently lost.
 
+use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
-use crate::server::{ConnId, Event};
+use crate::reply_queue::ReplyQueue;
+use crate::server::{ConnId, Event, ListenerStats};
 use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
 use crate::storage::{DurableStore, announced_floor};
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
+use concoord_transport::byte_budget::Reserved;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
-    AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, MemberStatus, ReplicaFrame,
-    StatusReport,
+    AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, MemberStatus,
+    REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
 };
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
 use std::collections::{BTreeMap, HashMap};
@@ -50,21 +63,23 @@ use tracing::{error, info, warn};
 const EVENTS_PER_TURN_MAX: usize = 4096;
 
 struct ClientConn {
-    replies: mpsc::Sender<ReplicaFrame>,
+    replies: ReplyQueue,
     client_id: u64,
     issued_ms: u64,
     operator: bool,
     peer: SocketAddr,
 }
 
-/// How the network side is secured, for status.
+/// How the network side is secured and bounded, for status.
 pub struct Security {
     /// The token connections present, if any.
     pub token: Option<String>,
     /// The instance secret (the peer pool proves it to every peer).
     pub secret: InstanceSecret,
-    /// Connections the listener refused at the handshake.
-    pub refused: Arc<AtomicU64>,
+    /// What the listener counts (refused connections among them).
+    pub stats: Arc<ListenerStats>,
+    /// The byte budgets shared with the connections.
+    pub budgets: Arc<Budgets>,
     /// The listener's floor for new sessions' issue time, kept here from the
     /// replicated state (see `sessions`).
     pub sessions_not_before_ms: Arc<AtomicU64>,
@@ -75,6 +90,8 @@ struct PendingRead {
     seq: u64,
     method: String,
     args: Vec<u8>,
+    /// Its bytes in the calls budget.
+    _bytes: Reserved,
 }
 
 /// The state the driver owns.
@@ -85,6 +102,9 @@ pub struct Driver<O> {
     my_addr: String,
     conns: HashMap<ConnId, ClientConn>,
     waiting_writes: HashMap<(u64, u64), ConnId>,
+    /// Writes this leader proposed and has not executed yet, with their
+    /// bytes in the calls budget; emptied when it stops leading.
+    proposed: HashMap<(u64, u64), Reserved>,
     waiting_reads: HashMap<u64, PendingRead>,
     next_read: u64,
     started: Instant,
@@ -102,8 +122,11 @@ pub struct Driver<O> {
     sessions: SessionKeeper,
     guard: PeerGuard,
     peers_authenticated: bool,
-    refused: Arc<AtomicU64>,
     sessions_not_before_ms: Arc<AtomicU64>,
+    stats: Arc<ListenerStats>,
+    budgets: Arc<Budgets>,
+    calls_refused_busy: u64,
+    connections_closed_full: u64,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -125,6 +148,7 @@ impl<O: ReplicatedObject> Driver<O> {
             my_addr,
             conns: HashMap::new(),
             waiting_writes: HashMap::new(),
+            proposed: HashMap::new(),
             waiting_reads: HashMap::new(),
             next_read: 0,
             started: Instant::now(),
@@ -138,8 +162,11 @@ impl<O: ReplicatedObject> Driver<O> {
             sessions,
             guard: PeerGuard::default(),
             peers_authenticated,
-            refused: security.refused,
             sessions_not_before_ms: security.sessions_not_before_ms,
+            stats: security.stats,
+            budgets: security.budgets,
+            calls_refused_busy: 0,
+            connections_closed_full: 0,
         };
         driver.refresh_peers();
         driver
@@ -168,6 +195,14 @@ impl<O: ReplicatedObject> Driver<O> {
                 _ = ticker.tick() => self.node.tick(),
             }
             self.process_ready()?;
+            if !self.node.is_leader() {
+                // What it proposed is no longer held for it (step-down drops
+                // the queue and the slots in flight). A leadership cannot
+                // end and another begin within one turn (a campaign starts
+                // on a tick, a turn of its own, and adoption needs answers
+                // to the `Prepare`s sent after it), so this sees every end.
+                self.proposed.clear();
+            }
             self.membership.after_turn(&mut self.node);
             self.sessions
                 .after_turn(&mut self.node, self.state.sessions.client_ids());
@@ -188,7 +223,10 @@ impl<O: ReplicatedObject> Driver<O> {
                     self.refresh_peers();
                 }
             }
-            Event::Peer { from, msg } => self.on_peer_message(from, msg),
+            Event::Peer { from, msg, bytes } => {
+                self.on_peer_message(from, msg);
+                drop(bytes);
+            }
             Event::ClientConnected {
                 conn,
                 client_id,
@@ -211,18 +249,20 @@ impl<O: ReplicatedObject> Driver<O> {
                 let view = self.view_frame();
                 self.send(conn, view);
             }
+            Event::ClientSending { client_id } => self.sessions.heard_from(client_id),
             Event::ClientGone { conn } => {
                 self.conns.remove(&conn);
-                self.waiting_writes.retain(|_, c| *c != conn);
-                self.waiting_reads.retain(|_, r| r.conn != conn);
+                self.forget_conn(conn);
             }
             Event::Client {
                 conn,
                 client_id,
                 frame,
+                bytes,
             } => {
                 self.sessions.heard_from(client_id);
                 self.on_client_frame(conn, client_id, frame);
+                drop(bytes);
             }
         }
     }
@@ -246,13 +286,36 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
+    /// Takes a call's bytes from the calls budget, or answers it `Busy`.
+    fn admit(&mut self, conn: ConnId, req: &CallRequest) -> Option<Reserved> {
+        let bytes = call_bytes(&req.method, &req.args);
+        let admitted = self.budgets.calls.try_take(bytes);
+        if admitted.is_none() {
+            self.calls_refused_busy += 1;
+            self.reply(conn, req.seq, Err(CallError::Busy));
+        }
+        admitted
+    }
+
     fn on_call(&mut self, conn: ConnId, client_id: u64, req: CallRequest) {
+        let bytes = req.method.len() + req.args.len();
+        if bytes > CALL_BYTES_MAX {
+            let err = CallError::TooLarge {
+                bytes: bytes as u64,
+                limit: CALL_BYTES_MAX as u64,
+            };
+            self.reply(conn, req.seq, Err(err));
+            return;
+        }
         match O::method_kind(&req.method) {
             None => {
                 let err = unknown_method::<O>(&req.method);
                 self.reply(conn, req.seq, Err(err));
             }
             Some(MethodKind::Read) => {
+                let Some(admitted) = self.admit(conn, &req) else {
+                    return;
+                };
                 self.next_read += 1;
                 let id = self.next_read;
                 match self.node.read_index(id) {
@@ -262,6 +325,7 @@ impl<O: ReplicatedObject> Driver<O> {
                             seq: req.seq,
                             method: req.method,
                             args: req.args,
+                            _bytes: admitted,
                         };
                         self.waiting_reads.insert(id, pending);
                     }
@@ -296,6 +360,16 @@ impl<O: ReplicatedObject> Driver<O> {
                     _ => {}
                 }
                 let issued_ms = self.conns.get(&conn).map_or(0, |c| c.issued_ms);
+                let key = (client_id, req.seq);
+                if self.node.is_leader() && self.proposed.contains_key(&key) {
+                    // Proposed already in this leadership, and not executed
+                    // yet: it will be; wait for it rather than add a copy.
+                    self.waiting_writes.insert(key, conn);
+                    return;
+                }
+                let Some(admitted) = self.admit(conn, &req) else {
+                    return;
+                };
                 let call = LoggedCall {
                     client_id,
                     issued_ms,
@@ -307,7 +381,8 @@ impl<O: ReplicatedObject> Driver<O> {
                 };
                 match self.node.propose(call.to_command()) {
                     Ok(()) => {
-                        self.waiting_writes.insert((client_id, call.seq), conn);
+                        self.waiting_writes.insert(key, conn);
+                        self.proposed.insert(key, admitted);
                     }
                     Err(e) => {
                         let err = self.propose_error(e);
@@ -456,10 +531,11 @@ impl<O: ReplicatedObject> Driver<O> {
                         let executed = self.state.execute(&call);
                         self.commands_executed += 1;
                         let key = (call.client_id, call.seq);
+                        self.proposed.remove(&key);
                         match executed.answer {
                             Some(Answer::Blocked) => {
-                                if let Some(conn) = self.waiting_writes.get(&key) {
-                                    self.send(*conn, ReplicaFrame::Blocked { seq: call.seq });
+                                if let Some(conn) = self.waiting_writes.get(&key).copied() {
+                                    self.send(conn, ReplicaFrame::Blocked { seq: call.seq });
                                 }
                             }
                             Some(Answer::Reply(reply)) => {
@@ -474,7 +550,7 @@ impl<O: ReplicatedObject> Driver<O> {
                         for (waiter, reply) in executed.woken {
                             let key = (waiter.client_id, waiter.seq);
                             if let Some(conn) = self.waiting_writes.remove(&key) {
-                                self.reply(conn, waiter.seq, reply);
+                                self.reply_woken(conn, waiter.seq, reply);
                             }
                         }
                     }
@@ -502,9 +578,12 @@ impl<O: ReplicatedObject> Driver<O> {
             leader: self.node.leader().and_then(|l| self.addr_of(l)),
         };
         for cmd in &ready.dropped_commands {
-            if let Some(call) = LoggedCall::from_command(cmd)
-                && let Some(conn) = self.waiting_writes.remove(&(call.client_id, call.seq))
-            {
+            let Some(call) = LoggedCall::from_command(cmd) else {
+                continue;
+            };
+            let key = (call.client_id, call.seq);
+            self.proposed.remove(&key);
+            if let Some(conn) = self.waiting_writes.remove(&key) {
                 self.reply(conn, call.seq, Err(redirect.clone()));
             }
         }
@@ -516,8 +595,9 @@ impl<O: ReplicatedObject> Driver<O> {
         if views_changed {
             self.refresh_peers();
             let view = self.view_frame();
-            for c in self.conns.values() {
-                let _ = c.replies.try_send(view.clone());
+            let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+            for conn in conns {
+                self.send(conn, view.clone());
             }
         }
         if ready.compaction_wanted {
@@ -591,17 +671,54 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
-    fn reply(&self, conn: ConnId, seq: u64, outcome: StoredReply) {
+    fn reply(&mut self, conn: ConnId, seq: u64, outcome: StoredReply) {
+        let outcome = match outcome {
+            Ok(value) if value.len() > REPLY_BYTES_MAX => Err(CallError::ReplyTooLarge {
+                bytes: value.len() as u64,
+                limit: REPLY_BYTES_MAX as u64,
+            }),
+            other => other,
+        };
         let outcome = outcome.map(serde_bytes::ByteBuf::from);
         self.send(conn, ReplicaFrame::Reply { seq, outcome });
     }
 
-    fn send(&self, conn: ConnId, frame: ReplicaFrame) {
-        if let Some(c) = self.conns.get(&conn) {
-            // A full queue means the client is not reading: it will retry and
-            // get the reply from the exactly-once table.
-            let _ = c.replies.try_send(frame);
+    /// Delivers a blocked call's wake-up.
+    fn reply_woken(&mut self, conn: ConnId, seq: u64, outcome: StoredReply) {
+        #[cfg(feature = "test-hooks")]
+        if crate::test_hooks::refuse_wakeup() {
+            // As if the connection's reply queue were full.
+            self.close_full(conn, "a test hook refused the wake-up");
+            return;
         }
+        self.reply(conn, seq, outcome);
+    }
+
+    /// Queues `frame` for a client; a frame that cannot be queued closes
+    /// the connection (the client reconnects and retries, and gets its
+    /// replies from the exactly-once table), never vanishes.
+    fn send(&mut self, conn: ConnId, frame: ReplicaFrame) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if let Err(full) = c.replies.push(frame) {
+            self.close_full(conn, full.why);
+        }
+    }
+
+    fn close_full(&mut self, conn: ConnId, why: &str) {
+        if let Some(c) = self.conns.remove(&conn) {
+            c.replies.close();
+            self.connections_closed_full += 1;
+            warn!(peer = %c.peer, session = %format!("{:016x}", c.client_id), why,
+                "a reply could not be queued for this client; closing its connection so that it reconnects and retries");
+        }
+        self.forget_conn(conn);
+    }
+
+    fn forget_conn(&mut self, conn: ConnId) {
+        self.waiting_writes.retain(|_, c| *c != conn);
+        self.waiting_reads.retain(|_, r| r.conn != conn);
     }
 
     fn status(&self) -> StatusReport {
@@ -655,8 +772,16 @@ impl<O: ReplicatedObject> Driver<O> {
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
             peers_authenticated: self.peers_authenticated,
-            connections_refused: self.refused.load(Ordering::Relaxed),
+            connections_refused: self.stats.refused.load(Ordering::Relaxed),
             peer_messages_dropped: self.guard.dropped(),
+            peer_frame_bytes_max: self
+                .pool
+                .largest_frame_bytes()
+                .max(self.stats.largest_peer_frame.load(Ordering::Relaxed)),
+            budget_bytes_in_use: self.budgets.in_use() as u64,
+            calls_refused_busy: self.calls_refused_busy,
+            connections_over_limit: self.stats.over_limit.load(Ordering::Relaxed),
+            connections_closed_full: self.connections_closed_full,
         }
     }
 }

@@ -19,16 +19,20 @@ pub mod builtin;
 pub mod cli;
 pub mod driver;
 pub mod join;
+pub mod limits;
 pub mod logged_call;
 pub mod membership;
 pub mod peer_guard;
 pub mod peer_secret;
 pub mod replicated_state;
+pub mod reply_queue;
 pub mod server;
 pub mod session_keeper;
 pub mod sessions;
 pub mod startup;
 pub mod storage;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 
 use clap::Parser;
 use concoord_object::ReplicatedObject;
@@ -39,12 +43,13 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 pub use cli::ReplicaArgs;
 pub use peer_secret::PeerSecretSource;
 
-/// Events queued from the network before senders wait (back-pressure).
+/// Events queued from the network before senders wait (back-pressure). The
+/// frames they carry are bounded in bytes by `limits::Budgets`.
 const EVENT_QUEUE_MAX: usize = 65_536;
 
 /// How a replica runs.
@@ -78,6 +83,9 @@ pub struct ReplicaOptions {
     /// A client session silent for longer than this expires (through the
     /// log), releasing its locks and waits.
     pub session_ttl: Duration,
+    /// Client connections (and operator tools) served at once; more are
+    /// closed during their handshake, and retry.
+    pub max_connections: usize,
 }
 
 impl Default for ReplicaOptions {
@@ -96,6 +104,7 @@ impl Default for ReplicaOptions {
             snapshot_every: 10_000,
             failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
             session_ttl: Duration::from_secs(5),
+            max_connections: limits::CLIENT_CONNECTIONS_MAX,
         }
     }
 }
@@ -154,14 +163,17 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
     let secret = start.secret.secret;
     let id = start.node.id();
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
-    let refused = Arc::new(AtomicU64::new(0));
     let sessions_not_before_ms = Arc::new(AtomicU64::new(0));
+    let stats = Arc::new(server::ListenerStats::default());
+    let budgets = Arc::new(limits::Budgets::default());
     let gate = server::Gate {
         me: id,
         token: opts.token.clone(),
         secret: secret.clone(),
-        refused: refused.clone(),
         sessions_not_before_ms: sessions_not_before_ms.clone(),
+        client_slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
+        budgets: budgets.clone(),
+        stats: stats.clone(),
     };
     tokio::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
@@ -178,8 +190,9 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
     let security = driver::Security {
         token: opts.token.clone(),
         secret,
-        refused,
         sessions_not_before_ms,
+        stats,
+        budgets,
     };
     let driver = driver::Driver::<O>::new(
         start.node,

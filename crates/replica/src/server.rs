@@ -7,27 +7,42 @@
 //! Every event carries who the handshake proved the sender to be: a peer's
 //! messages come from the node id it proved, never from one a message
 //! names; a client's from the session whose ticket it holds.
+//!
+//! What connections may hold is bounded (see `limits`): at most
+//! `HANDSHAKES_MAX` connections in their handshake (more are closed at once)
+//! and `--max-connections` clients (more are closed during the handshake,
+//! and retry); every frame's bytes are reserved before its body is read and
+//! held until the driver has handled it; a client connection's replies are
+//! bounded in bytes, and the driver closes a connection whose replies it
+//! cannot queue (see `reply_queue`).
 
+use crate::limits::{
+    Budgets, FRAME_BODY_TIMEOUT, HANDSHAKES_MAX, REPLIES_QUEUED_PER_CONNECTION_BYTES, WRITE_TIMEOUT,
+};
+use crate::reply_queue::{self, Outbox, Queued, ReplyQueue};
+use concoord_transport::CodecError;
 use concoord_transport::HandshakeError;
 use concoord_transport::InstanceSecret;
-use concoord_transport::handshake::{Accepted, Credentials, accept};
-use concoord_transport::wire::{ClientFrame, PeerFrame, ReplicaFrame};
-use futures::{SinkExt, StreamExt};
+use concoord_transport::byte_budget::Reserved;
+use concoord_transport::frame_io::{FrameReader, FrameWriter, split_framed};
+use concoord_transport::handshake::{Accepted, Credentials, PeerConnection, ServedClient, accept};
+use concoord_transport::wire::{
+    CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
+};
 use paxos_core::{Message, NodeId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
 /// Identifies one client connection.
 pub type ConnId = u64;
 
-/// Replies queued per client connection before new ones are dropped (the
-/// client then retries and gets the reply from the exactly-once table).
-const REPLIES_QUEUED_MAX: usize = 4096;
 /// Time a new connection has to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,6 +62,8 @@ pub enum Event {
         from: NodeId,
         /// The message.
         msg: Message,
+        /// Its bytes in the peer inbound budget, until handled.
+        bytes: Reserved,
     },
     /// A client connected; replies go to `replies`.
     ClientConnected {
@@ -61,7 +78,13 @@ pub enum Event {
         /// Its address, for the log.
         peer: SocketAddr,
         /// Where to send its replies.
-        replies: mpsc::Sender<ReplicaFrame>,
+        replies: ReplyQueue,
+    },
+    /// A client is sending a frame the replica has no room to read yet
+    /// (its inbound budget is full): the client is alive, though silent.
+    ClientSending {
+        /// The client's id.
+        client_id: u64,
     },
     /// A client request.
     Client {
@@ -71,6 +94,8 @@ pub enum Event {
         client_id: u64,
         /// The request.
         frame: ClientFrame,
+        /// Its bytes in the client inbound budget, until handled.
+        bytes: Reserved,
     },
     /// A client connection closed.
     ClientGone {
@@ -79,7 +104,28 @@ pub enum Event {
     },
 }
 
-/// What the listener checks connections against.
+/// What the listener counts, shared with the driver's status.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Connections refused at the handshake.
+    pub refused: AtomicU64,
+    /// Connections closed at once for the client or handshake limit.
+    pub over_limit: AtomicU64,
+    /// The largest frame received from a peer, in bytes.
+    pub largest_peer_frame: AtomicU64,
+}
+
+impl ListenerStats {
+    fn count_over_limit(&self, peer: SocketAddr, what: &str) {
+        let n = self.over_limit.fetch_add(1, Ordering::Relaxed) + 1;
+        // Once per power of two: a flood is reported, not echoed line by line.
+        if n.is_power_of_two() {
+            warn!(%peer, total = n, "closed a connection: {what}");
+        }
+    }
+}
+
+/// What the listener checks connections against, and what they may hold.
 pub struct Gate {
     /// This replica's node id.
     pub me: NodeId,
@@ -87,17 +133,22 @@ pub struct Gate {
     pub token: Option<String>,
     /// The instance secret.
     pub secret: InstanceSecret,
-    /// Connections refused at the handshake (shared with the driver's status).
-    pub refused: Arc<AtomicU64>,
     /// New sessions are issued no earlier than this (kept by the driver from
     /// the replicated state: after every ended session it forgot).
     pub sessions_not_before_ms: Arc<AtomicU64>,
+    /// Places for client connections (`--max-connections`).
+    pub client_slots: Arc<Semaphore>,
+    /// The byte budgets connections draw from.
+    pub budgets: Arc<Budgets>,
+    /// Counters shared with the driver's status.
+    pub stats: Arc<ListenerStats>,
 }
 
 /// Accepts connections forever.
 pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event>) {
     let next_conn = Arc::new(AtomicU64::new(1));
     let gate = Arc::new(gate);
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -106,6 +157,11 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Ok(handshaking) = handshakes.clone().try_acquire_owned() else {
+            gate.stats
+                .count_over_limit(peer, "too many connections in their handshake");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
@@ -117,25 +173,33 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                 token: gate.token.as_deref(),
                 secret: &gate.secret,
                 sessions_not_before_ms: gate.sessions_not_before_ms.load(Ordering::Relaxed),
+                client_slots: Some(&gate.client_slots),
             };
-            match accept(stream, &creds, HANDSHAKE_TIMEOUT).await {
+            let accepted = accept(stream, &creds, HANDSHAKE_TIMEOUT).await;
+            drop(handshaking);
+            match accepted {
                 Err(e @ HandshakeError::Refused(_)) => {
-                    gate.refused.fetch_add(1, Ordering::Relaxed);
+                    gate.stats.refused.fetch_add(1, Ordering::Relaxed);
                     warn!(%peer, "connection refused: {e}");
                 }
+                Err(HandshakeError::TooManyClients(_)) => gate.stats.count_over_limit(
+                    peer,
+                    "as many clients are connected as --max-connections allows",
+                ),
                 Err(e) => debug!(%peer, "handshake failed: {e}"),
                 Ok(Accepted::Replica { node, addr, conn }) => {
                     debug!(%peer, %node, %addr, "peer connected and proved its identity");
                     if events.send(Event::PeerHello { node, addr }).await.is_err() {
                         return;
                     }
-                    serve_peer(node, conn, events).await;
+                    serve_peer(node, conn, events, &gate).await;
                 }
                 Ok(Accepted::Client {
                     session,
                     issued_ms,
                     operator,
                     conn: framed,
+                    slot,
                 }) => {
                     let client = Client {
                         conn,
@@ -144,25 +208,37 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                         operator,
                         peer,
                     };
-                    serve_client(client, framed, events).await;
+                    serve_client(client, framed, events, &gate).await;
+                    drop(slot);
                 }
             }
         });
     }
 }
 
-async fn serve_peer(
-    node: NodeId,
-    mut conn: concoord_transport::handshake::PeerConnection,
-    events: mpsc::Sender<Event>,
-) {
-    while let Some(frame) = conn.next().await {
+async fn serve_peer(node: NodeId, conn: PeerConnection, events: mpsc::Sender<Event>, gate: &Gate) {
+    // Nothing is written on this connection (answers go through our own
+    // outbound one), but the write half stays open while we read.
+    let (mut reader, _writer) = split_framed(conn, PEER_FRAME_BYTES_MAX, 0);
+    loop {
+        let frame = reader
+            .next::<PeerFrame>(&gate.budgets.peer_inbound, FRAME_BODY_TIMEOUT)
+            .await;
         match frame {
-            Ok(PeerFrame::Paxos(msg)) => {
-                if events.send(Event::Peer { from: node, msg }).await.is_err() {
+            Ok(Some((PeerFrame::Paxos(msg), bytes))) => {
+                gate.stats
+                    .largest_peer_frame
+                    .fetch_max(bytes.bytes() as u64, Ordering::Relaxed);
+                let ev = Event::Peer {
+                    from: node,
+                    msg,
+                    bytes,
+                };
+                if events.send(ev).await.is_err() {
                     return;
                 }
             }
+            Ok(None) => return,
             Err(e) => {
                 warn!(peer = ?node, "closing peer connection: {e}");
                 return;
@@ -182,8 +258,9 @@ struct Client {
 
 async fn serve_client(
     client: Client,
-    framed: concoord_transport::handshake::ServedClient,
+    framed: ServedClient,
     events: mpsc::Sender<Event>,
+    gate: &Gate,
 ) {
     let Client {
         conn,
@@ -192,8 +269,10 @@ async fn serve_client(
         operator,
         peer,
     } = client;
-    let (mut sink, mut stream) = framed.split();
-    let (replies, mut outbox) = mpsc::channel::<ReplicaFrame>(REPLIES_QUEUED_MAX);
+    let (mut reader, writer) = split_framed(framed, CLIENT_FRAME_BYTES_MAX, CLIENT_FRAME_BYTES_MAX);
+    let (replies, outbox) =
+        reply_queue::channel(REPLIES_QUEUED_PER_CONNECTION_BYTES, &gate.budgets.replies);
+    let Outbox { frames, closer } = outbox;
     let connected = Event::ClientConnected {
         conn,
         client_id,
@@ -205,41 +284,78 @@ async fn serve_client(
     if events.send(connected).await.is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = outbox.recv().await {
-            let mut result = sink.feed(frame).await;
-            while result.is_ok() {
-                match outbox.try_recv() {
-                    Ok(frame) => result = sink.feed(frame).await,
-                    Err(_) => break,
-                }
-            }
-            if result.is_ok() {
-                result = sink.flush().await;
-            }
-            if result.is_err() {
-                return;
-            }
-        }
-    });
-    while let Some(frame) = stream.next().await {
-        match frame {
-            Ok(frame) => {
-                let ev = Event::Client {
-                    conn,
-                    client_id,
-                    frame,
-                };
-                if events.send(ev).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
+    let mut writer = tokio::spawn(write_frames(writer, frames));
+    let from = (conn, client_id);
+    tokio::select! {
+        read = read_requests(&mut reader, from, &events, gate) => {
+            if let Err(e) = read {
                 info!(client = client_id, "closing client connection: {e}");
-                break;
             }
         }
+        _ = closer.notified() => {
+            debug!(client = client_id, "the driver closed the connection");
+        }
+        _ = &mut writer => {}
     }
     writer.abort();
     let _ = events.send(Event::ClientGone { conn }).await;
+}
+
+/// How often a client whose frame waits for room is reported alive.
+const SENDING_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Reads a client's frames into events until it closes the connection.
+/// Each frame's bytes are reserved before its body is read; while that
+/// waits (the replica is overloaded), the client is reported alive, so
+/// that its session does not expire for the replica's own backlog.
+async fn read_requests(
+    reader: &mut FrameReader<OwnedReadHalf>,
+    (conn, client_id): (ConnId, u64),
+    events: &mpsc::Sender<Event>,
+    gate: &Gate,
+) -> Result<(), CodecError> {
+    while let Some(len) = reader.next_len().await? {
+        let reserving = gate.budgets.client_inbound.take(len);
+        tokio::pin!(reserving);
+        let bytes = loop {
+            tokio::select! {
+                bytes = &mut reserving => break bytes,
+                _ = tokio::time::sleep(SENDING_REPORT_EVERY) => {
+                    let _ = events.try_send(Event::ClientSending { client_id });
+                }
+            }
+        };
+        let frame = reader.body::<ClientFrame>(len, FRAME_BODY_TIMEOUT).await?;
+        let ev = Event::Client {
+            conn,
+            client_id,
+            frame,
+            bytes,
+        };
+        if events.send(ev).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Writes queued frames, flushing once per burst; stops (closing the
+/// connection) when a write fails or the client does not take a frame
+/// within `WRITE_TIMEOUT`.
+async fn write_frames(mut writer: FrameWriter<OwnedWriteHalf>, mut frames: mpsc::Receiver<Queued>) {
+    while let Some(first) = frames.recv().await {
+        let mut next = Some(first);
+        while let Some(queued) = next.take() {
+            if !matches!(
+                timeout(WRITE_TIMEOUT, writer.send(&queued.frame)).await,
+                Ok(Ok(_))
+            ) {
+                return;
+            }
+            next = frames.try_recv().ok();
+        }
+        if !matches!(timeout(WRITE_TIMEOUT, writer.flush()).await, Ok(Ok(()))) {
+            return;
+        }
+    }
 }

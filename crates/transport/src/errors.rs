@@ -15,6 +15,22 @@ pub enum CodecError {
     /// A value could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
+    /// A frame above the connection's limit: an incoming one is refused
+    /// before its body is read; an outgoing one is not written (the
+    /// connection stays usable).
+    #[error("a frame of {bytes} bytes exceeds this connection's limit of {limit} bytes")]
+    Oversized {
+        /// The frame's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A frame's body did not arrive in time after its length.
+    #[error("the {bytes}-byte frame announced did not arrive in time")]
+    SlowBody {
+        /// The frame's announced size.
+        bytes: usize,
+    },
 }
 
 impl From<io::Error> for CodecError {
@@ -61,6 +77,12 @@ pub enum HandshakeError {
     /// The connecting side is not acceptable (server side).
     #[error("refused a connection: {0}")]
     Refused(String),
+    /// The replica serves as many clients as it may; it closed the
+    /// connection without an answer, so the client tries again (server side).
+    #[error(
+        "closed a connection from {0}: as many clients are connected as the replica serves (--max-connections)"
+    )]
+    TooManyClients(String),
     /// The replica answering could not prove it holds the instance secret.
     #[error(
         "{0} did not prove it holds this instance's peer secret: it belongs to another instance, or one of the two has the wrong --peer-secret"

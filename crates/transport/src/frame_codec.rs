@@ -14,6 +14,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// Decodes frames into `In` and encodes `Out` into frames.
 pub struct MsgpackCodec<In, Out> {
     frames: LengthDelimitedCodec,
+    max_frame_bytes: usize,
     _types: PhantomData<fn(Out) -> In>,
 }
 
@@ -25,6 +26,7 @@ impl<In, Out> MsgpackCodec<In, Out> {
             .new_codec();
         MsgpackCodec {
             frames,
+            max_frame_bytes,
             _types: PhantomData,
         }
     }
@@ -48,6 +50,12 @@ impl<In, Out: Serialize> Encoder<Out> for MsgpackCodec<In, Out> {
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), CodecError> {
         let body = rmp_serde::to_vec(&item)?;
+        if body.len() > self.max_frame_bytes {
+            return Err(CodecError::Oversized {
+                bytes: body.len(),
+                limit: self.max_frame_bytes,
+            });
+        }
         self.frames
             .encode(Bytes::from(body), dst)
             .map_err(CodecError::Frame)
@@ -72,6 +80,18 @@ mod tests {
         let mut codec: MsgpackCodec<u8, u8> = MsgpackCodec::new(16);
         let mut buf = BytesMut::from(&[0u8, 0, 1, 0][..]); // claims 256 bytes
         assert!(matches!(codec.decode(&mut buf), Err(CodecError::Frame(_))));
+    }
+
+    #[test]
+    fn an_oversized_value_is_refused_with_its_size_and_nothing_is_written() {
+        let mut codec: MsgpackCodec<String, String> = MsgpackCodec::new(16);
+        let mut buf = BytesMut::new();
+        let refused = codec.encode("x".repeat(100), &mut buf);
+        assert!(matches!(
+            refused,
+            Err(CodecError::Oversized { limit: 16, .. })
+        ));
+        assert!(buf.is_empty());
     }
 
     #[test]

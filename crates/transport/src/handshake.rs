@@ -19,9 +19,11 @@ use crate::wire::{
 use futures::{SinkExt, StreamExt};
 use paxos_core::NodeId;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
@@ -56,6 +58,9 @@ pub enum Accepted {
         operator: bool,
         /// The connection.
         conn: ServedClient,
+        /// Its place among the clients served (see
+        /// [`Credentials::client_slots`]); hold it while serving the client.
+        slot: Option<OwnedSemaphorePermit>,
     },
 }
 
@@ -70,6 +75,11 @@ pub struct Credentials<'a> {
     /// New sessions are issued no earlier than this (ms since the Unix
     /// epoch): after the ended sessions the replicated state forgot.
     pub sessions_not_before_ms: u64,
+    /// Places for clients and operators, if their number is limited: a
+    /// client that finds none is closed during the handshake without an
+    /// answer (a refusal would tell it never to retry), and tries again.
+    /// Replicas take no place.
+    pub client_slots: Option<&'a Arc<Semaphore>>,
 }
 
 /// Whether the presented token matches the expected one, in constant time.
@@ -123,6 +133,14 @@ pub async fn accept(
             "authentication failed: wrong or missing token (pass the instance's token with -t)";
         return refuse(framed, limit, &peer, reason).await;
     }
+    let is_client = matches!(hello.role, Role::Client { .. } | Role::Operator);
+    let slot = match creds.client_slots {
+        Some(slots) if is_client => match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => return Err(HandshakeError::TooManyClients(peer)),
+        },
+        _ => None,
+    };
     match hello.role {
         Role::Client { session } => {
             let ticket = match session {
@@ -135,7 +153,7 @@ pub async fn accept(
                     return refuse(framed, limit, &peer, reason).await;
                 }
             };
-            welcome_client(framed, creds, ticket, false, limit, &peer).await
+            welcome_client(framed, creds, ticket, false, slot, limit, &peer).await
         }
         Role::Replica { node, addr } => {
             let mut framed = challenge(
@@ -171,7 +189,7 @@ pub async fn accept(
             )
             .await?;
             let ticket = creds.secret.issue_session(creds.sessions_not_before_ms);
-            welcome_client(framed, creds, ticket, true, limit, &peer).await
+            welcome_client(framed, creds, ticket, true, slot, limit, &peer).await
         }
     }
 }
@@ -182,6 +200,7 @@ async fn welcome_client<In>(
     creds: &Credentials<'_>,
     ticket: SessionTicket,
     operator: bool,
+    slot: Option<OwnedSemaphorePermit>,
     limit: Duration,
     peer: &str,
 ) -> Result<Accepted, HandshakeError> {
@@ -196,6 +215,7 @@ async fn welcome_client<In>(
         issued_ms,
         operator,
         conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
+        slot,
     })
 }
 

@@ -2,6 +2,8 @@
 //!
 //! * [`wire`]: every message type, with the protocol constants;
 //! * [`frame_codec`]: length-prefixed msgpack frames with a maximum size;
+//!   [`frame_io`]: the same on established connections, each frame's bytes
+//!   reserved from a [`byte_budget`] before its body is read;
 //! * [`handshake`]: the versioned, authenticated `Hello` exchange that opens
 //!   every connection;
 //! * [`instance_secret`], [`peer_auth`], [`session_ticket`]: who may speak
@@ -28,8 +30,10 @@
 
 pub mod addresses;
 pub mod admin;
+pub mod byte_budget;
 pub mod errors;
 pub mod frame_codec;
+pub mod frame_io;
 pub mod handshake;
 pub mod instance_secret;
 pub mod peer_auth;

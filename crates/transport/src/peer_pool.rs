@@ -1,24 +1,34 @@
 //! Outbound connections to the other replicas, one task per peer, each with a
-//! bounded queue and reconnection with exponential back-off.
+//! queue bounded in bytes and reconnection with exponential back-off.
 //!
 //! Sending never blocks the consensus loop: a full queue drops the message.
 //! Paxos tolerates lost messages (the leader retransmits), so dropping under
 //! overload is safe where blocking would stall every peer behind a slow one.
+//! A message too large for a frame is dropped too, and reported at error
+//! level, rather than taking the connection down (and, rebuilt by every
+//! retransmission, taking it down forever): the consensus core splits what
+//! it sends so that this cannot happen (see `paxos_core::Config::max_message_bytes`).
 
-use crate::errors::HandshakeError;
+use crate::byte_budget::{ByteBudget, Reserved};
+use crate::errors::{CodecError, HandshakeError};
+use crate::frame_io::split_framed;
 use crate::handshake::connect_peer;
 use crate::instance_secret::InstanceSecret;
-use crate::wire::PeerFrame;
-use futures::SinkExt;
+use crate::wire::{PEER_FRAME_BYTES_MAX, PeerFrame};
 use paxos_core::{Message, NodeId};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Messages queued per peer before new ones are dropped.
 const PEER_QUEUE_MAX: usize = 4096;
+/// Bytes of messages queued per peer (by `Message::size_bytes`) before new
+/// ones are dropped: a few turns of the largest messages.
+const PEER_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// First reconnection delay; doubles up to `BACKOFF_MAX`.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -27,7 +37,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Peer {
     addr: String,
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<(Message, Reserved)>,
+    bytes: ByteBudget,
     task: JoinHandle<()>,
 }
 
@@ -39,6 +50,7 @@ pub struct PeerPool {
     secret: InstanceSecret,
     peers: BTreeMap<NodeId, Peer>,
     dropped: u64,
+    largest_frame: Arc<AtomicU64>,
 }
 
 impl PeerPool {
@@ -52,6 +64,7 @@ impl PeerPool {
             secret,
             peers: BTreeMap::new(),
             dropped: 0,
+            largest_frame: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -62,7 +75,11 @@ impl PeerPool {
             self.dropped += 1;
             return false;
         };
-        if peer.queue.try_send(msg).is_err() {
+        let Some(bytes) = peer.bytes.try_take(msg.size_bytes()) else {
+            self.dropped += 1;
+            return false;
+        };
+        if peer.queue.try_send((msg, bytes)).is_err() {
             self.dropped += 1;
             return false;
         }
@@ -84,20 +101,22 @@ impl PeerPool {
                 continue;
             }
             let (queue, rx) = mpsc::channel(PEER_QUEUE_MAX);
-            let task = tokio::spawn(peer_task(
-                *id,
-                addr.clone(),
-                self.me,
-                self.my_addr.clone(),
-                self.token.clone(),
-                self.secret.clone(),
-                rx,
-            ));
+            let link = Link {
+                to: *id,
+                addr: addr.clone(),
+                me: self.me,
+                my_addr: self.my_addr.clone(),
+                token: self.token.clone(),
+                secret: self.secret.clone(),
+                largest_frame: self.largest_frame.clone(),
+            };
+            let task = tokio::spawn(peer_task(link, rx));
             self.peers.insert(
                 *id,
                 Peer {
                     addr: addr.clone(),
                     queue,
+                    bytes: ByteBudget::new(PEER_QUEUE_BYTES_MAX),
                     task,
                 },
             );
@@ -107,6 +126,11 @@ impl PeerPool {
     /// Messages dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// The largest frame written to any peer so far, in bytes.
+    pub fn largest_frame_bytes(&self) -> u64 {
+        self.largest_frame.load(Ordering::Relaxed)
     }
 }
 
@@ -118,20 +142,32 @@ impl Drop for PeerPool {
     }
 }
 
-async fn peer_task(
+/// One outbound link: whom to reach, and as whom.
+struct Link {
     to: NodeId,
     addr: String,
     me: NodeId,
     my_addr: String,
     token: Option<String>,
     secret: InstanceSecret,
-    mut queue: mpsc::Receiver<Message>,
-) {
+    largest_frame: Arc<AtomicU64>,
+}
+
+async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
+    let Link {
+        to,
+        addr,
+        me,
+        my_addr,
+        token,
+        secret,
+        largest_frame,
+    } = link;
     let mut backoff = BACKOFF_MIN;
     loop {
         let connected =
             connect_peer(&addr, me, &my_addr, token.clone(), &secret, CONNECT_TIMEOUT).await;
-        let mut conn = match connected {
+        let conn = match connected {
             Ok((node, conn)) if node == to => conn,
             Ok((node, _)) => {
                 debug!(%addr, expected = ?to, found = ?node, "a different replica answers at this address");
@@ -160,20 +196,34 @@ async fn peer_task(
         };
         info!(peer = ?to, %addr, "connected to peer");
         backoff = BACKOFF_MIN;
+        // Nothing is read on this connection: the peer answers on its own.
+        let (_unread, mut writer) = split_framed(conn, 0, PEER_FRAME_BYTES_MAX);
         loop {
             let Some(first) = queue.recv().await else {
                 return; // pool dropped
             };
             // Write everything queued, then flush once.
-            let mut result = conn.feed(PeerFrame::Paxos(first)).await;
-            while result.is_ok() {
-                match queue.try_recv() {
-                    Ok(msg) => result = conn.feed(PeerFrame::Paxos(msg)).await,
-                    Err(_) => break,
+            let mut next = Some(first);
+            let mut result = Ok(());
+            while let Some((msg, held)) = next.take() {
+                let kind = msg.kind();
+                match writer.send(&PeerFrame::Paxos(msg)).await {
+                    Ok(bytes) => {
+                        largest_frame.fetch_max(bytes as u64, Ordering::Relaxed);
+                    }
+                    Err(CodecError::Oversized { bytes, limit }) => {
+                        error!(peer = ?to, kind, bytes, limit, "dropped a message too large for a peer frame; this is a bug: messages are split below the limit");
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
                 }
+                drop(held);
+                next = queue.try_recv().ok();
             }
             if result.is_ok() {
-                result = conn.flush().await;
+                result = writer.flush().await;
             }
             if let Err(e) = result {
                 debug!(peer = ?to, error = %e, "peer connection lost; reconnecting");

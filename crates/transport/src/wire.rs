@@ -12,12 +12,22 @@ use std::fmt;
 /// First bytes of every `Hello`: identifies a ConCoord peer.
 pub const MAGIC: [u8; 4] = *b"CCRD";
 /// Version of this protocol; a replica refuses any other. Version 2 added
-/// peer authentication and session tickets.
-pub const PROTOCOL_VERSION: u16 = 2;
-/// Largest frame between replicas (snapshots travel in them).
+/// peer authentication and session tickets; version 3 promises in parts,
+/// the call size limit and the status of the replica's bounds.
+pub const PROTOCOL_VERSION: u16 = 3;
+/// Largest frame between replicas. Replicas split what they send each other
+/// (`paxos_core::Config::max_message_bytes`, 4 MiB of log entries), so a
+/// frame holds at most that or one call of [`CALL_BYTES_MAX`], well below.
 pub const PEER_FRAME_BYTES_MAX: usize = 64 << 20;
 /// Largest frame from or to a client.
 pub const CLIENT_FRAME_BYTES_MAX: usize = 16 << 20;
+/// Largest call: its method name and arguments together. The client refuses
+/// a larger one before sending it (`ClientError::TooLarge`), the replica
+/// answers one with [`CallError::TooLarge`].
+pub const CALL_BYTES_MAX: usize = 12 << 20;
+/// Largest reply value a replica sends; a larger one is answered with
+/// [`CallError::ReplyTooLarge`] (it would not fit a client frame).
+pub const REPLY_BYTES_MAX: usize = CLIENT_FRAME_BYTES_MAX - (64 << 10);
 
 /// Who is connecting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +252,21 @@ pub enum CallError {
         /// Why.
         reason: String,
     },
+    /// The call's method name and arguments exceed [`CALL_BYTES_MAX`].
+    TooLarge {
+        /// Their size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The call ran, but its reply value exceeds [`REPLY_BYTES_MAX`] and was
+    /// not sent.
+    ReplyTooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -274,11 +299,37 @@ impl fmt::Display for CallError {
                  its locks were released: connect again"
             ),
             CallError::WaitAbandoned { reason } => write!(f, "the wait was abandoned: {reason}"),
+            CallError::TooLarge { bytes, limit } => write!(
+                f,
+                "the call is too large: {} of method name and arguments, above the limit of {}; \
+                 store large values in pieces, or outside ConCoord",
+                show_bytes(*bytes),
+                show_bytes(*limit)
+            ),
+            CallError::ReplyTooLarge { bytes, limit } => write!(
+                f,
+                "the call ran, but its reply is too large to send: {}, above the limit of {}",
+                show_bytes(*bytes),
+                show_bytes(*limit)
+            ),
         }
     }
 }
 
 impl std::error::Error for CallError {}
+
+/// `12 MiB`, `1.5 MiB`, `300 bytes`: a size for a person.
+pub fn show_bytes(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes < MIB {
+        return format!("{bytes} bytes");
+    }
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{:.1} MiB ({bytes} bytes)", bytes as f64 / MIB as f64)
+    }
+}
 
 /// One member as `status` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,6 +397,19 @@ pub struct StatusReport {
     /// Peer messages dropped: from non-members, claiming another node's
     /// ballot, out of range, or contradicting what this replica decided.
     pub peer_messages_dropped: u64,
+    /// The largest frame sent to or received from a peer, in bytes.
+    pub peer_frame_bytes_max: u64,
+    /// Bytes held now in the replica's bounded buffers (frames being read,
+    /// calls admitted and unanswered, replies queued).
+    pub budget_bytes_in_use: u64,
+    /// Calls answered `Busy` because the calls budget was full.
+    pub calls_refused_busy: u64,
+    /// Connections closed at once because the replica served as many
+    /// clients, or ran as many handshakes, as it may.
+    pub connections_over_limit: u64,
+    /// Client connections closed because a reply could not be queued for
+    /// them (the client read too slowly); it reconnects and retries.
+    pub connections_closed_full: u64,
 }
 
 /// Answers to operator requests.
