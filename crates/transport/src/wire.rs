@@ -337,6 +337,19 @@ pub struct StatusReport {
     /// Peer messages dropped: from non-members, claiming another node's
     /// ballot, out of range, or contradicting what this replica decided.
     pub peer_messages_dropped: u64,
+    /// With `-n`: the domain this replica answers DNS for and the address
+    /// (`ip:port`) it answers on; name servers list it in NS from this.
+    #[serde(default)]
+    pub dns: Option<DnsService>,
+}
+
+/// A replica's DNS service (`-n DOMAIN`), as its status reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsService {
+    /// The zone it answers for.
+    pub domain: String,
+    /// Where it answers (`ip:port`, UDP and TCP).
+    pub addr: String,
 }
 
 /// Answers to operator requests.
