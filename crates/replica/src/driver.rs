@@ -29,12 +29,13 @@ use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
 use crate::storage::DurableStore;
+use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
-    AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, MemberStatus, ReplicaFrame,
-    StatusReport,
+    AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, DnsService, MemberStatus,
+    ReplicaFrame, StatusReport,
 };
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +65,15 @@ pub struct Security {
     pub secret: InstanceSecret,
     /// Connections the listener refused at the handshake.
     pub refused: Arc<AtomicU64>,
+}
+
+/// The replica's name server (`-n`): what status reports about it, and where
+/// the driver sends its view on every change.
+pub struct DnsLink {
+    /// The zone and the address it answers on.
+    pub service: DnsService,
+    /// The view, for the name server.
+    pub view: tokio::sync::watch::Sender<LocalView>,
 }
 
 struct PendingRead {
@@ -99,6 +109,9 @@ pub struct Driver<O> {
     guard: PeerGuard,
     peers_authenticated: bool,
     refused: Arc<AtomicU64>,
+    dns: Option<DnsLink>,
+    /// The view changed since it was last sent to the name server.
+    view_changed: bool,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -110,6 +123,7 @@ impl<O: ReplicatedObject> Driver<O> {
         security: Security,
         membership: Membership,
         sessions: SessionKeeper,
+        dns: Option<DnsLink>,
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
         let pool = PeerPool::new(node.id(), my_addr.clone(), security.token, security.secret);
@@ -134,6 +148,8 @@ impl<O: ReplicatedObject> Driver<O> {
             guard: PeerGuard::default(),
             peers_authenticated,
             refused: security.refused,
+            dns,
+            view_changed: true,
         };
         driver.refresh_peers();
         driver
@@ -165,6 +181,7 @@ impl<O: ReplicatedObject> Driver<O> {
             self.membership.after_turn(&mut self.node);
             self.sessions
                 .after_turn(&mut self.node, self.state.sessions.client_ids());
+            self.send_view_to_name_server();
             if self.stopping {
                 info!("stopping as asked");
                 // Let the reply to the shutdown request leave.
@@ -495,6 +512,7 @@ impl<O: ReplicatedObject> Driver<O> {
             }
         }
         if views_changed {
+            self.view_changed = true;
             self.refresh_peers();
             let view = self.view_frame();
             for c in self.conns.values() {
@@ -538,6 +556,33 @@ impl<O: ReplicatedObject> Driver<O> {
             self.pool.set_peers(&peers);
             self.peers_known = peers;
         }
+    }
+
+    /// Hands the name server the latest view when it or the leader changed
+    /// (a cheap comparison otherwise: this runs every turn).
+    fn send_view_to_name_server(&mut self) {
+        let Some(dns) = &self.dns else {
+            return;
+        };
+        let leader = self.node.leader().and_then(|l| self.addr_of(l));
+        let leader_moved = dns.view.borrow().leader != leader;
+        if !self.view_changed && !leader_moved {
+            return;
+        }
+        self.view_changed = false;
+        let (epoch, members) = self
+            .node
+            .views()
+            .map(|v| {
+                let latest = v.latest();
+                (latest.epoch, latest.members.values().cloned().collect())
+            })
+            .unwrap_or_default();
+        dns.view.send_replace(LocalView {
+            epoch,
+            members,
+            leader,
+        });
     }
 
     /// The members of the latest view, for clients.
@@ -638,6 +683,7 @@ impl<O: ReplicatedObject> Driver<O> {
             peers_authenticated: self.peers_authenticated,
             connections_refused: self.refused.load(Ordering::Relaxed),
             peer_messages_dropped: self.guard.dropped(),
+            dns: self.dns.as_ref().map(|d| d.service.clone()),
         }
     }
 }

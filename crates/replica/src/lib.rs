@@ -2,7 +2,7 @@
 //! hosts one replicated object.
 //!
 //! Serve your own object from a three-line binary; it takes every flag of
-//! `concoord replica` (`-a -p -b -d -t`):
+//! `concoord replica` (`-a -p -b -d -t`, `-n DOMAIN` for the name server):
 //!
 //! ```no_run
 //! # use concoord_objects::Counter as TenCounter;
@@ -31,7 +31,9 @@ pub mod startup;
 pub mod storage;
 
 use clap::Parser;
+use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
+use concoord_transport::wire::DnsService;
 use paxos_core::Member;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,6 +80,9 @@ pub struct ReplicaOptions {
     /// A client session silent for longer than this expires (through the
     /// log), releasing its locks and waits.
     pub session_ttl: Duration,
+    /// Also answer DNS for a domain from the live view (`-n`), and publish
+    /// to Route53 (`-r`).
+    pub nameserver: Option<NameServerConfig>,
 }
 
 impl Default for ReplicaOptions {
@@ -96,6 +101,7 @@ impl Default for ReplicaOptions {
             snapshot_every: 10_000,
             failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
             session_ttl: Duration::from_secs(5),
+            nameserver: None,
         }
     }
 }
@@ -135,6 +141,9 @@ pub enum ReplicaError {
     /// The data directory cannot be used.
     #[error("{0}")]
     Storage(#[from] storage::StorageError),
+    /// The name server (`-n`) cannot start.
+    #[error("{0}")]
+    Nameserver(#[from] concoord_nameserver::NameserverError),
     /// The replica stopped on an unrecoverable error.
     #[error("replica stopped: {0}")]
     Fatal(String),
@@ -173,6 +182,24 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         opts.failure_detection,
         start.joining,
     );
+    // The name server starts before consensus does, so a DNS port this
+    // process may not bind stops it at once with the reason.
+    let (dns, _nameserver) = match &opts.nameserver {
+        Some(config) => {
+            let (tx, view) = tokio::sync::watch::channel(LocalView::default());
+            let source = ViewSource::Local {
+                view,
+                me: my_addr.clone(),
+            };
+            let server = NameServer::start(config.clone(), source).await?;
+            let service = DnsService {
+                domain: config.domain.clone(),
+                addr: server.dns_addr().to_string(),
+            };
+            (Some(driver::DnsLink { service, view: tx }), Some(server))
+        }
+        None => (None, None),
+    };
     let security = driver::Security {
         token: opts.token.clone(),
         secret,
@@ -185,6 +212,7 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         security,
         membership,
         session_keeper::SessionKeeper::new(opts.session_ttl),
+        dns,
     );
     driver
         .run(events_rx, opts.tick)
