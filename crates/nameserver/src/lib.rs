@@ -62,6 +62,7 @@ pub mod live_view;
 pub mod live_zone;
 #[cfg(feature = "route53")]
 pub mod route53;
+pub mod route53_records;
 pub mod serial;
 pub mod zone_records;
 

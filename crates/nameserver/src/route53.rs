@@ -10,9 +10,9 @@
 //! * `_concoord._tcp.DOMAIN` SRV (never SRV on the apex, the original's bug);
 //! * `*.ipaddr.DOMAIN` A and AAAA (the SRV targets).
 //!
-//! Nothing else in the hosted zone is touched: the apex NS and SOA are
-//! Route53's own (its name servers answer for the zone), and other names
-//! belong to the zone's owner.
+//! What those sets hold is [`crate::route53_records`]. Nothing else in the
+//! hosted zone is touched: the apex NS and SOA are Route53's own (its name
+//! servers answer for the zone), and other names belong to the zone's owner.
 //!
 //! It runs in its own task and takes the view from a `watch` channel, so a
 //! slow or failing Route53 never holds up consensus: a failed attempt is
@@ -28,7 +28,8 @@ use crate::Route53Options;
 use crate::credentials;
 use crate::errors::NameserverError;
 use crate::follower::Publication;
-use crate::zone_records::{RecordData, ZoneSpec, zone_records};
+use crate::route53_records::{RecordSetValue, RecordSets, desired, is_ours};
+use crate::zone_records::ZoneSpec;
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_route53::Client;
@@ -37,7 +38,6 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use aws_smithy_http_client::tls;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -48,18 +48,6 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Record-set pages read from one hosted zone at most (100 sets a page).
 const PAGES_MAX: usize = 100;
-
-/// One record set as Route53 holds it: values in presentation form, sorted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordSetValue {
-    /// Seconds.
-    pub ttl: i64,
-    /// The values.
-    pub values: Vec<String>,
-}
-
-/// Record sets by (absolute lower-case name, type mnemonic).
-pub type RecordSets = BTreeMap<(String, String), RecordSetValue>;
 
 /// The publisher of one zone.
 pub struct Publisher {
@@ -89,7 +77,7 @@ impl Publisher {
         let mut backoff = BACKOFF_FIRST;
         loop {
             let current = publications.borrow_and_update().clone();
-            let wanted = desired(&self.spec, &current);
+            let wanted = desired(&self.spec, &current.view);
             if !current.leading || current.view.replicas.is_empty() {
                 published = None;
             } else if published.as_ref() != Some(&wanted) {
@@ -176,37 +164,6 @@ impl Publisher {
         self.zone_id = Some(id.clone());
         Ok(id)
     }
-}
-
-/// The record sets the view wants in Route53: every record but the apex NS
-/// and SOA.
-pub fn desired(spec: &ZoneSpec, publication: &Publication) -> RecordSets {
-    let mut sets = RecordSets::new();
-    for r in zone_records(spec, &publication.view, 0) {
-        if matches!(r.data, RecordData::Ns(_) | RecordData::Soa { .. }) {
-            continue;
-        }
-        let set = sets
-            .entry((r.name.clone(), r.data.kind().to_string()))
-            .or_insert_with(|| RecordSetValue {
-                ttl: i64::from(r.ttl),
-                values: Vec::new(),
-            });
-        set.values.push(r.data.presentation());
-    }
-    for set in sets.values_mut() {
-        set.values.sort();
-    }
-    sets
-}
-
-/// Whether a record set of the hosted zone is one the publisher manages.
-pub fn is_ours(spec: &ZoneSpec, name: &str, kind: &str) -> bool {
-    let address = kind == "A" || kind == "AAAA";
-    let ipaddr_suffix = format!(".{}.{}.", crate::zone_records::IPADDR_LABEL, spec.domain);
-    (name == spec.apex() && (address || kind == "TXT"))
-        || (name == spec.srv_name() && kind == "SRV")
-        || (name.ends_with(&ipaddr_suffix) && address)
 }
 
 /// The changes that turn `existing` into `wanted` for the sets we own.
@@ -319,46 +276,8 @@ pub async fn client(endpoint: Option<&str>) -> Result<Client, NameserverError> {
     Ok(Client::new(&loader.load().await))
 }
 
-fn sdk(e: impl std::fmt::Display) -> NameserverError {
-    NameserverError::Route53(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::live_view::LiveView;
-    use crate::zone_records::spec;
-
-    #[test]
-    fn the_published_sets_leave_out_apex_ns_and_soa_and_put_srv_under_the_service() {
-        let p = Publication {
-            view: LiveView::of_addresses(1, &["127.0.0.1:14000", "127.0.0.1:14001"]),
-            leading: true,
-        };
-        let sets = desired(&spec(), &p);
-        let keys: Vec<(&str, &str)> = sets.keys().map(|(n, k)| (n.as_str(), k.as_str())).collect();
-        assert_eq!(
-            keys,
-            vec![
-                ("127-0-0-1.ipaddr.counterdomain.com.", "A"),
-                ("_concoord._tcp.counterdomain.com.", "SRV"),
-                ("counterdomain.com.", "A"),
-                ("counterdomain.com.", "TXT"),
-            ]
-        );
-        for (key, _) in sets.keys() {
-            assert!(is_ours(&spec(), key, "A") || is_ours(&spec(), key, "SRV"));
-        }
-    }
-
-    #[test]
-    fn only_our_names_are_ever_deleted() {
-        let s = spec();
-        assert!(is_ours(&s, "counterdomain.com.", "TXT"));
-        assert!(is_ours(&s, "10-0-0-1.ipaddr.counterdomain.com.", "A"));
-        assert!(!is_ours(&s, "counterdomain.com.", "NS"));
-        assert!(!is_ours(&s, "counterdomain.com.", "SOA"));
-        assert!(!is_ours(&s, "www.counterdomain.com.", "A"));
-        assert!(!is_ours(&s, "counterdomain.com.", "MX"));
-    }
+/// The SDK's error with its sources: its own `Display` says only "service
+/// error" or "dispatch failure".
+fn sdk(e: impl std::error::Error) -> NameserverError {
+    NameserverError::Route53(aws_sdk_route53::error::DisplayErrorContext(&e).to_string())
 }
