@@ -67,6 +67,7 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "peers_authenticated": r.peers_authenticated,
         "connections_refused": r.connections_refused,
         "peer_messages_dropped": r.peer_messages_dropped,
+        "dns": r.dns.as_ref().map(|d| serde_json::json!({ "domain": d.domain, "addr": d.addr })),
     })
 }
 
@@ -142,6 +143,9 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         r.view_epoch,
                         members.join(", ")
                     );
+                    if let Some(dns) = &r.dns {
+                        println!("{:<22} answers DNS for {} on {}", "", dns.domain, dns.addr);
+                    }
                     if !r.peers_authenticated {
                         println!(
                             "{:<22} ! peers are NOT authenticated (--no-peer-secret)",
