@@ -9,6 +9,7 @@ use concoord_integration_tests::dns::{DOMAIN, Dig, dig, hickory_answers, soa_ser
 use concoord_integration_tests::{
     Replica, binary, output_within, remove_member, runtime, status, wait_until,
 };
+use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use hickory_resolver::proto::rr::RecordType;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -414,4 +415,70 @@ fn port_53_without_privileges_is_refused_saying_what_to_do() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("127.0.54.1:53"), "{stderr}");
     assert!(stderr.contains("--dns-port"), "{stderr}");
+}
+
+#[test]
+fn a_client_that_lost_every_replica_resolves_the_domain_again() {
+    let test = "nameserver-resolve-again";
+    let (first, second) = ("127.0.57.1", "127.0.57.2");
+    let mut old = Replica::start(test, first, PORT, None, &["--no-peer-secret"]);
+    let rt = runtime();
+    // A name server this test points at one instance and then another: the
+    // zone of a replica whose driver hands it `view`.
+    let (view, views) = tokio::sync::watch::channel(LocalView {
+        epoch: 1,
+        members: vec![old.addr.clone()],
+        leader: Some(old.addr.clone()),
+    });
+    let dns = dns_at("127.0.57.9");
+    let _server = rt.block_on(async {
+        let source = ViewSource::Local {
+            view: views,
+            me: old.addr.clone(),
+        };
+        let server = NameServer::start(NameServerConfig::new(DOMAIN, dns), source)
+            .await
+            .expect("a name server");
+        server.wait_for_serial().await;
+        server
+    });
+    let options = ClientOptions {
+        dns_server: Some(dns),
+        call_timeout: Duration::from_secs(15),
+        ..ClientOptions::default()
+    };
+    let counter = rt.block_on(async {
+        let c = Counter::connect_with(DOMAIN, options)
+            .await
+            .expect("connect by domain");
+        c.increment().await.expect("increment");
+        c.increment().await.expect("increment");
+        assert_eq!(c.getvalue().await.expect("getvalue"), 2);
+        c
+    });
+
+    println!("the only replica the client knows dies; the domain now names another");
+    old.kill9();
+    let new = Replica::start(test, second, PORT, None, &["--no-peer-secret"]);
+    wait_until(Duration::from_secs(10), "the new replica to lead", || {
+        status(&new.addr).is_some_and(|s| s.role == "leader")
+    });
+    view.send_replace(LocalView {
+        epoch: 2,
+        members: vec![new.addr.clone()],
+        leader: Some(new.addr.clone()),
+    });
+    wait_until(FOLLOW_LIMIT, "the zone to name the new replica", || {
+        dig(dns, "A", DOMAIN).answers == vec![second.to_string()]
+    });
+    rt.block_on(async {
+        // A fresh instance: a counter at 0, reached only through DNS. Bounded
+        // here: a call made while no replica is reachable waits in the
+        // client's queue (no deadline runs before it is sent).
+        let value = tokio::time::timeout(Duration::from_secs(20), counter.getvalue())
+            .await
+            .expect("an answer within 20 s: the client resolved the domain again")
+            .expect("getvalue after resolving again");
+        assert_eq!(value, 0);
+    });
 }
