@@ -5,6 +5,7 @@
 //! The binaries must be built first (`cargo build --release --bins`, which
 //! `scripts/test.sh` does).
 
+pub mod dns;
 pub mod netns;
 
 use concoord_client::proxies::Counter;
@@ -116,6 +117,19 @@ impl Replica {
         boot: Option<&str>,
         extra: &[&str],
     ) -> Replica {
+        Replica::start_with_env(spec, test, ip, port, boot, extra, &[])
+    }
+
+    /// Starts a replica of `spec` with extra environment variables.
+    pub fn start_with_env(
+        spec: ReplicaSpec,
+        test: &str,
+        ip: &str,
+        port: u16,
+        boot: Option<&str>,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Replica {
         let addr = format!("{ip}:{port}");
         let log = log_dir(test).join(format!("replica-{port}.log"));
         let file = std::fs::OpenOptions::new()
@@ -133,7 +147,8 @@ impl Replica {
         {
             cmd.arg("--peer-secret").arg(secret_file(test));
         }
-        cmd.args(["-a", ip])
+        cmd.envs(env.iter().cloned())
+            .args(["-a", ip])
             .args(["-p", &port.to_string()])
             .args(extra)
             .stdin(Stdio::null())
@@ -175,6 +190,23 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `concoord remove -b BOOT ADDR` with the test's instance secret; fails the
+/// test unless it succeeds within 20 s.
+pub fn remove_member(test: &str, boot: &str, addr: &str) {
+    let out = output_within(
+        Command::new(binary("concoord"))
+            .args(["remove", "-b", boot, addr])
+            .arg("--peer-secret")
+            .arg(secret_file(test)),
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "concoord remove {addr}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A runtime for the async client inside sync tests.

@@ -16,9 +16,13 @@ const EXIT_WAIT_TIMED_OUT: u8 = 4;
 
 #[derive(Args)]
 pub struct CallArgs {
-    /// Replicas of the instance (host:port, comma-separated).
+    /// Replicas of the instance (host:port, comma-separated), or the
+    /// instance's domain (resolved through SRV _concoord._tcp.DOMAIN).
     #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
     boot: String,
+    /// The DNS server to resolve a -b domain with (default: the system's).
+    #[arg(long, value_name = "ADDR:PORT")]
+    dns_server: Option<std::net::SocketAddr>,
     /// Method to call.
     method: String,
     /// Arguments: each parsed as JSON if it parses (5, true, "x", [1,2]),
@@ -89,6 +93,7 @@ pub fn run(args: CallArgs) -> ExitCode {
     let options = ClientOptions {
         token: args.token.clone(),
         call_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        dns_server: args.dns_server,
         ..ClientOptions::default()
     };
     let outcome = concoord_replica::block_on(async {
@@ -109,7 +114,9 @@ pub fn run(args: CallArgs) -> ExitCode {
         Ok(bytes) => print_reply(&bytes),
         Err(e) => {
             let code = match &e {
-                ClientError::Unreachable { .. } | ClientError::Timeout { .. } => EXIT_UNREACHABLE,
+                ClientError::Unreachable { .. }
+                | ClientError::Timeout { .. }
+                | ClientError::Resolve { .. } => EXIT_UNREACHABLE,
                 ClientError::Call(CallError::WaitTimedOut) => EXIT_WAIT_TIMED_OUT,
                 ClientError::Bootstrap(_) => 2,
                 _ => EXIT_CALL_FAILED,

@@ -4,6 +4,7 @@
 mod call;
 mod cluster;
 mod membership;
+mod nameserver;
 mod object;
 mod status;
 
@@ -39,6 +40,14 @@ enum Command {
     Add(membership::AddArgs),
     /// Remove a replica from the view (and stop it).
     Remove(membership::RemoveArgs),
+    /// Answer DNS for an instance from outside its view (follows it like a client).
+    Nameserver(nameserver::NameserverArgs),
+    /// Store the AWS access key id for Route53 publication (-r).
+    #[command(name = "route53id")]
+    Route53Id(nameserver::Route53IdArgs),
+    /// Store the AWS secret access key for Route53 publication (-r).
+    #[command(name = "route53key")]
+    Route53Key(nameserver::Route53KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,5 +59,8 @@ fn main() -> ExitCode {
         Command::Object(args) => object::run(args),
         Command::Add(args) => membership::add(args),
         Command::Remove(args) => membership::remove(args),
+        Command::Nameserver(args) => nameserver::run(args),
+        Command::Route53Id(args) => nameserver::store_id(args),
+        Command::Route53Key(args) => nameserver::store_key(args),
     }
 }

@@ -1,7 +1,8 @@
 //! `concoord status`: each replica's view of the instance.
 
 use clap::Args;
-use concoord_transport::addresses::parse_bootstrap;
+use concoord_client::ClientError;
+use concoord_client::discovery::resolve_bootstrap;
 use concoord_transport::admin::admin_request;
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
 use std::process::ExitCode;
@@ -9,9 +10,13 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct StatusArgs {
-    /// Replicas to ask (host:port, comma-separated).
+    /// Replicas to ask (host:port, comma-separated), or the instance's
+    /// domain (every replica its name server lists).
     #[arg(short = 'b', long = "boot", value_name = "BOOTSTRAP")]
     boot: String,
+    /// The DNS server to resolve a -b domain with (default: the system's).
+    #[arg(long, value_name = "ADDR:PORT")]
+    dns_server: Option<std::net::SocketAddr>,
     /// One JSON object per replica, one per line.
     #[arg(long)]
     json: bool,
@@ -67,18 +72,24 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "calls_refused_busy": r.calls_refused_busy,
         "connections_over_limit": r.connections_over_limit,
         "connections_closed_full": r.connections_closed_full,
+        "dns": r.dns.as_ref().map(|d| serde_json::json!({ "domain": d.domain, "addr": d.addr })),
     })
 }
 
 pub fn run(args: StatusArgs) -> ExitCode {
-    let addrs = match parse_bootstrap(&args.boot) {
-        Ok(a) => a,
-        Err(e) => {
+    let limit = Duration::from_secs_f64(args.timeout.max(0.1));
+    let resolved = concoord_replica::block_on(resolve_bootstrap(&args.boot, args.dns_server));
+    let addrs = match resolved {
+        Ok((addrs, _)) => addrs,
+        Err(e @ ClientError::Bootstrap(_)) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
     };
-    let limit = Duration::from_secs_f64(args.timeout.max(0.1));
     let results = concoord_replica::block_on(async {
         let mut out = Vec::new();
         for addr in &addrs {
@@ -137,6 +148,9 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         r.view_epoch,
                         members.join(", ")
                     );
+                    if let Some(dns) = &r.dns {
+                        println!("{:<22} answers DNS for {} on {}", "", dns.domain, dns.addr);
+                    }
                     if !r.peers_authenticated {
                         println!(
                             "{:<22} ! peers are NOT authenticated (--no-peer-secret)",

@@ -10,9 +10,9 @@
 //! another replica after a failover — presents it to resume the same
 //! session. No other connection can speak for it.
 
+use crate::discovery::{resolve_bootstrap, resolve_domain};
 use crate::errors::{ClientError, MethodError};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
-use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::handshake::{ClientConnection, connect_client};
 use concoord_transport::wire::{
     CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket,
@@ -23,6 +23,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,6 +38,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// Ranges of answered calls reported with each call at most (they are
 /// reported again with the next ones).
 const DONE_RANGES_SENT_MAX: usize = 64;
+/// A client that lost every replica resolves its domain again at most this
+/// often.
+const RESOLVE_AGAIN_AFTER: Duration = Duration::from_secs(1);
 /// How long a dropped client waits for its session to close before leaving.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bytes of calls one frame carries at most: several calls go in one
@@ -89,6 +93,9 @@ pub struct ClientOptions {
     /// it holds) alive while the client is idle or blocked. Keep it well
     /// below the replicas' `--session-ttl` (default 5 s).
     pub keepalive: Duration,
+    /// The DNS server to resolve a bootstrap domain with (`None`: the
+    /// system's resolver).
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for ClientOptions {
@@ -100,6 +107,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(1),
             mode: CallMode::Pipelined,
             keepalive: Duration::from_secs(1),
+            dns_server: None,
         }
     }
 }
@@ -128,7 +136,8 @@ pub struct Client {
 
 impl Client {
     /// Connects to the instance given by a bootstrap string
-    /// (`"127.0.0.1:14000, 127.0.0.1:14001"`).
+    /// (`"127.0.0.1:14000, 127.0.0.1:14001"`, or a domain served by a
+    /// ConCoord name server: `"counterdomain.com"`).
     pub async fn connect(bootstrap: &str) -> Result<Client, ClientError> {
         Client::connect_with(bootstrap, ClientOptions::default()).await
     }
@@ -139,9 +148,10 @@ impl Client {
         bootstrap: &str,
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
-        let addrs = parse_bootstrap(bootstrap).map_err(ClientError::Bootstrap)?;
+        let (addrs, domain) = resolve_bootstrap(bootstrap, options.dns_server).await?;
         let id = Arc::new(AtomicU64::new(0));
         let mut actor = Actor::new(addrs, id.clone(), options.clone());
+        actor.domain = domain.map(|d| (d, Instant::now()));
         let give_up = Instant::now() + options.call_timeout;
         while !actor.is_connected() {
             if let Some(refusal) = actor.reconnect().await {
@@ -352,6 +362,9 @@ struct Actor {
     /// older call (a lock wait) is still unanswered.
     done: BTreeMap<u64, u64>,
     failures: BTreeMap<String, String>,
+    /// The bootstrap domain, if the client was given one, and when it was
+    /// last resolved.
+    domain: Option<(String, Instant)>,
 }
 
 impl Actor {
@@ -373,6 +386,7 @@ impl Actor {
             inflight: BTreeMap::new(),
             done: BTreeMap::new(),
             failures: BTreeMap::new(),
+            domain: None,
         }
     }
 
@@ -690,8 +704,32 @@ impl Actor {
                 }
             }
         }
+        self.resolve_again().await;
         tokio::time::sleep(RETRY_PAUSE * 2).await;
         None
+    }
+
+    /// Every known replica failed: if the client was given a domain, asks
+    /// the name server again (at most every `RESOLVE_AGAIN_AFTER`) and tries
+    /// what it answers first.
+    async fn resolve_again(&mut self) {
+        let Some((domain, last)) = self.domain.as_mut() else {
+            return;
+        };
+        if last.elapsed() < RESOLVE_AGAIN_AFTER {
+            return;
+        }
+        *last = Instant::now();
+        let domain = domain.clone();
+        match resolve_domain(&domain, self.options.dns_server).await {
+            Ok(found) => {
+                debug!(%domain, replicas = ?found, "resolved the domain again");
+                self.follow_view(found);
+            }
+            Err(e) => {
+                self.failures.insert(domain, e.to_string());
+            }
+        }
     }
 
     async fn on_frame(&mut self, frame: Option<Result<ReplicaFrame, CodecError>>) {

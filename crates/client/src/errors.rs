@@ -10,6 +10,17 @@ pub enum ClientError {
     /// The bootstrap string is malformed.
     #[error("bad bootstrap string: {0}")]
     Bootstrap(String),
+    /// The bootstrap domain could not be resolved.
+    #[error(
+        "cannot find the instance at {domain}: {detail}; check the name server (-n) is running, \
+         or give --dns-server ADDR:PORT"
+    )]
+    Resolve {
+        /// The domain.
+        domain: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// No replica answered within the timeout.
     #[error("no replica reachable within {after:?} (tried {tried}): is the instance running?")]
     Unreachable {

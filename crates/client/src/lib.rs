@@ -10,6 +10,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The bootstrap string may also be a bare domain served by a ConCoord name
+//! server (`Client::connect("counterdomain.com")`): see [`discovery`].
+//!
 //! The client finds the leader, follows redirects, and retries a call that
 //! timed out or lost its connection at the next replica with the same client
 //! id and sequence number, so a call never runs twice. It keeps working as long
@@ -21,6 +24,7 @@
 
 pub mod blocking;
 pub mod client;
+pub mod discovery;
 pub mod errors;
 pub mod proxies;
 

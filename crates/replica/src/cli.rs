@@ -4,7 +4,9 @@
 
 use crate::{PeerSecretSource, ReplicaError, ReplicaOptions};
 use clap::Args;
-use concoord_transport::addresses::parse_bootstrap;
+use concoord_nameserver::{NameServerConfig, Route53Options};
+use concoord_transport::addresses::{parse_bootstrap, parse_domain};
+use std::net::SocketAddr;
 
 /// Flags of `concoord replica`.
 #[derive(Args, Debug, Clone)]
@@ -37,12 +39,27 @@ pub struct ReplicaArgs {
     /// Address (host:port) of a `concoord logdaemon` to ship log lines to.
     #[arg(short = 'l', long = "logger", value_name = "LOGGER")]
     pub logger: Option<String>,
-    /// Domain name the replica answers DNS queries for.
+    /// Also answer DNS for this domain from the live view (A, AAAA,
+    /// SRV _concoord._tcp.DOMAIN, TXT, NS, SOA).
     #[arg(short = 'n', long = "domainname", value_name = "DOMAIN")]
     pub domainname: Option<String>,
-    /// Publish the view to Amazon Route53.
-    #[arg(short = 'r', long = "route53")]
+    /// With -n: the leader also publishes the records to the Amazon Route53
+    /// hosted zone of DOMAIN (builds with the `route53` feature).
+    #[arg(short = 'r', long = "route53", requires = "domainname")]
     pub route53: bool,
+    /// With -n: the address to answer DNS on (default: the -a address).
+    #[arg(long, value_name = "ADDR", requires = "domainname")]
+    pub dns_addr: Option<String>,
+    /// With -n: the DNS port (53 needs root or CAP_NET_BIND_SERVICE).
+    #[arg(long, value_name = "PORT", default_value_t = 53)]
+    pub dns_port: u16,
+    /// With -n: the TTL of every record, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = concoord_nameserver::DEFAULT_TTL_SECS)]
+    pub dns_ttl: u32,
+    /// With -r: the Route53 endpoint to use instead of AWS's (AWS_ENDPOINT_URL
+    /// works too).
+    #[arg(long, value_name = "URL", requires = "route53")]
+    pub route53_endpoint: Option<String>,
     /// Keep promises, accepted values, decisions and snapshots on disk, and
     /// resume from them after a restart (same identity).
     #[arg(short = 'w', long = "writetodisk")]
@@ -101,16 +118,10 @@ impl ReplicaArgs {
     /// Checks the flags and builds the options, refusing flags whose feature
     /// this build does not have rather than ignoring them.
     pub fn to_options(&self) -> Result<ReplicaOptions, ReplicaError> {
-        let unsupported = [
-            (self.logger.is_some(), "-l/--logger (network logging)"),
-            (
-                self.domainname.is_some(),
-                "-n/--domainname (the DNS name server)",
-            ),
-            (self.route53, "-r/--route53 (Route53 publication)"),
-        ];
-        if let Some((_, flag)) = unsupported.iter().find(|(set, _)| *set) {
-            return Err(ReplicaError::Unsupported(flag.to_string()));
+        if self.logger.is_some() {
+            return Err(ReplicaError::Unsupported(
+                "-l/--logger (network logging)".into(),
+            ));
         }
         let bootstrap = match &self.boot {
             Some(b) => parse_bootstrap(b).map_err(ReplicaError::BadBootstrap)?,
@@ -154,6 +165,7 @@ impl ReplicaArgs {
             (None, false) => PeerSecretSource::Default,
         };
         Ok(ReplicaOptions {
+            nameserver: self.nameserver()?,
             addr: self.addr.clone(),
             port: self.port,
             bootstrap,
@@ -168,6 +180,41 @@ impl ReplicaArgs {
             ..ReplicaOptions::default()
         })
     }
+}
+
+impl ReplicaArgs {
+    /// The name server's configuration, with `-n`.
+    fn nameserver(&self) -> Result<Option<NameServerConfig>, ReplicaError> {
+        let Some(domain) = &self.domainname else {
+            return Ok(None);
+        };
+        let domain = parse_domain(domain).map_err(ReplicaError::BadFlags)?;
+        let host = self.dns_addr.as_deref().unwrap_or(&self.addr);
+        let dns_addr = dns_socket_addr(host, self.dns_port)?;
+        let mut config = NameServerConfig::new(&domain, dns_addr);
+        config.ttl = self.dns_ttl;
+        config.token = self.token.clone();
+        config.route53 = self.route53.then(|| Route53Options {
+            endpoint: self.route53_endpoint.clone(),
+        });
+        Ok(Some(config))
+    }
+}
+
+/// The socket address to answer DNS on: `host` (an IP, or a name resolved
+/// now) and `port`.
+pub fn dns_socket_addr(host: &str, port: u16) -> Result<SocketAddr, ReplicaError> {
+    use std::net::ToSocketAddrs;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            ReplicaError::BadFlags(format!(
+                "cannot answer DNS on {host:?}: not an IP address or a resolvable name; give --dns-addr IP"
+            ))
+        })
 }
 
 /// Sets up console logging (`RUST_LOG` overrides; `-d` means debug).

@@ -41,13 +41,14 @@ use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
 use crate::storage::{DurableStore, announced_floor};
+use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
-    AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, MemberStatus,
-    REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
+    AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, DnsService,
+    MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
 };
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +84,15 @@ pub struct Security {
     /// The listener's floor for new sessions' issue time, kept here from the
     /// replicated state (see `sessions`).
     pub sessions_not_before_ms: Arc<AtomicU64>,
+}
+
+/// The replica's name server (`-n`): what status reports about it, and where
+/// the driver sends its view on every change.
+pub struct DnsLink {
+    /// The zone and the address it answers on.
+    pub service: DnsService,
+    /// The view, for the name server.
+    pub view: tokio::sync::watch::Sender<LocalView>,
 }
 
 struct PendingRead {
@@ -127,6 +137,9 @@ pub struct Driver<O> {
     budgets: Arc<Budgets>,
     calls_refused_busy: u64,
     connections_closed_full: u64,
+    dns: Option<DnsLink>,
+    /// The view changed since it was last sent to the name server.
+    view_changed: bool,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -138,6 +151,7 @@ impl<O: ReplicatedObject> Driver<O> {
         security: Security,
         membership: Membership,
         sessions: SessionKeeper,
+        dns: Option<DnsLink>,
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
         let pool = PeerPool::new(node.id(), my_addr.clone(), security.token, security.secret);
@@ -167,6 +181,8 @@ impl<O: ReplicatedObject> Driver<O> {
             budgets: security.budgets,
             calls_refused_busy: 0,
             connections_closed_full: 0,
+            dns,
+            view_changed: true,
         };
         driver.refresh_peers();
         driver
@@ -206,6 +222,7 @@ impl<O: ReplicatedObject> Driver<O> {
             self.membership.after_turn(&mut self.node);
             self.sessions
                 .after_turn(&mut self.node, self.state.sessions.client_ids());
+            self.send_view_to_name_server();
             if self.stopping {
                 info!("stopping as asked");
                 // Let the reply to the shutdown request leave.
@@ -593,6 +610,7 @@ impl<O: ReplicatedObject> Driver<O> {
             }
         }
         if views_changed {
+            self.view_changed = true;
             self.refresh_peers();
             let view = self.view_frame();
             let conns: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -637,6 +655,33 @@ impl<O: ReplicatedObject> Driver<O> {
             self.pool.set_peers(&peers);
             self.peers_known = peers;
         }
+    }
+
+    /// Hands the name server the latest view when it or the leader changed
+    /// (a cheap comparison otherwise: this runs every turn).
+    fn send_view_to_name_server(&mut self) {
+        let Some(dns) = &self.dns else {
+            return;
+        };
+        let leader = self.node.leader().and_then(|l| self.addr_of(l));
+        let leader_moved = dns.view.borrow().leader != leader;
+        if !self.view_changed && !leader_moved {
+            return;
+        }
+        self.view_changed = false;
+        let (epoch, members) = self
+            .node
+            .views()
+            .map(|v| {
+                let latest = v.latest();
+                (latest.epoch, latest.members.values().cloned().collect())
+            })
+            .unwrap_or_default();
+        dns.view.send_replace(LocalView {
+            epoch,
+            members,
+            leader,
+        });
     }
 
     /// The members of the latest view, for clients.
@@ -782,6 +827,7 @@ impl<O: ReplicatedObject> Driver<O> {
             calls_refused_busy: self.calls_refused_busy,
             connections_over_limit: self.stats.over_limit.load(Ordering::Relaxed),
             connections_closed_full: self.connections_closed_full,
+            dns: self.dns.as_ref().map(|d| d.service.clone()),
         }
     }
 }

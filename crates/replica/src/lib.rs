@@ -2,7 +2,7 @@
 //! hosts one replicated object.
 //!
 //! Serve your own object from a three-line binary; it takes every flag of
-//! `concoord replica` (`-a -p -b -d -t`):
+//! `concoord replica` (`-a -p -b -d -t`, `-n DOMAIN` for the name server):
 //!
 //! ```no_run
 //! # use concoord_objects::Counter as TenCounter;
@@ -35,7 +35,9 @@ pub mod storage;
 pub mod test_hooks;
 
 use clap::Parser;
+use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
+use concoord_transport::wire::DnsService;
 use paxos_core::Member;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -86,6 +88,9 @@ pub struct ReplicaOptions {
     /// Client connections (and operator tools) served at once; more are
     /// closed during their handshake, and retry.
     pub max_connections: usize,
+    /// Also answer DNS for a domain from the live view (`-n`), and publish
+    /// to Route53 (`-r`).
+    pub nameserver: Option<NameServerConfig>,
 }
 
 impl Default for ReplicaOptions {
@@ -105,6 +110,7 @@ impl Default for ReplicaOptions {
             failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
             session_ttl: Duration::from_secs(5),
             max_connections: limits::CLIENT_CONNECTIONS_MAX,
+            nameserver: None,
         }
     }
 }
@@ -144,6 +150,9 @@ pub enum ReplicaError {
     /// The data directory cannot be used.
     #[error("{0}")]
     Storage(#[from] storage::StorageError),
+    /// The name server (`-n`) cannot start.
+    #[error("{0}")]
+    Nameserver(#[from] concoord_nameserver::NameserverError),
     /// The replica stopped on an unrecoverable error.
     #[error("replica stopped: {0}")]
     Fatal(String),
@@ -187,6 +196,24 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         opts.failure_detection,
         start.joining,
     );
+    // The name server starts before consensus does, so a DNS port this
+    // process may not bind stops it at once with the reason.
+    let (dns, _nameserver) = match &opts.nameserver {
+        Some(config) => {
+            let (tx, view) = tokio::sync::watch::channel(LocalView::default());
+            let source = ViewSource::Local {
+                view,
+                me: my_addr.clone(),
+            };
+            let server = NameServer::start(config.clone(), source).await?;
+            let service = DnsService {
+                domain: config.domain.clone(),
+                addr: server.dns_addr().to_string(),
+            };
+            (Some(driver::DnsLink { service, view: tx }), Some(server))
+        }
+        None => (None, None),
+    };
     let security = driver::Security {
         token: opts.token.clone(),
         secret,
@@ -201,6 +228,7 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         security,
         membership,
         session_keeper::SessionKeeper::new(opts.session_ttl),
+        dns,
     );
     driver
         .run(events_rx, opts.tick)

@@ -410,6 +410,19 @@ pub struct StatusReport {
     /// Client connections closed because a reply could not be queued for
     /// them (the client read too slowly); it reconnects and retries.
     pub connections_closed_full: u64,
+    /// With `-n`: the domain this replica answers DNS for and the address
+    /// (`ip:port`) it answers on; name servers list it in NS from this.
+    #[serde(default)]
+    pub dns: Option<DnsService>,
+}
+
+/// A replica's DNS service (`-n DOMAIN`), as its status reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsService {
+    /// The zone it answers for.
+    pub domain: String,
+    /// Where it answers (`ip:port`, UDP and TCP).
+    pub addr: String,
 }
 
 /// Answers to operator requests.

@@ -1,0 +1,83 @@
+//! The DNS listener: hickory-server on one UDP socket and one TCP listener,
+//! answering for one [`LiveZone`] through a `Catalog` (which gives `aa` on
+//! every answer from the zone, NXDOMAIN for names inside it that do not
+//! exist, and REFUSED for names outside it).
+//!
+//! hickory parses every packet; one it cannot parse is answered FORMERR or
+//! dropped, and the server keeps serving.
+
+use crate::errors::NameserverError;
+use crate::live_zone::LiveZone;
+use hickory_server::Server;
+use hickory_server::zone_handler::{Catalog, ZoneHandler};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// Time a TCP client has to send its query.
+const TCP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Responses buffered per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 64;
+
+/// A running DNS server; dropping it stops the server.
+pub struct DnsServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on `addr` and answers for `zone` until dropped.
+    pub async fn start(
+        addr: SocketAddr,
+        zone: Arc<LiveZone>,
+    ) -> Result<DnsServer, NameserverError> {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| bind_error(addr, e))?;
+        // With port 0 the system picks one: TCP takes the same.
+        let addr = udp.local_addr().map_err(|e| bind_error(addr, e))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error(addr, e))?;
+        let mut catalog = Catalog::new();
+        let handler: Arc<dyn ZoneHandler> = zone.handler();
+        catalog.upsert(zone.origin(), vec![handler]);
+        let mut server = Server::new(catalog);
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
+        info!(%addr, zone = %zone.spec().domain, "answering DNS (UDP and TCP)");
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.block_until_done().await {
+                warn!("the DNS server stopped: {e}");
+            }
+        });
+        Ok(DnsServer { addr, task })
+    }
+
+    /// The address it answers on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> NameserverError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        NameserverError::Privileged {
+            addr: addr.to_string(),
+        }
+    } else {
+        NameserverError::Bind {
+            addr: addr.to_string(),
+            source: e,
+        }
+    }
+}
