@@ -20,6 +20,7 @@
 //! the process down. Admin requests that change the view or stop a member
 //! need an operator connection, and every one is logged.
 
+use crate::bugs;
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
 use crate::peer_guard::{PeerGuard, Refusal};
@@ -31,18 +32,20 @@ use crate::sessions::StoredReply;
 use crate::storage::{DurableStore, announced_floor};
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
+use concoord_transport::determinism::HashMap;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CallError, CallRequest, ClientFrame, MemberStatus, ReplicaFrame,
     StatusReport,
 };
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
@@ -123,9 +126,9 @@ impl<O: ReplicatedObject> Driver<O> {
             state: ReplicatedState::default(),
             pool,
             my_addr,
-            conns: HashMap::new(),
-            waiting_writes: HashMap::new(),
-            waiting_reads: HashMap::new(),
+            conns: HashMap::default(),
+            waiting_writes: HashMap::default(),
+            waiting_reads: HashMap::default(),
             next_read: 0,
             started: Instant::now(),
             membership,
@@ -154,7 +157,11 @@ impl<O: ReplicatedObject> Driver<O> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            // Biased, so a simulation replays (tokio's random branch order is
+            // not seeded); the ticker first, as it is ready once per tick.
             tokio::select! {
+                biased;
+                _ = ticker.tick() => self.node.tick(),
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
                     self.handle(ev);
@@ -165,7 +172,6 @@ impl<O: ReplicatedObject> Driver<O> {
                         }
                     }
                 }
-                _ = ticker.tick() => self.node.tick(),
             }
             self.process_ready()?;
             self.membership.after_turn(&mut self.node);
@@ -473,6 +479,10 @@ impl<O: ReplicatedObject> Driver<O> {
                         }
                         for (waiter, reply) in executed.woken {
                             let key = (waiter.client_id, waiter.seq);
+                            if bugs::strikes(bugs::ReplicaBug::DroppedWakeUp) {
+                                self.waiting_writes.remove(&key);
+                                continue;
+                            }
                             if let Some(conn) = self.waiting_writes.remove(&key) {
                                 self.reply(conn, waiter.seq, reply);
                             }

@@ -11,6 +11,7 @@
 use concoord_transport::HandshakeError;
 use concoord_transport::InstanceSecret;
 use concoord_transport::handshake::{Accepted, Credentials, accept};
+use concoord_transport::net::TcpListener;
 use concoord_transport::wire::{ClientFrame, PeerFrame, ReplicaFrame};
 use futures::{SinkExt, StreamExt};
 use paxos_core::{Message, NodeId};
@@ -18,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -111,7 +111,7 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
         let events = events.clone();
         let gate = gate.clone();
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
+        concoord_transport::determinism::spawn(async move {
             let creds = Credentials {
                 me: gate.me,
                 token: gate.token.as_deref(),
@@ -205,7 +205,7 @@ async fn serve_client(
     if events.send(connected).await.is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
+    let writer = concoord_transport::determinism::spawn(async move {
         while let Some(frame) = outbox.recv().await {
             let mut result = sink.feed(frame).await;
             while result.is_ok() {

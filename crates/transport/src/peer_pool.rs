@@ -84,7 +84,7 @@ impl PeerPool {
                 continue;
             }
             let (queue, rx) = mpsc::channel(PEER_QUEUE_MAX);
-            let task = tokio::spawn(peer_task(
+            let task = crate::determinism::spawn(peer_task(
                 *id,
                 addr.clone(),
                 self.me,
