@@ -2,7 +2,7 @@
 
 use crate::clients::Shared;
 use crate::run::{Report, RunConfig, Scenario};
-use paxos_sim::history::OpKind;
+use paxos_sim::history::{OpKind, Operation};
 
 pub(crate) fn check(cfg: &RunConfig, s: &Shared, report: &mut Report) {
     let ops = s.history.ops();
@@ -30,23 +30,11 @@ pub(crate) fn check(cfg: &RunConfig, s: &Shared, report: &mut Report) {
 
 fn check_counters(s: &Shared, report: &mut Report) {
     if let Err(e) = paxos_sim::linearizability::check(s.history.ops()) {
-        let mut ops = e.ops.clone();
-        ops.sort_by_key(|o| o.invoked);
-        let shown: Vec<String> = ops
-            .iter()
-            .take(40)
-            .map(|o| {
-                format!(
-                    "c{} {:?} [{}..{:?}]",
-                    o.client, o.kind, o.invoked, o.completed
-                )
-            })
-            .collect();
         report.violations.push(format!(
-            "linearizable: counter {} has no legal order ({} ops; first: {})",
+            "linearizable: counter {} has no legal order ({} ops; {})",
             e.key,
-            ops.len(),
-            shown.join("; ")
+            e.ops.len(),
+            witness(&e.ops)
         ));
     }
     for &(key, value, invoked) in &s.final_reads {
@@ -65,6 +53,56 @@ fn check_counters(s: &Shared, report: &mut Report) {
                 "no acknowledged write lost: counter {key} reads {value} at {invoked} ms, after the faults, but an increment to {acked} was acknowledged before"
             ));
         }
+    }
+}
+
+/// The simplest evidence in a non-linearizable counter history: a value
+/// returned twice by increments, or a read below an increment acknowledged
+/// before it was sent; else the last operations.
+fn witness(ops: &[Operation]) -> String {
+    let mut incs: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| matches!(o.kind, OpKind::Increment { .. }) && o.completed.is_some())
+        .collect();
+    incs.sort_by_key(|o| o.completed.map(|(_, v)| v));
+    if let Some(w) = incs
+        .windows(2)
+        .find(|w| w[0].completed.map(|(_, v)| v) == w[1].completed.map(|(_, v)| v))
+    {
+        return format!(
+            "two increments returned the same value: {} and {}",
+            show(w[0]),
+            show(w[1])
+        );
+    }
+    for read in ops.iter().filter(|o| matches!(o.kind, OpKind::Read { .. })) {
+        let Some((_, value)) = read.completed else {
+            continue;
+        };
+        if let Some(inc) = incs
+            .iter()
+            .filter(|i| {
+                i.completed
+                    .is_some_and(|(at, v)| at < read.invoked && v > value)
+            })
+            .max_by_key(|i| i.completed.map(|(_, v)| v))
+        {
+            return format!("a stale read: {} after {}", show(read), show(inc));
+        }
+    }
+    let mut last: Vec<&Operation> = ops.iter().collect();
+    last.sort_by_key(|o| o.invoked);
+    let tail: Vec<String> = last.iter().rev().take(20).rev().map(|o| show(o)).collect();
+    format!("last operations: {}", tail.join("; "))
+}
+
+fn show(o: &Operation) -> String {
+    match o.completed {
+        Some((at, v)) => format!(
+            "c{} {:?} [{} ms..{} ms] -> {}",
+            o.client, o.kind, o.invoked, at, v
+        ),
+        None => format!("c{} {:?} [{} ms..] unanswered", o.client, o.kind, o.invoked),
     }
 }
 

@@ -126,8 +126,8 @@ pub(crate) async fn counter_client(me: usize, seed: u64, chaos_end: u64, shared:
     lock(&shared).finished[me] = true;
 }
 
-/// Releases the lock until the answer is definite; whether this call
-/// released it (`None`: unknown).
+/// Releases the lock, retrying until the answer is definite: `true` if the
+/// lock was still ours, `false` if it was not held by us.
 async fn release(client: &Client) -> bool {
     loop {
         match client
