@@ -72,9 +72,18 @@ impl Faults {
             return;
         }
         let down = self.down_until.iter().filter(|d| d.is_some()).count();
-        // At most one replica down at a time, so a majority stays up.
-        if down == 0 && self.rng.random_bool(self.crash_per_ms) {
-            let i = self.rng.random_range(0..REPLICAS.len());
+        // Mostly one replica down at a time; now and then a second one (the
+        // instance stalls until one is back).
+        let rate = if down == 0 {
+            self.crash_per_ms
+        } else {
+            self.crash_per_ms / 4.0
+        };
+        if down < 2 && self.rng.random_bool(rate) {
+            let up: Vec<usize> = (0..REPLICAS.len())
+                .filter(|&r| self.down_until[r].is_none())
+                .collect();
+            let i = up[self.rng.random_range(0..up.len())];
             sim.crash(REPLICAS[i]);
             let mode = if self.rng.random_bool(0.5) {
                 PowerLoss::SyncedOnly
