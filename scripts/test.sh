@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, doctests, the deterministic
-# simulation (SIM_SEEDS seeds per sweep, default 1000) and the real-process tests
+# simulation (SIM_SEEDS seeds per sweep, default 1000), the replica simulation
+# (REPLICA_SIM_SEEDS seeds per scenario, default 24) and the real-process tests
 # (replicas as separate processes on loopback, killed with SIGKILL).
 # Needs a Rust toolchain, root (the partition tests use network namespaces),
 # iproute2, dig (bind9-dnsutils) and OpenSSH (the openreplica tests run sshd
@@ -43,3 +44,6 @@ cargo build --release -p concoord-cli --features route53
 cp target/release/concoord target/release/concoord-route53
 cargo build --release --workspace --bins
 cargo test --workspace --release "$@"
+# The replica simulation catches each of its injected bugs (a rebuild of the
+# replica with the bug hooks compiled in).
+cargo test --release -p concoord-replica-sim --features bug-injection --test injected_bugs

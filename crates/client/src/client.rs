@@ -165,7 +165,7 @@ impl Client {
             }
         }
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE_MAX);
-        tokio::spawn(actor.run(rx));
+        concoord_transport::determinism::spawn(actor.run(rx));
         let serial =
             (options.mode == CallMode::Serial).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Client {
@@ -418,7 +418,14 @@ impl Actor {
                 continue;
             }
             let wake = self.next_wake();
+            // Biased, so a simulation replays (tokio's random branch order is
+            // not seeded): replies and timers, which come at the replica's
+            // pace, before new requests.
             tokio::select! {
+                biased;
+                frame = next_frame(&mut self.stream) => self.on_frame(frame).await,
+                _ = sleep_until(wake) => self.on_timer().await,
+                _ = sleep_until(self.keepalive_at) => self.keep_alive().await,
                 req = requests.recv(), if open => match req {
                     Some(req) => {
                         let batch = self.gather(req, &mut requests).await;
@@ -429,9 +436,6 @@ impl Actor {
                         self.close_session().await;
                     }
                 },
-                frame = next_frame(&mut self.stream) => self.on_frame(frame).await,
-                _ = sleep_until(self.keepalive_at) => self.keep_alive().await,
-                _ = sleep_until(wake) => self.on_timer().await,
             }
         }
     }

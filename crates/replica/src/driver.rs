@@ -30,6 +30,7 @@
 //! driver cannot queue for a client closes that client's connection (see
 //! `reply_queue`), so no reply, and no wake-up, is ever silently lost.
 
+use crate::bugs;
 use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
@@ -45,18 +46,20 @@ use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
+use concoord_transport::determinism::HashMap;
 use concoord_transport::peer_pool::PeerPool;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, DnsService,
     MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
 };
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
@@ -160,10 +163,10 @@ impl<O: ReplicatedObject> Driver<O> {
             state: ReplicatedState::default(),
             pool,
             my_addr,
-            conns: HashMap::new(),
-            waiting_writes: HashMap::new(),
-            proposed: HashMap::new(),
-            waiting_reads: HashMap::new(),
+            conns: HashMap::default(),
+            waiting_writes: HashMap::default(),
+            proposed: HashMap::default(),
+            waiting_reads: HashMap::default(),
             next_read: 0,
             started: Instant::now(),
             membership,
@@ -197,7 +200,11 @@ impl<O: ReplicatedObject> Driver<O> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            // Biased, so a simulation replays (tokio's random branch order is
+            // not seeded); the ticker first, as it is ready once per tick.
             tokio::select! {
+                biased;
+                _ = ticker.tick() => self.node.tick(),
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
                     self.handle(ev);
@@ -208,7 +215,6 @@ impl<O: ReplicatedObject> Driver<O> {
                         }
                     }
                 }
-                _ = ticker.tick() => self.node.tick(),
             }
             self.process_ready()?;
             if !self.node.is_leader() {
@@ -566,6 +572,10 @@ impl<O: ReplicatedObject> Driver<O> {
                         }
                         for (waiter, reply) in executed.woken {
                             let key = (waiter.client_id, waiter.seq);
+                            if bugs::strikes(bugs::ReplicaBug::DroppedWakeUp) {
+                                self.waiting_writes.remove(&key);
+                                continue;
+                            }
                             if let Some(conn) = self.waiting_writes.remove(&key) {
                                 self.reply_woken(conn, waiter.seq, reply);
                             }

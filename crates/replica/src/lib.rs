@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bugs;
 pub mod builtin;
 pub mod cli;
 pub mod driver;
@@ -37,6 +38,7 @@ pub mod test_hooks;
 use clap::Parser;
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
+use concoord_transport::net::TcpListener;
 use concoord_transport::wire::DnsService;
 use paxos_core::Member;
 use std::process::ExitCode;
@@ -44,7 +46,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
 pub use cli::ReplicaArgs;
@@ -160,6 +161,15 @@ pub enum ReplicaError {
 
 /// Runs a replica of object type `O` until it fails or is told to stop.
 pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), ReplicaError> {
+    run_on::<O>(opts, None).await
+}
+
+/// Like [`run`], with the data directory on `disk` if given (a simulated
+/// disk, whose replica keeps its instance secret in memory only).
+pub async fn run_on<O: ReplicatedObject>(
+    opts: ReplicaOptions,
+    disk: Option<Arc<dyn storage::Disk>>,
+) -> Result<(), ReplicaError> {
     let my_addr = format!("{}:{}", opts.addr, opts.port);
     let listener = TcpListener::bind(&my_addr)
         .await
@@ -167,7 +177,10 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
             addr: my_addr.clone(),
             source,
         })?;
-    let start = startup::start::<O>(&opts, &my_addr)?;
+    let start = match disk {
+        Some(disk) => startup::start_on::<O>(&opts, &my_addr, disk)?,
+        None => startup::start::<O>(&opts, &my_addr)?,
+    };
     peer_secret::announce(&start.secret, &opts.addr, &my_addr);
     let secret = start.secret.secret;
     let id = start.node.id();
@@ -184,7 +197,7 @@ pub async fn run<O: ReplicatedObject>(opts: ReplicaOptions) -> Result<(), Replic
         budgets: budgets.clone(),
         stats: stats.clone(),
     };
-    tokio::spawn(server::serve(listener, gate, events_tx));
+    concoord_transport::determinism::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
         Member {
             id,

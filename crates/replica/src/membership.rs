@@ -11,12 +11,14 @@
 
 use crate::join::join_instance;
 use concoord_transport::InstanceSecret;
+use concoord_transport::determinism::HashMap;
 use paxos_core::{Member, Node, NodeId, Reconfig};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// How often the leader looks for silent members.
@@ -60,9 +62,9 @@ impl Membership {
             joined: Arc::new(AtomicBool::new(!joining)),
             join_task: None,
             was_member: false,
-            last_heard: HashMap::new(),
+            last_heard: HashMap::default(),
             suspected: BTreeSet::new(),
-            removal_asked: HashMap::new(),
+            removal_asked: HashMap::default(),
             leader_since: None,
             last_check: Instant::now(),
         };
@@ -89,7 +91,7 @@ impl Membership {
             return;
         }
         self.joined.store(false, Ordering::Relaxed);
-        self.join_task = Some(tokio::spawn(join_instance(
+        self.join_task = Some(concoord_transport::determinism::spawn(join_instance(
             targets,
             self.me.clone(),
             self.token.clone(),

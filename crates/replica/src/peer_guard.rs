@@ -20,9 +20,10 @@
 //! tolerates crashes, not lies); it keeps mistakes and stale replicas from
 //! doing damage and makes them visible in `concoord status`.
 
+use concoord_transport::determinism::HashMap;
 use paxos_core::{Ballot, Message, Node, NodeId};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{error, warn};
 
 /// Highest ballot round taken from a peer (about 2.8e14: a million

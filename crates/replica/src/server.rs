@@ -24,8 +24,9 @@ use concoord_transport::CodecError;
 use concoord_transport::HandshakeError;
 use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
-use concoord_transport::frame_io::{FrameReader, FrameWriter, split_framed};
+use concoord_transport::frame_io::{ConnReader, ConnWriter, split_framed};
 use concoord_transport::handshake::{Accepted, Credentials, PeerConnection, ServedClient, accept};
+use concoord_transport::net::TcpListener;
 use concoord_transport::wire::{
     CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
 };
@@ -34,8 +35,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
@@ -167,7 +166,7 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
         let events = events.clone();
         let gate = gate.clone();
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
+        concoord_transport::determinism::spawn(async move {
             let creds = Credentials {
                 me: gate.me,
                 token: gate.token.as_deref(),
@@ -284,7 +283,7 @@ async fn serve_client(
     if events.send(connected).await.is_err() {
         return;
     }
-    let mut writer = tokio::spawn(write_frames(writer, frames));
+    let mut writer = concoord_transport::determinism::spawn(write_frames(writer, frames));
     let from = (conn, client_id);
     tokio::select! {
         read = read_requests(&mut reader, from, &events, gate) => {
@@ -309,7 +308,7 @@ const SENDING_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// waits (the replica is overloaded), the client is reported alive, so
 /// that its session does not expire for the replica's own backlog.
 async fn read_requests(
-    reader: &mut FrameReader<OwnedReadHalf>,
+    reader: &mut ConnReader,
     (conn, client_id): (ConnId, u64),
     events: &mpsc::Sender<Event>,
     gate: &Gate,
@@ -342,7 +341,7 @@ async fn read_requests(
 /// Writes queued frames, flushing once per burst; stops (closing the
 /// connection) when a write fails or the client does not take a frame
 /// within `WRITE_TIMEOUT`.
-async fn write_frames(mut writer: FrameWriter<OwnedWriteHalf>, mut frames: mpsc::Receiver<Queued>) {
+async fn write_frames(mut writer: ConnWriter, mut frames: mpsc::Receiver<Queued>) {
     while let Some(first) = frames.recv().await {
         let mut next = Some(first);
         while let Some(queued) = next.take() {

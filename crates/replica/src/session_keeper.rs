@@ -11,9 +11,10 @@
 use crate::logged_call::LoggedCall;
 use crate::replicated_state::SYSTEM_CLIENT;
 use concoord_object::{CONCOORD_EXPIRE, args};
+use concoord_transport::determinism::HashMap;
 use paxos_core::{Node, Role};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::info;
 
 /// How often the leader looks for silent sessions.
@@ -37,9 +38,9 @@ impl SessionKeeper {
     pub fn new(ttl: Duration) -> Self {
         SessionKeeper {
             ttl,
-            last_heard: HashMap::new(),
+            last_heard: HashMap::default(),
             leading_since: None,
-            proposed: HashMap::new(),
+            proposed: HashMap::default(),
             last_scan: Instant::now(),
         }
     }

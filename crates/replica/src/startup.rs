@@ -10,11 +10,14 @@
 //! before a `--repair` sets the data directory aside, and kept in the data
 //! directory once it exists.
 
+use crate::bugs::{self, ReplicaBug};
 use crate::peer_secret::{self, Resolved};
-use crate::storage::{self, DurableStore, Identity, OsDisk};
+use crate::storage::{self, Disk, DurableStore, Identity, OsDisk};
 use crate::{ReplicaError, ReplicaOptions};
 use concoord_object::ReplicatedObject;
+use concoord_transport::determinism;
 use paxos_core::{Config, Member, Node, NodeId};
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// The node to run and how it starts.
@@ -31,7 +34,7 @@ pub struct Start {
 
 fn config(opts: &ReplicaOptions, id: NodeId) -> Config {
     let mut c = Config::new(id);
-    c.seed = rand::random();
+    c.seed = determinism::random();
     c.heartbeat_ticks = opts.heartbeat_ticks;
     c.election_ticks = opts.election_ticks;
     c.log_entries_soft_max = opts.snapshot_every.max(1);
@@ -47,16 +50,27 @@ pub fn start<O: ReplicatedObject>(
     opts: &ReplicaOptions,
     my_addr: &str,
 ) -> Result<Start, ReplicaError> {
-    let mut start = identity::<O>(opts, my_addr)?;
+    let mut start = identity::<O>(opts, my_addr, Arc::new(OsDisk))?;
     if let Some(dir) = &opts.data_dir {
         peer_secret::store(&mut start.secret, dir)?;
     }
     Ok(start)
 }
 
+/// Like [`start`], with the data directory on `disk` (a simulated one): the
+/// instance secret is then kept in memory only, never in a file.
+pub fn start_on<O: ReplicatedObject>(
+    opts: &ReplicaOptions,
+    my_addr: &str,
+    disk: Arc<dyn Disk>,
+) -> Result<Start, ReplicaError> {
+    identity::<O>(opts, my_addr, disk)
+}
+
 fn identity<O: ReplicatedObject>(
     opts: &ReplicaOptions,
     my_addr: &str,
+    disk: Arc<dyn Disk>,
 ) -> Result<Start, ReplicaError> {
     let joining = !opts.bootstrap.is_empty();
     let secret = peer_secret::resolve(
@@ -66,7 +80,7 @@ fn identity<O: ReplicatedObject>(
         my_addr,
     )?;
     let Some(dir) = &opts.data_dir else {
-        return fresh::<O>(opts, my_addr, None, secret);
+        return fresh::<O>(opts, my_addr, None, secret, disk);
     };
     if opts.repair && dir.exists() {
         if opts.bootstrap.is_empty() {
@@ -79,10 +93,16 @@ fn identity<O: ReplicatedObject>(
         let aside = DurableStore::set_aside(dir)?;
         warn!(moved_to = %aside.display(), "data directory set aside; starting as a new replica");
     }
-    match Identity::read(&OsDisk, dir)? {
+    match Identity::read(&*disk, dir)? {
         Some(identity) => {
             identity.check(my_addr, O::type_name(), dir)?;
-            let (store, recovered, report) = DurableStore::open(dir, &identity)?;
+            let (store, mut recovered, report) = DurableStore::open_on(disk, dir, &identity)?;
+            if bugs::injected(ReplicaBug::Amnesia) {
+                recovered = paxos_core::Recovered {
+                    views: recovered.views,
+                    ..paxos_core::Recovered::default()
+                };
+            }
             info!(
                 dir = %dir.display(),
                 node = %identity.node,
@@ -101,8 +121,8 @@ fn identity<O: ReplicatedObject>(
             })
         }
         None => {
-            storage::prepare_new(&OsDisk, dir)?;
-            fresh::<O>(opts, my_addr, Some(dir), secret)
+            storage::prepare_new(&*disk, dir)?;
+            fresh::<O>(opts, my_addr, Some(dir), secret, disk)
         }
     }
 }
@@ -113,10 +133,12 @@ fn fresh<O: ReplicatedObject>(
     my_addr: &str,
     dir: Option<&std::path::Path>,
     secret: Resolved,
+    disk: Arc<dyn Disk>,
 ) -> Result<Start, ReplicaError> {
-    let id = NodeId(rand::random::<u64>().max(1));
+    let id = NodeId(determinism::random::<u64>().max(1));
     let storage = match dir {
-        Some(dir) => Some(DurableStore::create(
+        Some(dir) => Some(DurableStore::create_on(
+            disk,
             dir,
             &Identity {
                 node: id,

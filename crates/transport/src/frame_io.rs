@@ -18,14 +18,14 @@
 
 use crate::byte_budget::{ByteBudget, Reserved};
 use crate::errors::CodecError;
+use crate::net::TcpStream;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::Cursor;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, Chain};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::Framed;
 
 /// Bytes a reader or writer buffers for small frames.
@@ -140,17 +140,24 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// The reading side of a connection after its handshake.
+pub type ConnReader = FrameReader<ReadHalf<TcpStream>>;
+/// The writing side of a connection after its handshake.
+pub type ConnWriter = FrameWriter<WriteHalf<TcpStream>>;
+
 /// Takes over a connection after its handshake: a reader (keeping whatever
 /// the handshake had already buffered) and a writer, each with its limit.
+/// (`tokio::io::split` rather than `into_split`: the stream may be a
+/// simulated one, see `net`.)
 pub fn split_framed<C>(
     framed: Framed<TcpStream, C>,
     max_in_bytes: usize,
     max_out_bytes: usize,
-) -> (FrameReader<OwnedReadHalf>, FrameWriter<OwnedWriteHalf>) {
+) -> (ConnReader, ConnWriter) {
     let parts = framed.into_parts();
     // The handshake flushes every frame it sends.
     debug_assert!(parts.write_buf.is_empty());
-    let (read, write) = parts.io.into_split();
+    let (read, write) = tokio::io::split(parts.io);
     (
         FrameReader::new(parts.read_buf, read, max_in_bytes),
         FrameWriter::new(write, max_out_bytes),
@@ -161,12 +168,12 @@ pub fn split_framed<C>(
 mod tests {
     use super::*;
 
-    async fn pair() -> (TcpStream, TcpStream) {
+    async fn pair() -> (tokio::net::TcpStream, tokio::net::TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (a, b) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
         (a.expect("connect"), b.expect("accept").0)
     }
 

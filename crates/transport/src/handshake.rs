@@ -11,6 +11,7 @@
 use crate::errors::HandshakeError;
 use crate::frame_codec::MsgpackCodec;
 use crate::instance_secret::InstanceSecret;
+use crate::net::TcpStream;
 use crate::peer_auth::{Exchange, Purpose, Side, nonce};
 use crate::wire::{
     CLIENT_FRAME_BYTES_MAX, ClientFrame, Hello, HelloProof, HelloReply, MAGIC,
@@ -22,7 +23,6 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tokio_util::codec::Framed;

@@ -58,7 +58,7 @@ impl fmt::Debug for InstanceSecret {
 impl InstanceSecret {
     /// A new random secret (32 bytes from the OS-seeded generator).
     pub fn generate() -> InstanceSecret {
-        let bytes: [u8; GENERATED_BYTES] = rand::random();
+        let bytes: [u8; GENERATED_BYTES] = crate::determinism::random();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         InstanceSecret {
             key: hex.into_bytes(),

@@ -9,7 +9,9 @@
 //! * [`instance_secret`], [`peer_auth`], [`session_ticket`]: who may speak
 //!   as a replica, as an operator, and as a client session;
 //! * [`peer_pool`]: outbound replica connections with reconnection;
-//! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings.
+//! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings;
+//! * [`net`], [`determinism`]: sockets, randomness and clocks, which a
+//!   simulation (feature `sim`) replaces with deterministic ones.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,11 +33,13 @@
 pub mod addresses;
 pub mod admin;
 pub mod byte_budget;
+pub mod determinism;
 pub mod errors;
 pub mod frame_codec;
 pub mod frame_io;
 pub mod handshake;
 pub mod instance_secret;
+pub mod net;
 pub mod peer_auth;
 pub mod peer_pool;
 pub mod session_ticket;

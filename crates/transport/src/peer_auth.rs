@@ -69,7 +69,7 @@ pub struct Exchange<'a> {
 
 /// A fresh random nonce.
 pub fn nonce() -> Vec<u8> {
-    rand::random::<[u8; NONCE_BYTES]>().to_vec()
+    crate::determinism::random::<[u8; NONCE_BYTES]>().to_vec()
 }
 
 impl Exchange<'_> {

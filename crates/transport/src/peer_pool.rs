@@ -110,7 +110,7 @@ impl PeerPool {
                 secret: self.secret.clone(),
                 largest_frame: self.largest_frame.clone(),
             };
-            let task = tokio::spawn(peer_task(link, rx));
+            let task = crate::determinism::spawn(peer_task(link, rx));
             self.peers.insert(
                 *id,
                 Peer {

@@ -28,13 +28,11 @@ impl InstanceSecret {
     /// Opens a new session: a random id, its issue time (now, but never
     /// before `not_before_ms`) and its secret.
     pub fn issue_session(&self, not_before_ms: u64) -> SessionTicket {
-        let mut id = rand::random::<u64>();
+        let mut id = crate::determinism::random::<u64>();
         while id == RESERVED_ID {
-            id = rand::random();
+            id = crate::determinism::random();
         }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = crate::determinism::unix_time_ms();
         let issued_ms = now_ms.max(not_before_ms);
         SessionTicket {
             id,

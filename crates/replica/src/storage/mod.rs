@@ -280,7 +280,9 @@ impl DurableStore {
         self.writer.append(&self.unsynced, self.unsynced_writes)?;
         self.unsynced.clear();
         self.unsynced_writes = 0;
-        self.stats.last_fsync = self.writer.sync()?;
+        if !crate::bugs::injected(crate::bugs::ReplicaBug::MissingFsync) {
+            self.stats.last_fsync = self.writer.sync()?;
+        }
         self.stats.fsyncs += 1;
         self.unsynced_decided_from = None;
         Ok(())
@@ -305,7 +307,9 @@ impl DurableStore {
     fn seal(&mut self, next: u64) -> Result<(), StorageError> {
         let seal = frame_write(&[Record::Sealed(next)], self.take_commit());
         self.writer.append(&seal, 1)?;
-        self.stats.last_fsync = self.writer.sync()?;
+        if !crate::bugs::injected(crate::bugs::ReplicaBug::MissingFsync) {
+            self.stats.last_fsync = self.writer.sync()?;
+        }
         self.stats.fsyncs += 1;
         Ok(())
     }
