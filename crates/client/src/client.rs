@@ -329,10 +329,10 @@ struct InFlight {
     sent_at: Option<Instant>,
     /// Resend at this time (after `Busy`).
     retry_at: Option<Instant>,
-    /// Sent at least once, on any connection: it may have run.
-    ever_sent: bool,
     /// `Busy` answers so far: each doubles the pause before the next try.
     busy: u32,
+    /// Copies sent so far, on any connection (one sent may have run).
+    sends: u32,
 }
 
 struct Actor {
@@ -490,8 +490,8 @@ impl Actor {
                 cancel_at: None,
                 sent_at: None,
                 retry_at: None,
-                ever_sent: false,
                 busy: 0,
+                sends: 0,
             },
         );
         self.send_many(&[seq]).await;
@@ -605,8 +605,8 @@ impl Actor {
                     cancel_at: req.wait.map(|w| now + w),
                     sent_at: None,
                     retry_at: None,
-                    ever_sent: false,
                     busy: 0,
+                    sends: 0,
                 },
             );
             seqs.push(seq);
@@ -629,7 +629,7 @@ impl Actor {
             if let Some(flight) = self.inflight.get_mut(seq) {
                 flight.sent_at = Some(now);
                 flight.retry_at = None;
-                flight.ever_sent = true;
+                flight.sends = flight.sends.saturating_add(1);
                 calls.push(CallRequest {
                     seq: *seq,
                     acked,
@@ -807,7 +807,12 @@ impl Actor {
                     None => {}
                 }
             }
-            Err(CallError::Busy) => self.retry_when_not_busy(seq),
+            // Not a final answer: the replicas did not record the refusal, so
+            // a copy of this call still on its way may run. Retry the same
+            // call (same seq) until it gets one.
+            Err(CallError::Busy | CallError::TooManyInFlight { .. }) => {
+                self.retry_when_not_busy(seq)
+            }
             Err(CallError::Application(value)) => {
                 let method = self
                     .inflight
@@ -817,11 +822,16 @@ impl Actor {
                 self.complete(seq, Err(ClientError::Application { method, value }));
             }
             Err(CallError::SessionExpired) => {
-                // This call did not run: the replicas refused it. The others
-                // in flight belonged to the ended session too; those already
-                // sent may have run before it ended, and their replies are
-                // gone with it.
-                self.complete(seq, Err(ClientError::Call(CallError::SessionExpired)));
+                // The replicas refused this copy. If it was the only one sent,
+                // the call did not run; if an earlier copy went out, that one
+                // may have run and its reply was lost (it then fails below
+                // with the others as of unknown outcome). The others in
+                // flight belonged to the ended session too; those already
+                // sent may have run before it ended.
+                let sent_once = self.inflight.get(&seq).is_some_and(|f| f.sends <= 1);
+                if sent_once {
+                    self.complete(seq, Err(ClientError::Call(CallError::SessionExpired)));
+                }
                 self.fail_session_ended("the session expired");
                 self.start_new_session();
             }
@@ -907,7 +917,7 @@ impl Actor {
     /// did not run; one sent may have run, and its reply is lost.
     fn fail_session_ended(&mut self, why: &str) {
         for (_, f) in std::mem::take(&mut self.inflight) {
-            let err = if f.ever_sent {
+            let err = if f.sends > 0 {
                 ClientError::OutcomeUnknown {
                     method: f.method,
                     reason: format!("{why} before its reply arrived"),

@@ -26,7 +26,7 @@
 use concoord_object::Waiter;
 use concoord_transport::wire::CallError;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Calls of one client the table holds at once (unanswered, or answered with
 /// the reply not yet acknowledged).
@@ -36,6 +36,10 @@ pub const IN_FLIGHT_PER_CLIENT_MAX: u64 = 4096;
 /// client's done calls between blocked ones); past it the call is refused as
 /// too many in flight.
 const DONE_RANGES_MAX: usize = 1024;
+
+/// `done` ranges of one call that count at most (the client sends at most
+/// this many with each call).
+pub const DONE_RANGES_PER_CALL: usize = 64;
 
 /// Ended sessions remembered, to refuse their late retries.
 pub const ENDED_SESSIONS_REMEMBERED: usize = 65_536;
@@ -73,21 +77,32 @@ impl ClientSession {
 
     /// Merges the client's `done` ranges and forgets their replies (never a
     /// blocked call's: a client cannot hold the reply of a call still blocked).
+    /// At most [`DONE_RANGES_PER_CALL`] ranges of a call count, and a range
+    /// that would be new once [`DONE_RANGES_MAX`] are held is left out: its
+    /// replies are then kept, which is always safe (a retry is answered from
+    /// them), and the table stays bounded whatever a client sends.
     fn absorb_done(&mut self, ranges: &[(u64, u64)]) {
-        for &(start, end) in ranges {
+        for &(start, end) in ranges.iter().take(DONE_RANGES_PER_CALL) {
             let start = start.max(self.acked.saturating_add(1));
             if start > end {
                 continue;
             }
             let mut lo = start;
             let mut hi = end;
-            let overlapping: Vec<u64> = self
+            // The held ranges touching [start, end]: they are disjoint and
+            // sorted, so walk back from the last one starting at or before
+            // end + 1 while they reach start - 1.
+            let touching: Vec<u64> = self
                 .done
                 .range(..=hi.saturating_add(1))
-                .filter(|(s, e)| **e >= lo.saturating_sub(1) && **s <= hi.saturating_add(1))
+                .rev()
+                .take_while(|(_, e)| **e >= lo.saturating_sub(1))
                 .map(|(s, _)| *s)
                 .collect();
-            for s in overlapping {
+            if touching.is_empty() && self.done.len() >= DONE_RANGES_MAX {
+                continue;
+            }
+            for s in touching {
                 if let Some(e) = self.done.remove(&s) {
                     lo = lo.min(s);
                     hi = hi.max(e);
@@ -153,8 +168,10 @@ pub struct CallIdentity<'a> {
 pub struct SessionTable {
     clients: BTreeMap<u64, ClientSession>,
     ended: BTreeSet<u64>,
-    /// Ended sessions in the order they ended, with their issue times.
-    ended_order: VecDeque<(u64, u64)>,
+    /// The ended sessions by issue time: the earliest issued is forgotten
+    /// first, so the floor rises as little as it can (a session issued
+    /// earlier that has not called yet is refused only if it is older).
+    ended_by_issue: BTreeSet<(u64, u64)>,
     /// A session not in the table and issued at or before this (ms since the
     /// Unix epoch) may have ended and been forgotten: it is refused.
     forgotten_issued_ms: u64,
@@ -266,14 +283,15 @@ impl SessionTable {
             .collect()
     }
 
-    /// Ends a session: its entries are freed and its id remembered. When the
-    /// oldest remembered one is forgotten, the floor rises to its issue time.
+    /// Ends a session: its entries are freed and its id remembered. Past
+    /// [`ENDED_SESSIONS_REMEMBERED`] the one issued earliest is forgotten and
+    /// the floor rises to its issue time.
     pub fn end(&mut self, client: u64) {
         let issued_ms = self.clients.remove(&client).map_or(0, |s| s.issued_ms);
         if self.ended.insert(client) {
-            self.ended_order.push_back((client, issued_ms));
-            while self.ended_order.len() > ENDED_SESSIONS_REMEMBERED {
-                if let Some((old, issued)) = self.ended_order.pop_front() {
+            self.ended_by_issue.insert((issued_ms, client));
+            while self.ended_by_issue.len() > ENDED_SESSIONS_REMEMBERED {
+                if let Some((issued, old)) = self.ended_by_issue.pop_first() {
                     self.ended.remove(&old);
                     self.forgotten_issued_ms = self.forgotten_issued_ms.max(issued);
                 }
@@ -472,9 +490,13 @@ mod tests {
         t.end(1);
         assert!(t.is_empty());
         assert_eq!(admit(&mut t, 1, 2, 0), Admission::Ended);
+        // As many others, issued no earlier, end after it: the one issued
+        // earliest (ties: the lowest id) is forgotten.
         for c in 2..(ENDED_SESSIONS_REMEMBERED as u64 + 2) {
+            admit(&mut t, c, 1, 0);
             t.end(c);
         }
         assert!(!t.has_ended(1));
+        assert!(t.has_ended(2));
     }
 }
