@@ -265,12 +265,46 @@ fn openreplica_sets_up_nodes_launches_an_instance_that_survives_a_killed_replica
     let said = text(&out.stdout);
     assert!(out.status.success(), "status: {said}{}", text(&out.stderr));
     assert_eq!(said.matches(" running").count(), 3, "{said}");
+    assert!(!said.contains("not running"), "{said}");
     assert!(said.contains("the instance"), "{said}");
+
+    // A name server outside the view, on the third node, answers for the
+    // instance it follows.
+    let out = hosts.openreplica(&[
+        "nameserver",
+        "--node",
+        &addrs[2],
+        "-n",
+        "counterdomain.test",
+        "--dns-port",
+        "5353",
+    ]);
+    assert!(out.status.success(), "nameserver: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("domain:    counterdomain.test"),
+        "{}",
+        text(&out.stdout)
+    );
+    wait_until(Duration::from_secs(10), "the name server to answer", || {
+        let dig = Command::new("dig")
+            .args(["+short", "+time=1", "+tries=1", "-p", "5353"])
+            .arg(format!("@{}", addrs[2]))
+            .args(["counterdomain.test", "A"])
+            .output();
+        dig.is_ok_and(|o| {
+            let got = text(&o.stdout);
+            addrs.iter().all(|a| got.lines().any(|l| l.trim() == a))
+        })
+    });
 
     // kill -9 one replica: the instance goes on, and status says so.
     let launched = hosts.launched();
     let pids = recorded_pids(&launched);
-    assert_eq!(pids.len(), 3, "{launched}");
+    assert_eq!(
+        pids.len(),
+        4,
+        "three replicas and a name server: {launched}"
+    );
     run(Command::new("kill").args(["-9", &pids[1].to_string()]));
     for _ in 0..3 {
         rt.block_on(counter.increment())

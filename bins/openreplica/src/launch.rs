@@ -103,7 +103,12 @@ fn plan(kind: Kind, node: &Node, user_args: &[String], state: &State, remote_dir
             format!("{host}:{port}")
         }
         Kind::Nameserver => {
-            let host = flag_value(&args, "--dns-addr", "--dns-addr").unwrap_or(node.host.clone());
+            // `concoord nameserver` answers on 127.0.0.1 unless told: on a
+            // remote node, answer on the node's address.
+            let host = flag_value(&args, "-a", "--dns-addr").unwrap_or_else(|| {
+                args.extend(["--dns-addr".into(), node.host.clone()]);
+                node.host.clone()
+            });
             let port = flag_value(&args, "--dns-port", "--dns-port").unwrap_or("53".into());
             format!("{host}:{port}")
         }
