@@ -3,8 +3,8 @@
 //! calls, and a call in flight when its session ends is reported as maybe
 //! run, not as refused.
 
-use concoord_client::ClientError;
 use concoord_client::proxies::Lock;
+use concoord_client::{ClientError, ClientOptions};
 use concoord_integration_tests::{Cluster, ReplicaSpec, runtime};
 use std::time::Duration;
 
@@ -86,5 +86,30 @@ fn a_call_in_flight_when_its_session_is_closed_may_have_run_and_says_so() {
         assert_eq!(client.try_acquire().await.expect("a new session"), None);
         holder.release().await.expect("the holder releases");
         assert_eq!(client.try_acquire().await.expect("try_acquire"), Some(2));
+    });
+}
+
+#[test]
+fn a_call_made_after_every_replica_is_gone_times_out_instead_of_hanging() {
+    let mut cluster = Cluster::start_spec(LOCK, "client_no_replica", "127.0.20.32", 1);
+    let boot = cluster.bootstrap_live();
+    let rt = runtime();
+    rt.block_on(async {
+        let options = ClientOptions {
+            call_timeout: Duration::from_secs(2),
+            ..ClientOptions::default()
+        };
+        let lock = Lock::connect_with(&boot, options).await.expect("connect");
+        assert_eq!(lock.try_acquire().await.expect("try_acquire"), Some(1));
+        cluster.replicas[0].kill9();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let outcome = tokio::time::timeout(Duration::from_secs(20), lock.try_acquire()).await;
+        let err = outcome
+            .expect("the call ends within its timeout, not never")
+            .expect_err("no replica answers");
+        assert!(
+            matches!(err, ClientError::Unreachable { .. }) && !err.outcome_unknown(),
+            "a call never sent did not run: {err:?}"
+        );
     });
 }

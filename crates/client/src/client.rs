@@ -408,6 +408,15 @@ impl Actor {
             // Stay connected even when idle: the keep-alives hold the session
             // (and whatever locks it holds).
             if !self.is_connected() {
+                // Calls asked while no replica answers get their deadline
+                // too (they wait in flight, and are sent on reconnection).
+                while open {
+                    match requests.try_recv() {
+                        Ok(req) => self.submit(vec![req]).await,
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                    }
+                }
                 if let Some(refusal) = self.reconnect().await {
                     self.fail_all(|| clone_refusal(&refusal));
                     if !open {
@@ -943,11 +952,20 @@ impl Actor {
             .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
             .map(|(s, _)| *s)
             .collect();
+        let tried = self.describe_failures();
         for seq in expired {
             if let Some(f) = self.inflight.remove(&seq) {
-                let err = ClientError::Timeout {
-                    method: f.method.clone(),
-                    after: self.options.call_timeout,
+                // Never sent: no replica was reachable, and it did not run.
+                let err = if f.sends == 0 {
+                    ClientError::Unreachable {
+                        after: self.options.call_timeout,
+                        tried: tried.clone(),
+                    }
+                } else {
+                    ClientError::Timeout {
+                        method: f.method.clone(),
+                        after: self.options.call_timeout,
+                    }
                 };
                 let _ = f.reply.send(Err(err));
             }
