@@ -120,8 +120,30 @@ impl Replica {
         Replica::start_with_env(spec, test, ip, port, boot, extra, &[])
     }
 
-    /// Starts a replica of `spec` with extra environment variables.
+    /// Starts a replica of `spec` with extra environment variables. A
+    /// founder (no `boot`) gets `--new-instance`: every test founds its
+    /// instance on purpose (see [`Replica::start_as_user`]).
     pub fn start_with_env(
+        spec: ReplicaSpec,
+        test: &str,
+        ip: &str,
+        port: u16,
+        boot: Option<&str>,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Replica {
+        let founding = ["--new-instance"];
+        let extra: Vec<&str> = match boot {
+            None => extra.iter().chain(&founding).copied().collect(),
+            Some(_) => extra.to_vec(),
+        };
+        Replica::start_as_user(spec, test, ip, port, boot, &extra, env)
+    }
+
+    /// Starts a replica with exactly the flags a user would give: a founder
+    /// without `--new-instance` first checks that no running instance counts
+    /// its address as a member.
+    pub fn start_as_user(
         spec: ReplicaSpec,
         test: &str,
         ip: &str,
@@ -183,6 +205,18 @@ impl Replica {
         self.child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// How the process ended, if it ends within `limit`.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 

@@ -74,6 +74,7 @@ fn malformed_connections_are_closed_and_the_replica_keeps_serving() {
             role: Role::Client { session: None },
             token: None,
             nonce: Vec::new(),
+            instance: None,
         };
         let answer =
             send_raw_and_wait_for_close(&addr, &frame(&rmp_serde::to_vec(&hello).expect("encode")))

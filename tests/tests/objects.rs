@@ -57,6 +57,19 @@ fn bank_refuses_overdrafts_and_unknown_accounts() {
                 requested: 71
             }
         );
+        // `concoord call` shows the error as JSON with its field names.
+        let out = std::process::Command::new(concoord_integration_tests::binary("concoord"))
+            .args(["call", "-b", &boot, "debit", "alice", "71"])
+            .output()
+            .expect("run concoord call");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                r#"{"InsufficientFunds":{"account":"alice","balance":70,"requested":71}}"#
+            ),
+            "field names kept: {stderr}"
+        );
         assert_eq!(
             returned(b.deposit("alice".into(), -5).await),
             BankError::InvalidAmount(-5)

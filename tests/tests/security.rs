@@ -20,8 +20,9 @@ use concoord_integration_tests::{
     COUNTER, Cluster, Replica, ReplicaSpec, binary, log_dir, output_within, runtime, secret_file,
     status, status_with, wait_until,
 };
+use concoord_transport::InstanceCell;
 use concoord_transport::InstanceSecret;
-use concoord_transport::handshake::connect_peer;
+use concoord_transport::handshake::{PeerIdentity, connect_peer};
 use concoord_transport::wire::{
     AdminReply, AdminRequest, ClientFrame, Hello, HelloProof, HelloReply, PeerFrame, ReplicaFrame,
     Role, SessionTicket,
@@ -580,16 +581,16 @@ fn a_member_contradicting_a_decided_slot_is_reported_and_the_replica_keeps_servi
         // An insider: it holds the secret and speaks as the leader. It
         // decides a far slot one way, then the other way.
         let leader_addr = t.addr(t.leader);
-        let (_, mut conn) = connect_peer(
-            &addr,
-            t.leader_node,
-            &leader_addr,
-            None,
-            &secret,
-            Duration::from_secs(2),
-        )
-        .await
-        .expect("a member proves the secret");
+        let insider = PeerIdentity {
+            me: t.leader_node,
+            my_addr: &leader_addr,
+            token: None,
+            secret: &secret,
+            instance: &InstanceCell::new(None),
+        };
+        let (_, mut conn) = connect_peer(&addr, &insider, Duration::from_secs(2))
+            .await
+            .expect("a member proves the secret");
         let far = t.before[0].0 + 1_000_000;
         for entry in [Entry::Noop, forged_increments(1)] {
             let reply = Message::CatchupReply {

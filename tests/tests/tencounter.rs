@@ -7,22 +7,18 @@ use tencounter::{TenCounterBlockingProxy, TenCounterProxy};
 
 /// The proxy `concoord object -o tests/tencounter/src/lib.rs::TenCounter`
 /// generated (checked against the generator by `object_cli.rs`).
-#[allow(dead_code)]
 mod standalone {
     include!("../tencounter/src/tencounter_proxy.rs");
 }
 
 /// The proxy types `concoord object -p 1..3` generates (type 0, the
 /// default, is `standalone` above).
-#[allow(dead_code)]
 mod p1 {
     include!("../tencounter/generated/tencounter_proxy_p1.rs");
 }
-#[allow(dead_code)]
 mod p2 {
     include!("../tencounter/generated/tencounter_proxy_p2.rs");
 }
-#[allow(dead_code)]
 mod p3 {
     include!("../tencounter/generated/tencounter_proxy_p3.rs");
 }
@@ -39,7 +35,7 @@ fn tencounter_is_served_by_its_own_binary_and_called_through_both_proxies_across
     let rt = runtime();
     rt.block_on(async {
         let macro_proxy = TenCounterProxy::connect(&boot).await.expect("connect");
-        let file_proxy = standalone::TenCounter::connect(&boot)
+        let file_proxy = standalone::TenCounterProxy::connect(&boot)
             .await
             .expect("connect");
         macro_proxy.increment().await.expect("increment");
@@ -56,7 +52,7 @@ fn tencounter_is_served_by_its_own_binary_and_called_through_both_proxies_across
 
     rt.block_on(async {
         let macro_proxy = TenCounterProxy::connect(&boot).await.expect("connect");
-        let file_proxy = standalone::TenCounter::connect(&boot)
+        let file_proxy = standalone::TenCounterProxy::connect(&boot)
             .await
             .expect("connect");
         macro_proxy
@@ -79,6 +75,16 @@ fn tencounter_is_served_by_its_own_binary_and_called_through_both_proxies_across
     })
     .join()
     .expect("thread");
+    assert_eq!(value, 30);
+
+    // And from inside async code, where a proxy built on tokio's `block_on`
+    // panics ("Cannot start a runtime from within a runtime"); the proxy is
+    // dropped there too.
+    let inside_boot = cluster.bootstrap_live();
+    let value = rt.block_on(async move {
+        let p = TenCounterBlockingProxy::connect(&inside_boot).expect("connect inside async code");
+        p.getvalue().expect("read inside async code")
+    });
     assert_eq!(value, 30);
 }
 
@@ -144,11 +150,11 @@ fn every_generated_proxy_type_calls_the_object() {
     let boot = cluster.bootstrap_live();
     let rt = runtime();
     rt.block_on(async {
-        let basic = standalone::TenCounter::connect(&boot)
+        let basic = standalone::TenCounterProxy::connect(&boot)
             .await
             .expect("type 0");
-        let batching = p2::TenCounter::connect(&boot).await.expect("type 2");
-        let pipelined = p3::TenCounter::connect(&boot).await.expect("type 3");
+        let batching = p2::TenCounterProxy::connect(&boot).await.expect("type 2");
+        let pipelined = p3::TenCounterProxy::connect(&boot).await.expect("type 3");
         // Concurrent calls through the batching and pipelined proxies.
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -165,11 +171,30 @@ fn every_generated_proxy_type_calls_the_object() {
         assert_eq!(basic.getvalue().await.expect("read"), 410);
     });
     let value = std::thread::spawn(move || {
-        let blocking = p1::TenCounter::connect(&boot).expect("type 1");
+        let blocking = p1::TenCounterBlockingProxy::connect(&boot).expect("type 1");
         blocking.decrement().expect("type 1 decrement");
         blocking.getvalue().expect("read")
     })
     .join()
     .expect("thread");
     assert_eq!(value, 400);
+}
+
+#[test]
+fn a_users_replica_binary_help_names_its_object_and_only_flags_that_apply() {
+    let out = std::process::Command::new(concoord_integration_tests::binary("tencounter-replica"))
+        .arg("--help")
+        .output()
+        .expect("run tencounter-replica --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(help.contains("TenCounter"), "names the object:\n{help}");
+    assert!(
+        !help.contains("--objectname"),
+        "no -o in a one-object binary:\n{help}"
+    );
+    assert!(
+        help.contains("--boot") && help.contains("--writetodisk"),
+        "{help}"
+    );
 }

@@ -249,7 +249,7 @@ fn main() -> ExitCode {
     if let Workload::Barrier = args.workload
         && let Err(e) = concoord_replica::block_on(async {
             let c = Client::connect_with(&args.boot, options.clone()).await?;
-            c.call::<_, ()>("__concoordinit__", &(args.clients as u64,))
+            c.call::<_, ()>(concoord_client::CONCOORD_INIT, &(args.clients as u64,))
                 .await
         })
     {

@@ -96,12 +96,15 @@ pub fn run(args: CallArgs) -> ExitCode {
         dns_server: args.dns_server,
         ..ClientOptions::default()
     };
+    // The proxies' `concoord_init` is the wire's `__concoordinit__`.
+    let method = match args.method.as_str() {
+        "concoord_init" => concoord_client::CONCOORD_INIT,
+        other => other,
+    };
     let outcome = concoord_replica::block_on(async {
         let client = Client::connect_with(&args.boot, options).await?;
         let wait = Duration::from_secs_f64(args.timeout.max(0.1));
-        let reply = client
-            .call_raw_waiting(&args.method, encoded, Some(wait))
-            .await;
+        let reply = client.call_raw_waiting(method, encoded, Some(wait)).await;
         if let (Ok(bytes), Some(hold)) = (&reply, args.hold) {
             print_reply(bytes);
             tokio::time::sleep(Duration::from_secs_f64(hold.max(0.0))).await;

@@ -10,6 +10,7 @@
 
 use crate::status::fetch;
 use clap::Args;
+use concoord_replica::builtin;
 use concoord_transport::InstanceSecret;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,15 @@ pub struct ClusterArgs {
     /// Snapshot every this many slots (with -w).
     #[arg(long, value_name = "SLOTS")]
     snapshot_every: Option<usize>,
+    /// Seconds a silent client's session lasts (the replicas' --session-ttl).
+    #[arg(long, value_name = "SECS")]
+    session_ttl: Option<f64>,
+    /// Seconds of silence before the leader suspects a replica.
+    #[arg(long, value_name = "SECS")]
+    suspect_after: Option<f64>,
+    /// Seconds of silence before the leader removes a replica from the view.
+    #[arg(long, value_name = "SECS")]
+    remove_after: Option<f64>,
 }
 
 fn log_path(log_dir: &Path, port: u16) -> PathBuf {
@@ -98,8 +108,16 @@ fn spawn_replica(
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .kill_on_drop(true);
-    if let Some(b) = boot {
-        cmd.args(["-b", b]);
+    match boot {
+        Some(b) => {
+            cmd.args(["-b", b]);
+        }
+        // The first start founds the instance on purpose; a founder
+        // restarted alone checks first that nobody counts it as a member.
+        None if !restart => {
+            cmd.arg("--new-instance");
+        }
+        None => {}
     }
     if let Some(t) = &args.token {
         cmd.args(["-t", t]);
@@ -114,6 +132,16 @@ fn spawn_replica(
     }
     if let Some(n) = args.snapshot_every {
         cmd.args(["--snapshot-every", &n.to_string()]);
+    }
+    let passed_on = [
+        ("--session-ttl", args.session_ttl),
+        ("--suspect-after", args.suspect_after),
+        ("--remove-after", args.remove_after),
+    ];
+    for (flag, value) in passed_on {
+        if let Some(v) = value {
+            cmd.args([flag, &v.to_string()]);
+        }
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a replica: {e}"))
@@ -297,7 +325,13 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             "ConCoord instance is up with {} replicas. Try:",
             args.replicas
         );
-        eprintln!("  concoord call -b \"{bootstrap}\" increment");
+        let methods: Vec<&str> = builtin::resolve(&args.objectname)
+            .map(|b| b.methods.iter().map(|(name, _)| *name).collect())
+            .unwrap_or_default();
+        if let Some(first) = methods.first() {
+            eprintln!("  concoord call -b \"{bootstrap}\" {first} [ARGS…]");
+            eprintln!("  (methods of {}: {})", args.objectname, methods.join(", "));
+        }
         eprintln!("  concoord status -b \"{bootstrap}\"");
         eprintln!(
             "The instance secret is in {} (replicas joining by hand and concoord add/remove \

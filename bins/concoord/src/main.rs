@@ -30,7 +30,8 @@ enum Command {
     Replica(ReplicaArgs),
     /// Call a method of a replicated object and print the reply as JSON.
     Call(call::CallArgs),
-    /// Show each replica's role, leader, ballot, progress and view.
+    /// Show each replica's role, leader, ballot, progress and view (exit code 4 if they
+    /// belong to different instances).
     Status(status::StatusArgs),
     /// Start a local cluster of N replicas on 127.0.0.1; Ctrl-C stops it.
     Cluster(cluster::ClusterArgs),

@@ -134,6 +134,12 @@ pub fn run(args: ObjectArgs) -> ExitCode {
             .unwrap_or(Path::new("."))
             .join(standalone::file_name(&ty))
     });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::from(1);
+    }
     if let Err(e) = std::fs::write(&out, &generated.code) {
         eprintln!("error: cannot write {}: {e}", out.display());
         return ExitCode::from(1);

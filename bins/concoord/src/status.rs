@@ -1,10 +1,12 @@
-//! `concoord status`: each replica's view of the instance.
+//! `concoord status`: each replica's view of the instance, and a warning
+//! (exit code 4) when the replicas asked belong to different instances.
 
 use clap::Args;
 use concoord_client::ClientError;
 use concoord_client::discovery::resolve_bootstrap;
 use concoord_transport::admin::admin_request;
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,6 +46,7 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
     serde_json::json!({
         "addr": r.addr,
         "node": r.node.to_string(),
+        "instance": r.instance.map(|i| i.to_string()),
         "object": r.object,
         "role": r.role,
         "leader": r.leader.as_ref().map(|l| l.addr.clone()),
@@ -98,6 +101,7 @@ pub fn run(args: StatusArgs) -> ExitCode {
         out
     });
     let mut reachable = 0;
+    let mut instances: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if !args.json {
         println!(
             "{:<22} {:<17} {:<10} {:<22} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}  VIEW",
@@ -117,6 +121,10 @@ pub fn run(args: StatusArgs) -> ExitCode {
         match result {
             Ok(r) => {
                 reachable += 1;
+                let instance = r
+                    .instance
+                    .map_or("(not learned yet)".to_string(), |i| i.to_string());
+                instances.entry(instance).or_default().push(r.addr.clone());
                 if args.json {
                     println!("{}", to_json(&r));
                 } else {
@@ -190,6 +198,29 @@ pub fn run(args: StatusArgs) -> ExitCode {
     if reachable == 0 {
         eprintln!("error: no replica answered");
         return ExitCode::from(3);
+    }
+    let known: Vec<_> = instances
+        .iter()
+        .filter(|(id, _)| !id.starts_with('('))
+        .collect();
+    if known.len() > 1 {
+        let groups: Vec<String> = known
+            .iter()
+            .map(|(id, addrs)| format!("instance {id}: {}", addrs.join(", ")))
+            .collect();
+        eprintln!(
+            "warning: these replicas belong to {} different instances ({}). A replica \
+             restarted without its state (and without -b) founds a new instance: stop it and \
+             rejoin it with -b ADDR of a running replica",
+            known.len(),
+            groups.join("; ")
+        );
+        return ExitCode::from(4);
+    }
+    if !args.json
+        && let Some((id, _)) = known.first()
+    {
+        println!("instance {id}");
     }
     ExitCode::SUCCESS
 }

@@ -13,7 +13,8 @@
 use crate::discovery::{resolve_bootstrap, resolve_domain};
 use crate::errors::{ClientError, MethodError};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
-use concoord_transport::handshake::{ClientConnection, connect_client};
+use concoord_transport::InstanceId;
+use concoord_transport::handshake::{ClientConnection, ClientWelcome, connect_client_of};
 use concoord_transport::wire::{
     CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket,
 };
@@ -29,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Calls queued to the background task before `call` waits.
 const REQUEST_QUEUE_MAX: usize = 4096;
@@ -163,6 +164,9 @@ impl Client {
                     tried: actor.describe_failures(),
                 });
             }
+        }
+        if let Some((instance, first)) = actor.instance.clone() {
+            refuse_mixed_instances(&actor.addrs, &first, instance, &options).await?;
         }
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE_MAX);
         concoord_transport::determinism::spawn(actor.run(rx));
@@ -365,6 +369,9 @@ struct Actor {
     /// The bootstrap domain, if the client was given one, and when it was
     /// last resolved.
     domain: Option<(String, Instant)>,
+    /// The instance of the first replica that welcomed us, and that
+    /// replica: the client never talks to replicas of another.
+    instance: Option<(InstanceId, String)>,
 }
 
 impl Actor {
@@ -387,6 +394,7 @@ impl Actor {
             done: BTreeMap::new(),
             failures: BTreeMap::new(),
             domain: None,
+            instance: None,
         }
     }
 
@@ -688,16 +696,25 @@ impl Actor {
         }
         self.cursor = (self.cursor + 1) % self.addrs.len().max(1);
         for addr in order {
-            match connect_client(
+            match connect_client_of(
                 &addr,
                 self.ticket.clone(),
                 self.options.token.clone(),
+                self.instance.as_ref().map(|(i, _)| *i),
                 self.options.connect_timeout,
             )
             .await
             {
-                Ok((_, ticket, conn)) => {
+                Ok(ClientWelcome {
+                    ticket,
+                    conn,
+                    instance,
+                    ..
+                }) => {
                     debug!(%addr, session = ticket.id, "connected");
+                    if let (None, Some(instance)) = (&self.instance, instance) {
+                        self.instance = Some((instance, addr.clone()));
+                    }
                     self.id.store(ticket.id, Ordering::Relaxed);
                     self.ticket = Some(ticket);
                     let (sink, stream) = conn.split();
@@ -711,6 +728,18 @@ impl Actor {
                 }
                 Err(HandshakeError::Rejected { addr, reason }) => {
                     return Some(ClientError::Refused(format!("{addr}: {reason}")));
+                }
+                Err(HandshakeError::OtherInstance { theirs, .. }) => {
+                    // Not ours: skip it, and say why if nothing else answers.
+                    let ours = self.instance.as_ref().map_or(String::new(), |(i, a)| {
+                        format!(", not to instance {i} of {a}")
+                    });
+                    let why = format!(
+                        "belongs to instance {theirs}{ours} (a replica restarted without its \
+                         state founds a new instance; rejoin it with -b)"
+                    );
+                    warn!(%addr, "skipping a replica of another instance: {why}");
+                    self.failures.insert(addr, why);
                 }
                 Err(e) => {
                     self.failures.insert(addr, e.to_string());
@@ -1029,6 +1058,44 @@ impl Actor {
 fn frames_of(calls: Vec<CallRequest>) -> Vec<Vec<CallRequest>> {
     let bytes = |c: &CallRequest| c.method.len() + c.args.len() + 32;
     paxos_core::split_by_bytes(calls, bytes, FRAME_CALLS_BYTES_MAX)
+}
+
+/// How long a new client asks the other bootstrap replicas which instance
+/// they belong to (those that do not answer by then are not waited for).
+const INSTANCE_PROBE_LIMIT: Duration = Duration::from_secs(1);
+
+/// Asks every other bootstrap replica which instance it belongs to: a client
+/// whose list names replicas of two instances (one restarted without its
+/// state founds a new, empty one) fails now, naming both, rather than read
+/// and write whichever it happened to reach first.
+async fn refuse_mixed_instances(
+    addrs: &[String],
+    first: &str,
+    instance: InstanceId,
+    options: &ClientOptions,
+) -> Result<(), ClientError> {
+    let limit = options.connect_timeout.min(INSTANCE_PROBE_LIMIT);
+    let mut probes: futures::stream::FuturesUnordered<_> = addrs
+        .iter()
+        .filter(|a| a.as_str() != first)
+        .map(|addr| async move {
+            let probe =
+                connect_client_of(addr, None, options.token.clone(), Some(instance), limit).await;
+            (addr, probe)
+        })
+        .collect();
+    let deadline = Instant::now() + limit;
+    while let Ok(Some((addr, probe))) = tokio::time::timeout_at(deadline, probes.next()).await {
+        if let Err(HandshakeError::OtherInstance { theirs, .. }) = probe {
+            return Err(ClientError::MixedInstances {
+                first: first.to_string(),
+                first_instance: instance,
+                other: addr.clone(),
+                other_instance: theirs,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn clone_refusal(e: &ClientError) -> ClientError {

@@ -75,6 +75,25 @@ pub enum ClientError {
         /// What is wrong.
         detail: String,
     },
+    /// The bootstrap list names replicas of two different instances (a
+    /// replica restarted without its state and without `-b` founds a new,
+    /// empty instance on its old address). The client refuses to mix them.
+    #[error(
+        "the bootstrap list mixes two instances: {first} belongs to instance {first_instance}, \
+         {other} to instance {other_instance}. List replicas of one instance only; a replica \
+         restarted without its state (and without -b) founds a new instance: stop it and rejoin \
+         it with -b ADDR of a running replica"
+    )]
+    MixedInstances {
+        /// The replica connected to first.
+        first: String,
+        /// Its instance.
+        first_instance: concoord_transport::InstanceId,
+        /// A replica of another instance.
+        other: String,
+        /// That one's instance.
+        other_instance: concoord_transport::InstanceId,
+    },
     /// A replica refused the connection (wrong token, other protocol version).
     #[error("connection refused: {0}")]
     Refused(String),

@@ -29,6 +29,9 @@ pub mod errors;
 pub mod proxies;
 
 pub use client::{CallMode, Client, ClientOptions};
+/// The wire name of the method proxies call `concoord_init` (the original's
+/// `__concoordinit__`), which re-initialises the object on every replica.
+pub use concoord_object::CONCOORD_INIT;
 pub use concoord_transport::wire::CallError;
 pub use errors::{ClientError, MethodError};
 

@@ -26,8 +26,10 @@ enum Second {
 /// session with its ticket, resending call 1) it answers per `second`.
 async fn fake_replica(listener: TcpListener, second: Second) {
     let secret = InstanceSecret::generate();
+    let instance = concoord_transport::InstanceCell::new(None);
     let creds = Credentials {
         me: Default::default(),
+        instance: &instance,
         token: None,
         secret: &secret,
         sessions_not_before_ms: 0,

@@ -105,6 +105,8 @@ fn replica_options(i: usize) -> ReplicaOptions {
         election_ticks: 30,
         data_dir: Some(PathBuf::from("/data")),
         repair: false,
+        // Every run founds a fresh instance on purpose.
+        new_instance: true,
         snapshot_every: 64,
         // A replica down for a while must come back as a member.
         failure_detection: None,

@@ -14,6 +14,8 @@ pub struct Builtin {
     pub dotted: &'static str,
     /// The short name.
     pub short: &'static str,
+    /// Its methods, as the object declares them.
+    pub methods: &'static [(&'static str, concoord_object::MethodKind)],
 }
 
 /// Declares the table of names and the dispatch from a name to a replica of
@@ -26,6 +28,7 @@ macro_rules! builtins {
                 $(Builtin {
                     dotted: <$ty as concoord_object::ReplicatedObject>::type_name(),
                     short: $short,
+                    methods: <$ty as concoord_object::ReplicatedObject>::methods(),
                 }),*
             ]
         }

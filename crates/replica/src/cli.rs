@@ -60,6 +60,12 @@ pub struct ReplicaArgs {
     /// works too).
     #[arg(long, value_name = "URL", requires = "route53")]
     pub route53_endpoint: Option<String>,
+    /// Found a new instance at once, even if this address may be a member of
+    /// a running one (without it, a founder whose peer secret file already
+    /// existed first listens 2.5 s for that instance's replicas, and refuses
+    /// to found if one calls: rejoin it with -b instead).
+    #[arg(long, conflicts_with = "boot")]
+    pub new_instance: bool,
     /// Keep promises, accepted values, decisions and snapshots on disk, and
     /// resume from them after a restart (same identity).
     #[arg(short = 'w', long = "writetodisk")]
@@ -173,6 +179,7 @@ impl ReplicaArgs {
             peer_secret,
             data_dir,
             repair: self.repair,
+            new_instance: self.new_instance,
             snapshot_every: self.snapshot_every,
             failure_detection,
             session_ttl: std::time::Duration::from_secs_f64(self.session_ttl),

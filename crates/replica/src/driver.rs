@@ -44,7 +44,6 @@ use crate::sessions::StoredReply;
 use crate::storage::{DurableStore, announced_floor};
 use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
-use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::determinism::HashMap;
 use concoord_transport::peer_pool::PeerPool;
@@ -52,6 +51,7 @@ use concoord_transport::wire::{
     AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, DnsService,
     MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
 };
+use concoord_transport::{InstanceCell, InstanceSecret};
 use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,6 +80,8 @@ pub struct Security {
     pub token: Option<String>,
     /// The instance secret (the peer pool proves it to every peer).
     pub secret: InstanceSecret,
+    /// The instance this replica belongs to (shared with the listener).
+    pub instance: Arc<InstanceCell>,
     /// What the listener counts (refused connections among them).
     pub stats: Arc<ListenerStats>,
     /// The byte budgets shared with the connections.
@@ -135,6 +137,10 @@ pub struct Driver<O> {
     sessions: SessionKeeper,
     guard: PeerGuard,
     peers_authenticated: bool,
+    /// The instance this replica belongs to.
+    instance: Arc<InstanceCell>,
+    /// Whether it led at the end of the last turn (for the log).
+    was_leader: bool,
     sessions_not_before_ms: Arc<AtomicU64>,
     stats: Arc<ListenerStats>,
     budgets: Arc<Budgets>,
@@ -157,7 +163,14 @@ impl<O: ReplicatedObject> Driver<O> {
         dns: Option<DnsLink>,
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
-        let pool = PeerPool::new(node.id(), my_addr.clone(), security.token, security.secret);
+        let instance = security.instance.clone();
+        let pool = PeerPool::new(
+            node.id(),
+            my_addr.clone(),
+            security.token,
+            security.secret,
+            security.instance,
+        );
         let mut driver = Driver {
             node,
             state: ReplicatedState::default(),
@@ -179,6 +192,8 @@ impl<O: ReplicatedObject> Driver<O> {
             sessions,
             guard: PeerGuard::default(),
             peers_authenticated,
+            instance,
+            was_leader: false,
             sessions_not_before_ms: security.sessions_not_before_ms,
             stats: security.stats,
             budgets: security.budgets,
@@ -217,6 +232,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
             }
             self.process_ready()?;
+            self.log_leadership_change();
             if !self.node.is_leader() {
                 // What it proposed is no longer held for it (step-down drops
                 // the queue and the slots in flight). A leadership cannot
@@ -667,6 +683,26 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
+    /// One INFO line when this replica becomes the leader or stops being it.
+    fn log_leadership_change(&mut self) {
+        let leading = self.node.is_leader();
+        if leading == self.was_leader {
+            return;
+        }
+        self.was_leader = leading;
+        let ballot = self.node.status().promised;
+        if leading {
+            info!(round = ballot.round, "this replica is the leader now");
+        } else {
+            let leader = self.node.leader().and_then(|l| self.addr_of(l));
+            info!(
+                round = ballot.round,
+                new_leader = leader.as_deref().unwrap_or("unknown yet"),
+                "this replica is no longer the leader"
+            );
+        }
+    }
+
     /// Hands the name server the latest view when it or the leader changed
     /// (a cheap comparison otherwise: this runs every turn).
     fn send_view_to_name_server(&mut self) {
@@ -799,6 +835,7 @@ impl<O: ReplicatedObject> Driver<O> {
             .unwrap_or_default();
         StatusReport {
             node: s.id,
+            instance: self.instance.get(),
             addr: self.my_addr.clone(),
             object: O::type_name().to_string(),
             role: role.to_string(),

@@ -19,6 +19,7 @@ pub mod bugs;
 pub mod builtin;
 pub mod cli;
 pub mod driver;
+pub mod founding_check;
 pub mod join;
 pub mod limits;
 pub mod logged_call;
@@ -35,9 +36,10 @@ pub mod storage;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
+use concoord_transport::InstanceCell;
 use concoord_transport::net::TcpListener;
 use concoord_transport::wire::DnsService;
 use paxos_core::Member;
@@ -78,6 +80,9 @@ pub struct ReplicaOptions {
     pub data_dir: Option<std::path::PathBuf>,
     /// Set a damaged data directory aside and rejoin as a new replica.
     pub repair: bool,
+    /// Found a new instance without first checking that no running instance
+    /// counts this address as its member (see `founding_check`).
+    pub new_instance: bool,
     /// Take a snapshot every this many decided slots.
     pub snapshot_every: usize,
     /// Leader-side failure detection: suspect a silent member after the first
@@ -107,6 +112,7 @@ impl Default for ReplicaOptions {
             election_ticks: 50,
             data_dir: None,
             repair: false,
+            new_instance: false,
             snapshot_every: 10_000,
             failure_detection: Some((Duration::from_secs(5), Duration::from_secs(10))),
             session_ttl: Duration::from_secs(5),
@@ -154,6 +160,9 @@ pub enum ReplicaError {
     /// The name server (`-n`) cannot start.
     #[error("{0}")]
     Nameserver(#[from] concoord_nameserver::NameserverError),
+    /// A founder found its address is a member of a running instance.
+    #[error("{0}")]
+    MemberElsewhere(String),
     /// The replica stopped on an unrecoverable error.
     #[error("replica stopped: {0}")]
     Fatal(String),
@@ -182,8 +191,19 @@ pub async fn run_on<O: ReplicatedObject>(
         None => startup::start::<O>(&opts, &my_addr)?,
     };
     peer_secret::announce(&start.secret, &opts.addr, &my_addr);
-    let secret = start.secret.secret;
     let id = start.node.id();
+    // A secret this start did not make may be a running instance's.
+    if start.founding && !opts.new_instance && !start.secret.created {
+        let founder = founding_check::Founder {
+            me: id,
+            my_addr: &my_addr,
+            token: opts.token.as_deref(),
+            secret: &start.secret.secret,
+        };
+        founding_check::listen_before_founding(&listener, &founder, founding_check::GRACE).await?;
+    }
+    let secret = start.secret.secret;
+    let instance = Arc::new(InstanceCell::new(start.instance));
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);
     let sessions_not_before_ms = Arc::new(AtomicU64::new(0));
     let stats = Arc::new(server::ListenerStats::default());
@@ -192,6 +212,7 @@ pub async fn run_on<O: ReplicatedObject>(
         me: id,
         token: opts.token.clone(),
         secret: secret.clone(),
+        instance: instance.clone(),
         sessions_not_before_ms: sessions_not_before_ms.clone(),
         client_slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
         budgets: budgets.clone(),
@@ -230,6 +251,7 @@ pub async fn run_on<O: ReplicatedObject>(
     let security = driver::Security {
         token: opts.token.clone(),
         secret,
+        instance,
         sessions_not_before_ms,
         stats,
         budgets,
@@ -260,7 +282,19 @@ struct StandaloneArgs {
 /// the `concoord replica` flags from the command line, logs to the console,
 /// and runs until killed. `-o`, if given, must name `O`.
 pub fn main<O: ReplicatedObject>() -> ExitCode {
-    let args = StandaloneArgs::parse().replica;
+    // The binary serves one object: its help names it and leaves out -o
+    // (still accepted, and checked, for scripts written for `concoord
+    // replica`).
+    let command = StandaloneArgs::command()
+        .mut_arg("objectname", |a| a.hide(true))
+        .about(format!(
+            "Serve a replicated {} (a ConCoord replica)",
+            O::type_name()
+        ));
+    let args = match StandaloneArgs::from_arg_matches(&command.get_matches()) {
+        Ok(parsed) => parsed.replica,
+        Err(e) => e.exit(),
+    };
     cli::init_logging(args.debug);
     if let Some(name) = &args.objectname {
         let class = O::type_name().rsplit('.').next().unwrap_or_default();

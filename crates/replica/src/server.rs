@@ -22,7 +22,6 @@ use crate::limits::{
 use crate::reply_queue::{self, Outbox, Queued, ReplyQueue};
 use concoord_transport::CodecError;
 use concoord_transport::HandshakeError;
-use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::frame_io::{ConnReader, ConnWriter, split_framed};
 use concoord_transport::handshake::{Accepted, Credentials, PeerConnection, ServedClient, accept};
@@ -30,6 +29,7 @@ use concoord_transport::net::TcpListener;
 use concoord_transport::wire::{
     CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
 };
+use concoord_transport::{InstanceCell, InstanceSecret};
 use paxos_core::{Message, NodeId};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,6 +132,8 @@ pub struct Gate {
     pub token: Option<String>,
     /// The instance secret.
     pub secret: InstanceSecret,
+    /// The instance this replica belongs to (learned once by a joiner).
+    pub instance: Arc<InstanceCell>,
     /// New sessions are issued no earlier than this (kept by the driver from
     /// the replicated state: after every ended session it forgot).
     pub sessions_not_before_ms: Arc<AtomicU64>,
@@ -169,6 +171,7 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
         concoord_transport::determinism::spawn(async move {
             let creds = Credentials {
                 me: gate.me,
+                instance: &gate.instance,
                 token: gate.token.as_deref(),
                 secret: &gate.secret,
                 sessions_not_before_ms: gate.sessions_not_before_ms.load(Ordering::Relaxed),
@@ -177,7 +180,7 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
             let accepted = accept(stream, &creds, HANDSHAKE_TIMEOUT).await;
             drop(handshaking);
             match accepted {
-                Err(e @ HandshakeError::Refused(_)) => {
+                Err(e @ (HandshakeError::Refused(_) | HandshakeError::OtherInstance { .. })) => {
                     gate.stats.refused.fetch_add(1, Ordering::Relaxed);
                     warn!(%peer, "connection refused: {e}");
                 }
@@ -186,7 +189,9 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                     "as many clients are connected as --max-connections allows",
                 ),
                 Err(e) => debug!(%peer, "handshake failed: {e}"),
-                Ok(Accepted::Replica { node, addr, conn }) => {
+                Ok(Accepted::Replica {
+                    node, addr, conn, ..
+                }) => {
                     debug!(%peer, %node, %addr, "peer connected and proved its identity");
                     if events.send(Event::PeerHello { node, addr }).await.is_err() {
                         return;

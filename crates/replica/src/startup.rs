@@ -15,7 +15,7 @@ use crate::peer_secret::{self, Resolved};
 use crate::storage::{self, Disk, DurableStore, Identity, OsDisk};
 use crate::{ReplicaError, ReplicaOptions};
 use concoord_object::ReplicatedObject;
-use concoord_transport::determinism;
+use concoord_transport::{InstanceId, determinism};
 use paxos_core::{Config, Member, Node, NodeId};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -28,6 +28,11 @@ pub struct Start {
     pub storage: Option<DurableStore>,
     /// Whether it must ask to be added to the view.
     pub joining: bool,
+    /// Whether this start founds a new instance (rather than resuming a
+    /// replica's state or joining).
+    pub founding: bool,
+    /// Its instance, if known now (a joiner learns it from its peers).
+    pub instance: Option<InstanceId>,
     /// Its instance secret.
     pub secret: Resolved,
 }
@@ -117,6 +122,8 @@ fn identity<O: ReplicatedObject>(
                 node,
                 storage: Some(store),
                 joining: false,
+                founding: false,
+                instance: identity.instance,
                 secret,
             })
         }
@@ -136,6 +143,8 @@ fn fresh<O: ReplicatedObject>(
     disk: Arc<dyn Disk>,
 ) -> Result<Start, ReplicaError> {
     let id = NodeId(determinism::random::<u64>().max(1));
+    let joining = !opts.bootstrap.is_empty();
+    let instance = (!joining).then(InstanceId::generate);
     let storage = match dir {
         Some(dir) => Some(DurableStore::create_on(
             disk,
@@ -144,6 +153,7 @@ fn fresh<O: ReplicatedObject>(
                 node: id,
                 addr: my_addr.to_string(),
                 object: O::type_name().to_string(),
+                instance,
             },
         )?),
         None => None,
@@ -152,12 +162,11 @@ fn fresh<O: ReplicatedObject>(
         id,
         addr: my_addr.to_string(),
     };
-    let joining = !opts.bootstrap.is_empty();
     let node = if joining {
         info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, durable = storage.is_some(), "joining an instance");
         Node::join(config(opts, id))
     } else {
-        info!(object = O::type_name(), addr = %my_addr, node = %id, durable = storage.is_some(), "starting a new instance");
+        info!(object = O::type_name(), addr = %my_addr, node = %id, instance = %instance.map(|i| i.to_string()).unwrap_or_default(), durable = storage.is_some(), "starting a new instance");
         Node::bootstrap(config(opts, id), std::slice::from_ref(&me))
     }
     .map_err(fatal)?;
@@ -165,6 +174,8 @@ fn fresh<O: ReplicatedObject>(
         node,
         storage,
         joining,
+        founding: !joining,
+        instance,
         secret,
     })
 }

@@ -208,9 +208,10 @@ impl ObjectError {
         }
     }
 
-    /// An application error carrying `value` to the caller.
+    /// An application error carrying `value` to the caller (structs with
+    /// their field names, so a tool can show them as JSON objects).
     pub fn application<E: Serialize>(value: &E) -> Self {
-        ObjectError::Application(rmp_serde::to_vec(value).unwrap_or_default())
+        ObjectError::Application(rmp_serde::to_vec_named(value).unwrap_or_default())
     }
 }
 
@@ -229,9 +230,12 @@ impl fmt::Display for ObjectError {
 
 impl std::error::Error for ObjectError {}
 
-/// Encodes a method's return value.
+/// Encodes a method's return value, structs with their field names (a
+/// typed client decodes either form; `concoord call` shows them as JSON
+/// objects rather than arrays).
 pub fn reply<T: Serialize>(value: &T) -> Result<Vec<u8>, ObjectError> {
-    rmp_serde::to_vec(value).map_err(|e| ObjectError::State(format!("cannot encode reply: {e}")))
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| ObjectError::State(format!("cannot encode reply: {e}")))
 }
 
 /// Argument encoding: every call's arguments travel as one msgpack array.

@@ -88,6 +88,19 @@ pub enum HandshakeError {
         "{0} did not prove it holds this instance's peer secret: it belongs to another instance, or one of the two has the wrong --peer-secret"
     )]
     Impostor(String),
+    /// The two sides proved the same secret but belong to different
+    /// instances (a replica restarted without its state founded a new one).
+    #[error(
+        "{addr} belongs to instance {theirs}, this side to instance {ours}: a replica restarted without its state (and without -b) founds a new instance; stop it and rejoin it with -b ADDR of a running replica"
+    )]
+    OtherInstance {
+        /// The other side.
+        addr: String,
+        /// Its instance.
+        theirs: crate::InstanceId,
+        /// Ours.
+        ours: crate::InstanceId,
+    },
     /// The replica answered with a handshake step that does not fit.
     #[error("{addr} answered the handshake with {got}")]
     Unexpected {

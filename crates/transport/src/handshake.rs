@@ -10,6 +10,7 @@
 
 use crate::errors::HandshakeError;
 use crate::frame_codec::MsgpackCodec;
+use crate::instance_id::{InstanceCell, InstanceId, compatible};
 use crate::instance_secret::InstanceSecret;
 use crate::net::TcpStream;
 use crate::peer_auth::{Exchange, Purpose, Side, nonce};
@@ -45,6 +46,9 @@ pub enum Accepted {
         node: NodeId,
         /// Its advertised address.
         addr: String,
+        /// The instance it said it belongs to (ours, or `None` if it has
+        /// not learned it yet).
+        instance: Option<InstanceId>,
         /// The connection.
         conn: PeerConnection,
     },
@@ -68,6 +72,8 @@ pub enum Accepted {
 pub struct Credentials<'a> {
     /// This replica's node id.
     pub me: NodeId,
+    /// This replica's instance: a connection of another is refused.
+    pub instance: &'a InstanceCell,
     /// The token every connection must present, if any.
     pub token: Option<&'a str>,
     /// The instance secret.
@@ -166,14 +172,28 @@ pub async fn accept(
                 &peer,
             )
             .await?;
+            // Only now, authenticated, may its instance count: it may be
+            // what tells a founder it is a member elsewhere.
+            if let Err(ours) = creds.instance.check_or_adopt(hello.instance) {
+                let theirs = hello.instance.unwrap_or(ours);
+                let reason = mismatch_reason(Some(ours), Some(theirs));
+                let _ = refuse::<_, ()>(framed, limit, &peer, &reason).await;
+                return Err(HandshakeError::OtherInstance {
+                    addr: format!("{peer} (replica {addr}, node {node})"),
+                    theirs,
+                    ours,
+                });
+            }
             let welcome = HelloReply::Welcome {
                 node: creds.me,
                 session: None,
+                instance: creds.instance.get(),
             };
             send_within(&mut framed, welcome, limit, &peer).await?;
             Ok(Accepted::Replica {
                 node,
                 addr,
+                instance: hello.instance,
                 conn: framed.map_codec(|_| MsgpackCodec::new(PEER_FRAME_BYTES_MAX)),
             })
         }
@@ -208,6 +228,7 @@ async fn welcome_client<In>(
     let welcome = HelloReply::Welcome {
         node: creds.me,
         session: Some(ticket),
+        instance: creds.instance.get(),
     };
     send_within(&mut framed, welcome, limit, peer).await?;
     Ok(Accepted::Client {
@@ -260,6 +281,20 @@ async fn challenge(
             .to_string(),
     };
     refuse(framed, limit, peer, &reason).await
+}
+
+/// Why a connection between two instances is refused, for the side that
+/// reads it.
+fn mismatch_reason(ours: Option<InstanceId>, theirs: Option<InstanceId>) -> String {
+    let show = |i: Option<InstanceId>| i.map_or("unknown".to_string(), |i| i.to_string());
+    format!(
+        "instance mismatch: this replica belongs to instance {}, the connection to instance {}. \
+         A replica restarted without its state (and without -b) founds a new instance: stop \
+         it and rejoin it with -b ADDR of a running replica; a client's bootstrap list must \
+         name replicas of one instance only",
+        show(ours),
+        show(theirs)
+    )
 }
 
 /// Sends `Rejected` (best effort) and returns the refusal.
@@ -354,9 +389,15 @@ fn unexpected(addr: &str, reply: HelloReply) -> HandshakeError {
     }
 }
 
+/// What a replica's welcome said.
+struct Welcomed {
+    node: NodeId,
+    instance: Option<InstanceId>,
+}
+
 /// The initiator's half of `peer_auth`: checks the replica's proof, answers
 /// with its own, and waits for the welcome. Returns the replica's node id
-/// and its session for this connection (operators get one).
+/// and instance.
 async fn prove(
     addr: &str,
     hello: Hello,
@@ -364,7 +405,7 @@ async fn prove(
     me: NodeId,
     secret: &InstanceSecret,
     limit: Duration,
-) -> Result<(NodeId, Option<SessionTicket>, Connecting<HelloProof>), HandshakeError> {
+) -> Result<(Welcomed, Connecting<HelloProof>), HandshakeError> {
     let my_nonce = hello.nonce.clone();
     let (reply, framed) = open(addr, hello, limit).await?;
     let HelloReply::Challenge { node, nonce, proof } = reply else {
@@ -387,7 +428,9 @@ async fn prove(
     };
     send_within(&mut framed, answer, limit, addr).await?;
     match receive(&mut framed, limit, addr).await? {
-        HelloReply::Welcome { node: n, session } if n == node => Ok((node, session, framed)),
+        HelloReply::Welcome {
+            node: n, instance, ..
+        } if n == node => Ok((Welcomed { node, instance }, framed)),
         HelloReply::Welcome { .. } => Err(HandshakeError::Unexpected {
             addr: addr.to_string(),
             got: "a welcome from another node than the challenge",
@@ -396,24 +439,43 @@ async fn prove(
     }
 }
 
-/// Opens a replica-to-replica connection as node `me`, proving it holds the
-/// instance secret (and checking the other side does).
+/// How a replica presents itself on its outbound links.
+pub struct PeerIdentity<'a> {
+    /// Its node id.
+    pub me: NodeId,
+    /// The address it serves on.
+    pub my_addr: &'a str,
+    /// The instance's token, if it has one.
+    pub token: Option<String>,
+    /// The instance secret it proves.
+    pub secret: &'a InstanceSecret,
+    /// Its instance (learned here if not known yet).
+    pub instance: &'a InstanceCell,
+}
+
+/// Opens a replica-to-replica connection as `me.me`, proving it holds the
+/// instance secret (and checking the other side does and is of the same
+/// instance).
 pub async fn connect_peer(
     addr: &str,
-    me: NodeId,
-    my_addr: &str,
-    token: Option<String>,
-    secret: &InstanceSecret,
+    me: &PeerIdentity<'_>,
     limit: Duration,
 ) -> Result<(NodeId, PeerConnection), HandshakeError> {
     let role = Role::Replica {
-        node: me,
-        addr: my_addr.to_string(),
+        node: me.me,
+        addr: me.my_addr.to_string(),
     };
-    let hello = Hello::new(role, token, nonce());
-    let (node, _, framed) = prove(addr, hello, Purpose::Replica, me, secret, limit).await?;
+    let hello = Hello::new(role, me.token.clone(), nonce()).of_instance(me.instance.get());
+    let (welcomed, framed) = prove(addr, hello, Purpose::Replica, me.me, me.secret, limit).await?;
+    if let Err(ours) = me.instance.check_or_adopt(welcomed.instance) {
+        return Err(HandshakeError::OtherInstance {
+            addr: addr.to_string(),
+            theirs: welcomed.instance.unwrap_or(ours),
+            ours,
+        });
+    }
     Ok((
-        node,
+        welcomed.node,
         framed.map_codec(|_| MsgpackCodec::new(PEER_FRAME_BYTES_MAX)),
     ))
 }
@@ -426,17 +488,53 @@ pub async fn connect_client(
     token: Option<String>,
     limit: Duration,
 ) -> Result<(NodeId, SessionTicket, ClientConnection), HandshakeError> {
-    let hello = Hello::new(Role::Client { session }, token, Vec::new());
+    let w = connect_client_of(addr, session, token, None, limit).await?;
+    Ok((w.node, w.ticket, w.conn))
+}
+
+/// A client connection and what the replica's welcome said.
+pub struct ClientWelcome {
+    /// The replica's node id.
+    pub node: NodeId,
+    /// The session's ticket.
+    pub ticket: SessionTicket,
+    /// The replica's instance (`None` if it has not learned it yet).
+    pub instance: Option<InstanceId>,
+    /// The connection.
+    pub conn: ClientConnection,
+}
+
+/// Like [`connect_client`], for a client that met instance `expected`
+/// before: a replica of another instance is an error (`OtherInstance`).
+pub async fn connect_client_of(
+    addr: &str,
+    session: Option<SessionTicket>,
+    token: Option<String>,
+    expected: Option<InstanceId>,
+    limit: Duration,
+) -> Result<ClientWelcome, HandshakeError> {
+    let hello = Hello::new(Role::Client { session }, token, Vec::new()).of_instance(expected);
     let (reply, framed) = open(addr, hello, limit).await?;
     match reply {
         HelloReply::Welcome {
             node,
             session: Some(ticket),
-        } => Ok((
+            instance,
+        } if compatible(expected, instance) => Ok(ClientWelcome {
             node,
             ticket,
-            framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
-        )),
+            instance,
+            conn: framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
+        }),
+        HelloReply::Welcome {
+            instance: Some(theirs),
+            session: Some(_),
+            ..
+        } => Err(HandshakeError::OtherInstance {
+            addr: addr.to_string(),
+            theirs,
+            ours: expected.unwrap_or(theirs),
+        }),
         HelloReply::Welcome { session: None, .. } => Err(HandshakeError::Unexpected {
             addr: addr.to_string(),
             got: "a welcome without a session",
@@ -454,9 +552,10 @@ pub async fn connect_operator(
     limit: Duration,
 ) -> Result<(NodeId, ClientConnection), HandshakeError> {
     let hello = Hello::new(Role::Operator, token, nonce());
-    let (node, _, framed) = prove(addr, hello, Purpose::Operator, NodeId(0), secret, limit).await?;
+    let (welcomed, framed) =
+        prove(addr, hello, Purpose::Operator, NodeId(0), secret, limit).await?;
     Ok((
-        node,
+        welcomed.node,
         framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),
     ))
 }

@@ -7,7 +7,8 @@
 //! * [`handshake`]: the versioned, authenticated `Hello` exchange that opens
 //!   every connection;
 //! * [`instance_secret`], [`peer_auth`], [`session_ticket`]: who may speak
-//!   as a replica, as an operator, and as a client session;
+//!   as a replica, as an operator, and as a client session; [`instance_id`]:
+//!   which instance a replica belongs to;
 //! * [`peer_pool`]: outbound replica connections with reconnection;
 //! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings;
 //! * [`net`], [`determinism`]: sockets, randomness and clocks, which a
@@ -38,6 +39,7 @@ pub mod errors;
 pub mod frame_codec;
 pub mod frame_io;
 pub mod handshake;
+pub mod instance_id;
 pub mod instance_secret;
 pub mod net;
 pub mod peer_auth;
@@ -47,4 +49,5 @@ pub mod wire;
 
 pub use errors::{CodecError, HandshakeError, SecretError};
 pub use frame_codec::MsgpackCodec;
+pub use instance_id::{InstanceCell, InstanceId};
 pub use instance_secret::InstanceSecret;

@@ -12,7 +12,8 @@
 use crate::byte_budget::{ByteBudget, Reserved};
 use crate::errors::{CodecError, HandshakeError};
 use crate::frame_io::split_framed;
-use crate::handshake::connect_peer;
+use crate::handshake::{PeerIdentity, connect_peer};
+use crate::instance_id::InstanceCell;
 use crate::instance_secret::InstanceSecret;
 use crate::wire::{PEER_FRAME_BYTES_MAX, PeerFrame};
 use paxos_core::{Message, NodeId};
@@ -48,20 +49,28 @@ pub struct PeerPool {
     my_addr: String,
     token: Option<String>,
     secret: InstanceSecret,
+    instance: Arc<InstanceCell>,
     peers: BTreeMap<NodeId, Peer>,
     dropped: u64,
     largest_frame: Arc<AtomicU64>,
 }
 
 impl PeerPool {
-    /// A pool for replica `me`, reachable at `my_addr`, proving `secret`
-    /// to every peer it connects to.
-    pub fn new(me: NodeId, my_addr: String, token: Option<String>, secret: InstanceSecret) -> Self {
+    /// A pool for replica `me` of `instance`, reachable at `my_addr`,
+    /// proving `secret` to every peer it connects to.
+    pub fn new(
+        me: NodeId,
+        my_addr: String,
+        token: Option<String>,
+        secret: InstanceSecret,
+        instance: Arc<InstanceCell>,
+    ) -> Self {
         PeerPool {
             me,
             my_addr,
             token,
             secret,
+            instance,
             peers: BTreeMap::new(),
             dropped: 0,
             largest_frame: Arc::new(AtomicU64::new(0)),
@@ -108,6 +117,7 @@ impl PeerPool {
                 my_addr: self.my_addr.clone(),
                 token: self.token.clone(),
                 secret: self.secret.clone(),
+                instance: self.instance.clone(),
                 largest_frame: self.largest_frame.clone(),
             };
             let task = crate::determinism::spawn(peer_task(link, rx));
@@ -150,6 +160,7 @@ struct Link {
     my_addr: String,
     token: Option<String>,
     secret: InstanceSecret,
+    instance: Arc<InstanceCell>,
     largest_frame: Arc<AtomicU64>,
 }
 
@@ -161,12 +172,19 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         my_addr,
         token,
         secret,
+        instance,
         largest_frame,
     } = link;
+    let identity = PeerIdentity {
+        me,
+        my_addr: &my_addr,
+        token,
+        secret: &secret,
+        instance: &instance,
+    };
     let mut backoff = BACKOFF_MIN;
     loop {
-        let connected =
-            connect_peer(&addr, me, &my_addr, token.clone(), &secret, CONNECT_TIMEOUT).await;
+        let connected = connect_peer(&addr, &identity, CONNECT_TIMEOUT).await;
         let conn = match connected {
             Ok((node, conn)) if node == to => conn,
             Ok((node, _)) => {
@@ -175,7 +193,11 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
-            Err(e @ (HandshakeError::Impostor(_) | HandshakeError::Rejected { .. })) => {
+            Err(
+                e @ (HandshakeError::Impostor(_)
+                | HandshakeError::Rejected { .. }
+                | HandshakeError::OtherInstance { .. }),
+            ) => {
                 // Reachable but refusing, or not of this instance: say so
                 // (once per back-off round), it will not fix itself quickly.
                 warn!(%addr, error = %e, "cannot connect to peer");

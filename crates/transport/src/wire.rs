@@ -5,6 +5,7 @@
 //! clients send [`ClientFrame`]s and receive [`ReplicaFrame`]s. Each value is
 //! one length-prefixed msgpack frame (see `frame_codec`).
 
+pub use crate::instance_id::InstanceId;
 use paxos_core::{Ballot, Member, Message, NodeId, Slot};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -13,8 +14,9 @@ use std::fmt;
 pub const MAGIC: [u8; 4] = *b"CCRD";
 /// Version of this protocol; a replica refuses any other. Version 2 added
 /// peer authentication and session tickets; version 3 promises in parts,
-/// the call size limit and the status of the replica's bounds.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// the call size limit and the status of the replica's bounds; version 4
+/// the instance id in every handshake and status.
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Largest frame between replicas. Replicas split what they send each other
 /// (`paxos_core::Config::max_message_bytes`, 4 MiB of log entries), so a
 /// frame holds at most that or one call of [`CALL_BYTES_MAX`], well below.
@@ -87,10 +89,15 @@ pub struct Hello {
     /// operators only, empty for clients).
     #[serde(with = "serde_bytes")]
     pub nonce: Vec<u8>,
+    /// The instance the connecting side belongs to (a replica) or expects
+    /// (a client that met the instance before); `None` if not known yet.
+    /// A replica of another instance refuses the connection.
+    pub instance: Option<InstanceId>,
 }
 
 impl Hello {
-    /// A hello for this protocol version.
+    /// A hello for this protocol version, from a side that knows no
+    /// instance yet.
     pub fn new(role: Role, token: Option<String>, nonce: Vec<u8>) -> Self {
         Hello {
             magic: MAGIC,
@@ -98,7 +105,13 @@ impl Hello {
             role,
             token,
             nonce,
+            instance: None,
         }
+    }
+
+    /// The same hello from a side of instance `instance`.
+    pub fn of_instance(self, instance: Option<InstanceId>) -> Self {
+        Hello { instance, ..self }
     }
 }
 
@@ -112,6 +125,9 @@ pub enum HelloReply {
         node: NodeId,
         /// The connection's session (`None` for replicas).
         session: Option<SessionTicket>,
+        /// The replica's instance (`None` while a joining replica has not
+        /// learned it yet).
+        instance: Option<InstanceId>,
     },
     /// To a replica or operator: prove you hold the instance secret. The
     /// replica proves it first.
@@ -345,6 +361,8 @@ pub struct MemberStatus {
 pub struct StatusReport {
     /// This replica's node id.
     pub node: NodeId,
+    /// The instance it belongs to (`None` while a joiner has not learned it).
+    pub instance: Option<InstanceId>,
     /// This replica's address.
     pub addr: String,
     /// The object type it hosts.

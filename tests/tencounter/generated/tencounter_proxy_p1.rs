@@ -5,46 +5,48 @@
 
 /// Blocking client proxy for the replicated `TenCounter`.
 #[derive(Clone)]
-pub struct TenCounter {
-    client: ::concoord::__private::client::blocking::Client,
+#[allow(dead_code)]
+pub struct TenCounterBlockingProxy {
+    client: ::concoord::blocking::Client,
 }
-impl TenCounter {
+#[allow(dead_code)]
+impl TenCounterBlockingProxy {
+    /// The options `connect` uses (the token).
+    pub fn default_options() -> ::concoord::ClientOptions {
+        ::concoord::ClientOptions {
+            token: ::core::option::Option::None,
+            ..::core::default::Default::default()
+        }
+    }
     /// Connects to the instance (`"host:port, host:port"`).
     pub fn connect(
         bootstrap: &str,
-    ) -> ::core::result::Result<Self, ::concoord::__private::client::ClientError> {
-        let options = ::concoord::__private::client::ClientOptions {
-            token: ::core::option::Option::None,
-            ..::core::default::Default::default()
-        };
-        Self::connect_with(bootstrap, options)
+    ) -> ::core::result::Result<Self, ::concoord::ClientError> {
+        Self::connect_with(bootstrap, Self::default_options())
+    }
+    /// A proxy over an existing blocking client (sharing its session).
+    pub fn from_client(client: ::concoord::blocking::Client) -> Self {
+        Self { client }
     }
     /// Connects with explicit options.
     pub fn connect_with(
         bootstrap: &str,
-        options: ::concoord::__private::client::ClientOptions,
-    ) -> ::core::result::Result<Self, ::concoord::__private::client::ClientError> {
+        options: ::concoord::ClientOptions,
+    ) -> ::core::result::Result<Self, ::concoord::ClientError> {
         ::core::result::Result::Ok(Self {
-            client: ::concoord::__private::client::blocking::Client::connect_with(
-                bootstrap,
-                options,
-            )?,
+            client: ::concoord::blocking::Client::connect_with(bootstrap, options)?,
         })
     }
     /// The client underneath.
-    pub fn client(&self) -> &::concoord::__private::client::blocking::Client {
+    pub fn client(&self) -> &::concoord::blocking::Client {
         &self.client
     }
     /// Subtracts ten.
-    pub fn decrement(
-        &self,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    pub fn decrement(&self) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("decrement", &())
     }
     /// Adds ten.
-    pub fn increment(
-        &self,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    pub fn increment(&self) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("increment", &())
     }
     /// Divides the value (integer division; dividing by zero panics, which
@@ -52,19 +54,15 @@ impl TenCounter {
     pub fn divide(
         &self,
         by: i64,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("divide", &(by,))
     }
     /// The current value.
-    pub fn getvalue(
-        &self,
-    ) -> ::core::result::Result<i64, ::concoord::__private::client::ClientError> {
+    pub fn getvalue(&self) -> ::core::result::Result<i64, ::concoord::ClientError> {
         self.client.call("getvalue", &())
     }
     /// The seed's `__str__`.
-    pub fn describe(
-        &self,
-    ) -> ::core::result::Result<String, ::concoord::__private::client::ClientError> {
+    pub fn describe(&self) -> ::core::result::Result<String, ::concoord::ClientError> {
         self.client.call("describe", &())
     }
     /// Re-initialises the replicated object on every replica (the
@@ -72,7 +70,7 @@ impl TenCounter {
     pub fn concoord_init(
         &self,
         value: Option<i64>,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
-        self.client.call("__concoordinit__", &(value,))
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
+        self.client.call(::concoord::CONCOORD_INIT, &(value,))
     }
 }

@@ -5,55 +5,53 @@
 
 /// Client proxy for the replicated `TenCounter`: call it as if it were local.
 #[derive(Clone)]
-pub struct TenCounter {
-    client: ::concoord::__private::client::Client,
+#[allow(dead_code)]
+pub struct TenCounterProxy {
+    client: ::concoord::Client,
 }
-impl TenCounter {
+#[allow(dead_code)]
+impl TenCounterProxy {
     /// The options `connect` uses (token and call mode).
-    pub fn default_options() -> ::concoord::__private::client::ClientOptions {
-        ::concoord::__private::client::ClientOptions {
+    pub fn default_options() -> ::concoord::ClientOptions {
+        ::concoord::ClientOptions {
             token: ::core::option::Option::None,
-            mode: ::concoord::__private::client::CallMode::batched(),
+            mode: ::concoord::CallMode::batched(),
             ..::core::default::Default::default()
         }
     }
     /// Connects to the instance (`"host:port, host:port"`).
     pub async fn connect(
         bootstrap: &str,
-    ) -> ::core::result::Result<Self, ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<Self, ::concoord::ClientError> {
         Self::connect_with(bootstrap, Self::default_options()).await
     }
     /// Connects with explicit options.
     pub async fn connect_with(
         bootstrap: &str,
-        options: ::concoord::__private::client::ClientOptions,
-    ) -> ::core::result::Result<Self, ::concoord::__private::client::ClientError> {
+        options: ::concoord::ClientOptions,
+    ) -> ::core::result::Result<Self, ::concoord::ClientError> {
         ::core::result::Result::Ok(Self {
-            client: ::concoord::__private::client::Client::connect_with(
-                    bootstrap,
-                    options,
-                )
-                .await?,
+            client: ::concoord::Client::connect_with(bootstrap, options).await?,
         })
     }
     /// A proxy over an existing client (sharing its session).
-    pub fn from_client(client: ::concoord::__private::client::Client) -> Self {
+    pub fn from_client(client: ::concoord::Client) -> Self {
         Self { client }
     }
     /// The client underneath.
-    pub fn client(&self) -> &::concoord::__private::client::Client {
+    pub fn client(&self) -> &::concoord::Client {
         &self.client
     }
     /// Subtracts ten.
     pub async fn decrement(
         &self,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("decrement", &()).await
     }
     /// Adds ten.
     pub async fn increment(
         &self,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("increment", &()).await
     }
     /// Divides the value (integer division; dividing by zero panics, which
@@ -61,19 +59,19 @@ impl TenCounter {
     pub async fn divide(
         &self,
         by: i64,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
         self.client.call("divide", &(by,)).await
     }
     /// The current value.
     pub async fn getvalue(
         &self,
-    ) -> ::core::result::Result<i64, ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<i64, ::concoord::ClientError> {
         self.client.call("getvalue", &()).await
     }
     /// The seed's `__str__`.
     pub async fn describe(
         &self,
-    ) -> ::core::result::Result<String, ::concoord::__private::client::ClientError> {
+    ) -> ::core::result::Result<String, ::concoord::ClientError> {
         self.client.call("describe", &()).await
     }
     /// Re-initialises the replicated object on every replica (the
@@ -81,7 +79,7 @@ impl TenCounter {
     pub async fn concoord_init(
         &self,
         value: Option<i64>,
-    ) -> ::core::result::Result<(), ::concoord::__private::client::ClientError> {
-        self.client.call("__concoordinit__", &(value,)).await
+    ) -> ::core::result::Result<(), ::concoord::ClientError> {
+        self.client.call(::concoord::CONCOORD_INIT, &(value,)).await
     }
 }

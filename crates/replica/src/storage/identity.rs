@@ -1,5 +1,5 @@
-//! The `identity` file: which replica (node id, address, object) a data
-//! directory belongs to. Written once, atomically, as the last step of
+//! The `identity` file: which replica (node id, address, object, and the
+//! instance if it founded it) a data directory belongs to. Written once, atomically, as the last step of
 //! creating the directory (after the first log segment is durable), so a
 //! directory with an identity always has a log; a replica resumes its
 //! identity only from its own directory, and only with its whole history
@@ -8,6 +8,7 @@
 use super::disk::{Disk, write_atomically};
 use super::errors::{StorageError, io};
 use super::record::LOG_FORMAT;
+use concoord_transport::InstanceId;
 use paxos_core::NodeId;
 use std::path::Path;
 
@@ -21,6 +22,9 @@ pub struct Identity {
     pub addr: String,
     /// The object type it hosts.
     pub object: String,
+    /// The instance, if known when the directory was created (a founder's;
+    /// a joiner learns its instance from its peers at every start).
+    pub instance: Option<InstanceId>,
 }
 
 /// The file's name in the data directory.
@@ -40,12 +44,14 @@ impl Identity {
         let mut addr = None;
         let mut object = None;
         let mut format = None;
+        let mut instance = None;
         for line in text.lines() {
             match line.split_once('=') {
                 Some(("node", v)) => node = u64::from_str_radix(v.trim(), 16).ok().map(NodeId),
                 Some(("addr", v)) => addr = Some(v.trim().to_string()),
                 Some(("object", v)) => object = Some(v.trim().to_string()),
                 Some(("format", v)) => format = v.trim().parse::<u32>().ok(),
+                Some(("instance", v)) => instance = InstanceId::parse(v),
                 _ => {}
             }
         }
@@ -65,15 +71,23 @@ impl Identity {
                 format.map_or("1".to_string(), |f| f.to_string())
             )));
         }
-        Ok(Some(Identity { node, addr, object }))
+        Ok(Some(Identity {
+            node,
+            addr,
+            object,
+            instance,
+        }))
     }
 
     /// Writes the identity of `dir` (temp file, sync, rename, sync dir).
     pub fn write(&self, disk: &dyn Disk, dir: &Path) -> Result<(), StorageError> {
-        let text = format!(
+        let mut text = format!(
             "node={:016x}\naddr={}\nobject={}\nformat={LOG_FORMAT}\n",
             self.node.0, self.addr, self.object
         );
+        if let Some(instance) = self.instance {
+            text.push_str(&format!("instance={instance}\n"));
+        }
         write_atomically(disk, dir, FILE, text.as_bytes()).map_err(io(dir.join(FILE)))
     }
 
@@ -96,5 +110,29 @@ impl Identity {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::OsDisk;
+
+    #[test]
+    fn a_founders_identity_keeps_its_instance_and_a_joiners_has_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut identity = Identity {
+            node: NodeId(0xabc),
+            addr: "127.0.0.1:14000".into(),
+            object: "counter".into(),
+            instance: Some(InstanceId(0x1234_5678_9abc_def0)),
+        };
+        identity.write(&OsDisk, dir.path()).expect("write");
+        let read = Identity::read(&OsDisk, dir.path()).expect("read");
+        assert_eq!(read.as_ref(), Some(&identity));
+        identity.instance = None;
+        identity.write(&OsDisk, dir.path()).expect("write");
+        let read = Identity::read(&OsDisk, dir.path()).expect("read");
+        assert_eq!(read, Some(identity), "no instance line: learned at start");
     }
 }

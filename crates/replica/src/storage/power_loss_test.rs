@@ -152,6 +152,7 @@ fn identity_of(id: u64) -> Identity {
         node: NodeId(id),
         addr: member(id).addr,
         object: "counter".into(),
+        instance: None,
     }
 }
 

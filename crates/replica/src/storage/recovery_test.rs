@@ -11,6 +11,7 @@ fn identity(node: u64) -> Identity {
         node: NodeId(node),
         addr: "127.0.0.1:14000".into(),
         object: "counter".into(),
+        instance: None,
     }
 }
 

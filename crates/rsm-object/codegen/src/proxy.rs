@@ -52,6 +52,9 @@ pub struct ProxySpec {
     pub async_name: Option<syn::Ident>,
     /// Name of the blocking proxy (none: not generated).
     pub blocking_name: Option<syn::Ident>,
+    /// Allow items the including crate does not use (a standalone proxy
+    /// file, which offers every constructor whether used or not).
+    pub allow_unused: bool,
 }
 
 impl ProxySpec {
@@ -63,6 +66,7 @@ impl ProxySpec {
             mode: ProxyType::ServerBatching,
             async_name: Some(format_ident!("{}Proxy", model.ty)),
             blocking_name: Some(format_ident!("{}BlockingProxy", model.ty)),
+            allow_unused: false,
         }
     }
 }
@@ -138,7 +142,7 @@ fn concoord_init(model: &ObjectModel, client: &TokenStream, blocking: bool) -> T
         /// Re-initialises the replicated object on every replica (the
         /// original's `__concoordinit__`).
         pub #asyncness fn concoord_init(&self #(, #names: #tys)*) -> ::core::result::Result<(), #client::ClientError> {
-            self.client.call("__concoordinit__", &(#(#names,)*))#dot_await
+            self.client.call(#client::CONCOORD_INIT, &(#(#names,)*))#dot_await
         }
     }
 }
@@ -154,11 +158,18 @@ fn mode_expr(client: &TokenStream, mode: ProxyType) -> TokenStream {
 /// The proxies described by `spec`.
 pub fn proxies(model: &ObjectModel, spec: &ProxySpec) -> TokenStream {
     let krate = &spec.krate;
-    let client = quote!(#krate::__private::client);
+    // Public paths only: generated signatures show `concoord::ClientError`,
+    // never a hidden module.
+    let client = quote!(#krate);
     let ty = model.ty.to_string();
     let token = match &spec.token {
         Some(t) => quote!(::core::option::Option::Some(::std::string::String::from(#t))),
         None => quote!(::core::option::Option::None),
+    };
+    let allow = if spec.allow_unused {
+        quote!(#[allow(dead_code)])
+    } else {
+        quote!()
     };
     let mut out = TokenStream::new();
     if let Some(name) = &spec.async_name {
@@ -169,10 +180,12 @@ pub fn proxies(model: &ObjectModel, spec: &ProxySpec) -> TokenStream {
         out.extend(quote! {
             #[doc = #doc]
             #[derive(Clone)]
+            #allow
             pub struct #name {
                 client: #client::Client,
             }
 
+            #allow
             impl #name {
                 /// The options `connect` uses (token and call mode).
                 pub fn default_options() -> #client::ClientOptions {
@@ -221,18 +234,29 @@ pub fn proxies(model: &ObjectModel, spec: &ProxySpec) -> TokenStream {
         out.extend(quote! {
             #[doc = #doc]
             #[derive(Clone)]
+            #allow
             pub struct #name {
                 client: #client::blocking::Client,
             }
 
+            #allow
             impl #name {
-                /// Connects to the instance (`"host:port, host:port"`).
-                pub fn connect(bootstrap: &str) -> ::core::result::Result<Self, #client::ClientError> {
-                    let options = #client::ClientOptions {
+                /// The options `connect` uses (the token).
+                pub fn default_options() -> #client::ClientOptions {
+                    #client::ClientOptions {
                         token: #token,
                         ..::core::default::Default::default()
-                    };
-                    Self::connect_with(bootstrap, options)
+                    }
+                }
+
+                /// Connects to the instance (`"host:port, host:port"`).
+                pub fn connect(bootstrap: &str) -> ::core::result::Result<Self, #client::ClientError> {
+                    Self::connect_with(bootstrap, Self::default_options())
+                }
+
+                /// A proxy over an existing blocking client (sharing its session).
+                pub fn from_client(client: #client::blocking::Client) -> Self {
+                    Self { client }
                 }
 
                 /// Connects with explicit options.

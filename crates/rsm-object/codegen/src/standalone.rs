@@ -175,13 +175,17 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, String> {
             copied.push(tokens);
         }
     }
-    let name = format_ident!("{}", req.type_name);
+    // The macro's names, so a file generated here reads like the macro's
+    // proxies and never clashes with the object's own type.
     let spec = ProxySpec {
         krate: syn::parse_quote!(::concoord),
         token: req.token.clone(),
         mode: req.proxy_type,
-        async_name: (req.proxy_type != ProxyType::Blocking).then(|| name.clone()),
-        blocking_name: (req.proxy_type == ProxyType::Blocking).then(|| name.clone()),
+        async_name: (req.proxy_type != ProxyType::Blocking)
+            .then(|| format_ident!("{}Proxy", req.type_name)),
+        blocking_name: (req.proxy_type == ProxyType::Blocking)
+            .then(|| format_ident!("{}BlockingProxy", req.type_name)),
+        allow_unused: true,
     };
     let proxy = proxies(&model, &spec);
     let tokens = quote! {

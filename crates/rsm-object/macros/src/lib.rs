@@ -110,6 +110,7 @@ pub fn proxy(attr: TokenStream, item: TokenStream) -> TokenStream {
             mode: ProxyType::ServerBatching,
             async_name: Some(async_name.clone()),
             blocking_name: Some(blocking_name.clone()),
+            allow_unused: false,
         };
         let proxies = proxies(&model, &spec);
         let table_async = method_table(&model, &opts.krate, &async_name);
