@@ -12,7 +12,7 @@ use crate::leader::Leader;
 use crate::message::{AcceptedEntry, Message};
 use crate::node::{Node, RoleState};
 use crate::promise_parts::{Progress, PromiseParts};
-use crate::types::{Ballot, NodeId, Slot};
+use crate::types::{Ballot, NUMBER_MAX, NodeId, Slot};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Per-slot highest-ballot accepted value reported by promisers.
@@ -103,13 +103,30 @@ impl Node {
         }
     }
 
-    /// Asks the members whether they would promise a new ballot. Only when a
-    /// quorum says yes does the node raise its ballot and run phase 1.
-    pub(crate) fn start_pre_vote(&mut self) {
+    /// The ballot to campaign with next: above every ballot seen. `None` once
+    /// that would leave the range peers accept ([`NUMBER_MAX`]): only a
+    /// faulty peer can have pushed rounds that far, and a ballot every peer
+    /// refuses as malformed wins nothing, so the node sends none and stays a
+    /// follower (counted in `Counters::ballots_exhausted`).
+    fn next_ballot(&mut self) -> Option<Ballot> {
         let ballot = self
             .highest_seen
             .max(self.acceptor.promised())
             .next_for(self.cfg.id);
+        if ballot.round > NUMBER_MAX {
+            self.counters.ballots_exhausted += 1;
+            return None;
+        }
+        Some(ballot)
+    }
+
+    /// Asks the members whether they would promise a new ballot. Only when a
+    /// quorum says yes does the node raise its ballot and run phase 1.
+    pub(crate) fn start_pre_vote(&mut self) {
+        let Some(ballot) = self.next_ballot() else {
+            self.step_down();
+            return;
+        };
         self.leader_hint = None;
         self.role = RoleState::PreCandidate(PreCandidate {
             ballot,
@@ -154,10 +171,10 @@ impl Node {
 
     /// Starts phase 1 with a ballot above every ballot seen so far.
     pub(crate) fn campaign(&mut self) {
-        let ballot = self
-            .highest_seen
-            .max(self.acceptor.promised())
-            .next_for(self.cfg.id);
+        let Some(ballot) = self.next_ballot() else {
+            self.step_down();
+            return;
+        };
         if let RoleState::Leader(_) = self.role {
             self.step_down();
         }

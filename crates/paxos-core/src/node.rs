@@ -105,6 +105,10 @@ pub struct Counters {
     /// Promises that arrived in several parts (a report larger than
     /// `max_message_bytes`) and were counted once all had arrived.
     pub promises_assembled: u64,
+    /// Elections not started because the next ballot would be above
+    /// [`NUMBER_MAX`](crate::NUMBER_MAX), which peers refuse: a faulty peer
+    /// pushed the rounds to the top of the range.
+    pub ballots_exhausted: u64,
 }
 
 /// Durable state read back after a restart (what earlier [`Ready::persist`]s wrote).
