@@ -121,7 +121,7 @@ mod errors;
 mod follower;
 mod leader;
 mod memory_storage;
-mod message;
+pub mod message;
 mod message_split;
 mod node;
 mod promise_parts;

@@ -7,6 +7,7 @@
 mod cluster;
 
 use cluster::{Cluster, cmd, config};
+use paxos_core::message::{Accept, CatchupReply, Promise};
 use paxos_core::{Entry, Message, Node, NodeId, Reconfig, Role};
 use std::collections::BTreeMap;
 
@@ -26,11 +27,11 @@ fn ent(e: &Entry) -> String {
 
 fn show(m: &Message) -> String {
     match m {
-        Message::Accept {
+        Message::Accept(Accept {
             ballot,
             entries,
             commit,
-        } => format!(
+        }) => format!(
             "Accept({ballot:?}, [{}], commit {commit})",
             entries
                 .iter()
@@ -38,13 +39,13 @@ fn show(m: &Message) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        Message::Promise {
+        Message::Promise(Promise {
             ballot,
             ok,
             decided,
             accepted,
             ..
-        } => format!(
+        }) => format!(
             "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
             accepted
                 .iter()
@@ -52,9 +53,9 @@ fn show(m: &Message) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        Message::CatchupReply {
+        Message::CatchupReply(CatchupReply {
             entries, commit, ..
-        } => format!(
+        }) => format!(
             "CatchupReply([{}], commit {commit})",
             entries
                 .iter()
@@ -201,7 +202,7 @@ impl Net {
 }
 
 fn is_accept(m: &Message) -> bool {
-    matches!(m, Message::Accept { .. } | Message::Accepted { .. })
+    matches!(m, Message::Accept(_) | Message::Accepted(_))
 }
 
 fn ballot_of(net: &Net, i: u64) -> paxos_core::Ballot {
@@ -254,19 +255,19 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     net.pump(|f, t, m| {
         (f == 5
             && (t == 1 || t == 2)
-            && matches!(m, Message::Accept { entries, .. } if entries.iter().all(|(s, _)| *s <= 2)))
-            || ((f == 1 || f == 2) && t == 5 && matches!(m, Message::Accepted { .. }))
+            && matches!(m, Message::Accept(Accept { entries, .. }) if entries.iter().all(|(s, _)| *s <= 2)))
+            || ((f == 1 || f == 2) && t == 5 && matches!(m, Message::Accepted(_)))
     });
     assert_eq!(net.c.nodes[&NodeId(5)].decided(), 2);
     // n5 now pads slot 3 (V1a) with a no-op; its Accept reaches n3 and n4.
     // Then the client write "W" goes to slot 4 (V1b), accepted by n4.
     let pass_b = |f: u64, t: u64, m: &Message| {
-        (f == 5 && (t == 3 || t == 4) && matches!(m, Message::Accept { .. }))
-            || ((f == 3 || f == 4) && t == 5 && matches!(m, Message::Accepted { .. }))
+        (f == 5 && (t == 3 || t == 4) && matches!(m, Message::Accept(_)))
+            || ((f == 3 || f == 4) && t == 5 && matches!(m, Message::Accepted(_)))
     };
     // (The Accepts of slots 1, 2 to n3 and n4 are lost.)
     net.held.retain(|(_, _, m)| {
-        !matches!(m, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s <= 2))
+        !matches!(m, Message::Accept(Accept { entries, .. }) if entries.iter().any(|(s, _)| *s <= 2))
     });
     net.release(|f, t, m| pass_b(f, t, m), pass_b);
     net.n(5).propose(cmd("W")).expect("leader");
@@ -288,7 +289,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     // {n1, n2, n3}. Its Prepare also reaches n4; n4's promise is delayed.
     let pass_c = |f: u64, t: u64, m: &Message| {
         ([1, 2, 3].contains(&f) && [1, 2, 3].contains(&t) && !is_accept(m))
-            || (f == 1 && t == 4 && matches!(m, Message::Prepare { .. }))
+            || (f == 1 && t == 4 && matches!(m, Message::Prepare(_)))
     };
     for _ in 0..200 {
         if net.c.nodes[&NodeId(1)].is_leader() {
@@ -302,7 +303,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     assert!(
         net.held.iter().any(|(f, t, m)| f.0 == 4
             && t.0 == 1
-            && matches!(m, Message::Promise { ok: true, ballot, .. } if *ballot == b)),
+            && matches!(m, Message::Promise(Promise { ok: true, ballot, .. }) if *ballot == b)),
         "n4 promised b; its answer is in the network"
     );
     net.trace.push(format!("== n1 leads at {b:?}"));
@@ -318,7 +319,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
 
     // (e) n4's delayed promise arrives (it reports W in slot 4).
     net.release(
-        |f, t, m| f == 4 && t == 1 && matches!(m, Message::Promise { .. }),
+        |f, t, m| f == 4 && t == 1 && matches!(m, Message::Promise(_)),
         pass_c,
     );
 

@@ -26,6 +26,10 @@
 mod cluster;
 
 use cluster::{Cluster, cmd, member};
+use paxos_core::message::{
+    Accept, Accepted, CatchupReply, CatchupRequest, Heartbeat, HeartbeatAck, PreVote, PreVoteReply,
+    Prepare, Promise, SnapshotChunk, SnapshotRequest,
+};
 use paxos_core::{
     AcceptedEntry, Ballot, Command, Entry, Member, Message, NUMBER_MAX, Node, NodeId, Reconfig,
     Role, Slot, View, ViewHistory,
@@ -116,16 +120,17 @@ fn message() -> impl Strategy<Value = Message> {
         0..4,
     );
     prop_oneof![
-        (ballot(), number()).prop_map(|(ballot, decided)| Message::PreVote { ballot, decided }),
+        (ballot(), number())
+            .prop_map(|(ballot, decided)| Message::PreVote(PreVote { ballot, decided })),
         (ballot(), any::<bool>(), ballot(), number()).prop_map(
-            |(ballot, ok, promised, decided)| Message::PreVoteReply {
+            |(ballot, ok, promised, decided)| Message::PreVoteReply(PreVoteReply {
                 ballot,
                 ok,
                 promised,
                 decided
-            }
+            })
         ),
-        ballot().prop_map(|ballot| Message::Prepare { ballot }),
+        ballot().prop_map(|ballot| Message::Prepare(Prepare { ballot })),
         (
             ballot(),
             any::<bool>(),
@@ -135,21 +140,21 @@ fn message() -> impl Strategy<Value = Message> {
             number()
         )
             .prop_map(|(ballot, ok, decided, accepted, first, last)| {
-                Message::Promise {
+                Message::Promise(Promise {
                     ballot,
                     ok,
                     decided,
                     accepted,
                     first,
                     last,
-                }
+                })
             }),
         (ballot(), slot_entries(), number()).prop_map(|(ballot, entries, commit)| {
-            Message::Accept {
+            Message::Accept(Accept {
                 ballot,
                 entries,
                 commit,
-            }
+            })
         }),
         (
             ballot(),
@@ -157,33 +162,36 @@ fn message() -> impl Strategy<Value = Message> {
             proptest::collection::vec(number(), 0..4),
             number()
         )
-            .prop_map(|(ballot, ok, slots, decided)| Message::Accepted {
+            .prop_map(|(ballot, ok, slots, decided)| Message::Accepted(Accepted {
                 ballot,
                 ok,
                 slots,
                 decided
-            }),
-        (ballot(), number(), number()).prop_map(|(ballot, commit, round)| Message::Heartbeat {
-            ballot,
-            commit,
-            round
-        }),
+            })),
+        (ballot(), number(), number()).prop_map(|(ballot, commit, round)| Message::Heartbeat(
+            Heartbeat {
+                ballot,
+                commit,
+                round
+            }
+        )),
         (ballot(), any::<bool>(), number(), number()).prop_map(|(ballot, ok, round, decided)| {
-            Message::HeartbeatAck {
+            Message::HeartbeatAck(HeartbeatAck {
                 ballot,
                 ok,
                 round,
                 decided,
-            }
+            })
         }),
-        (number(), any::<bool>())
-            .prop_map(|(from, need_views)| Message::CatchupRequest { from, need_views }),
+        (number(), any::<bool>()).prop_map(|(from, need_views)| Message::CatchupRequest(
+            CatchupRequest { from, need_views }
+        )),
         (slot_entries(), proptest::option::of(views()), number()).prop_map(
-            |(entries, views, commit)| Message::CatchupReply {
+            |(entries, views, commit)| Message::CatchupReply(CatchupReply {
                 entries,
                 views,
                 commit
-            }
+            })
         ),
         (
             (number(), views(), number(), any::<u64>()),
@@ -196,7 +204,7 @@ fn message() -> impl Strategy<Value = Message> {
         )
             .prop_map(
                 |((slot, views, total_bytes, digest), (offset, stream_end, data), commit)| {
-                    Message::SnapshotChunk {
+                    Message::SnapshotChunk(SnapshotChunk {
                         slot,
                         views,
                         total_bytes,
@@ -205,10 +213,11 @@ fn message() -> impl Strategy<Value = Message> {
                         stream_end,
                         data,
                         commit,
-                    }
+                    })
                 }
             ),
-        (number(), number()).prop_map(|(slot, offset)| Message::SnapshotRequest { slot, offset }),
+        (number(), number())
+            .prop_map(|(slot, offset)| Message::SnapshotRequest(SnapshotRequest { slot, offset })),
     ]
 }
 
@@ -307,7 +316,7 @@ impl Fuzzed {
                 while cluster.nodes[&NodeId(1)].role() != Role::Candidate {
                     cluster.node(1).tick();
                     // Pre-votes pass; the promises they lead to are lost.
-                    deliver_rounds(&mut cluster, 10, |m| !matches!(m, Message::Promise { .. }));
+                    deliver_rounds(&mut cluster, 10, |m| !matches!(m, Message::Promise(_)));
                 }
                 NodeId(1)
             }
@@ -494,14 +503,14 @@ fn each_setting_puts_the_node_in_the_role_it_names() {
 #[test]
 fn a_node_never_campaigns_with_a_ballot_its_peers_refuse() {
     let mut fuzzed = Fuzzed::new(Setting::FreshFollower);
-    let forged = Message::Heartbeat {
+    let forged = Message::Heartbeat(Heartbeat {
         ballot: Ballot {
             round: NUMBER_MAX,
             leader: NodeId(3),
         },
         commit: 0,
         round: 0,
-    };
+    });
     for _ in 0..5 {
         fuzzed.apply(Operation::Tick);
     }

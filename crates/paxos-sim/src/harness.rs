@@ -27,6 +27,7 @@ use crate::network::{Endpoint, Network, Packet, Payload, Reply};
 use crate::outcome::{Failure, Report, Violation};
 use crate::params::{CoreParams, RunParams};
 use crate::state_machine::{CounterMachine, IncrementCmd};
+use paxos_core::message::{Accept, Heartbeat};
 use paxos_core::{
     Config, InjectedBug, Member, MemoryStorage, Message, Node, NodeId, PeerFault, ProposeError,
     Ready, Reconfig, Slot,
@@ -618,8 +619,8 @@ impl Sim {
             violations.extend(self.invariants.on_decided(id, *slot, entry));
         }
         for out in &ready.messages {
-            if let Message::Accept { ballot, commit, .. }
-            | Message::Heartbeat { ballot, commit, .. } = &out.msg
+            if let Message::Accept(Accept { ballot, commit, .. })
+            | Message::Heartbeat(Heartbeat { ballot, commit, .. }) = &out.msg
                 && ballot.leader == id
             {
                 violations.extend(self.invariants.on_commit_sent(*ballot, *commit));
