@@ -440,15 +440,6 @@ impl Node {
         Ok(())
     }
 
-    /// Whether [`take_ready`](Self::take_ready) has anything for the caller.
-    pub fn has_ready(&self) -> bool {
-        let leader_work = match &self.role {
-            RoleState::Leader(l) => !l.queue.is_empty() || !l.outbox.is_empty(),
-            _ => false,
-        };
-        leader_work || !self.ready.is_empty()
-    }
-
     /// Drains everything produced since the last call. Leaders pack queued
     /// commands into slots here, so every command proposed since the last call
     /// shares as few slots as the batch limits allow.
