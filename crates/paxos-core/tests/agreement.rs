@@ -5,174 +5,15 @@
 //! here first), kept as a regression test.
 
 mod cluster;
+mod held_network;
 
 use cluster::{Cluster, cmd};
+use held_network::{Net, ent, within};
 use paxos_core::message::{
     Accept, Accepted, CatchupReply, CatchupRequest, Heartbeat, PreVote, PreVoteReply, Prepare,
     Promise,
 };
 use paxos_core::{Entry, Message, Node, NodeId};
-use std::collections::BTreeMap;
-
-type Msg = (NodeId, NodeId, Message);
-
-struct Net {
-    c: Cluster,
-    /// Messages sent but not delivered (delayed, possibly forever).
-    held: Vec<Msg>,
-    trace: Vec<String>,
-}
-
-fn ent(e: &Entry) -> String {
-    match e {
-        Entry::Noop => "noop".into(),
-        Entry::Commands(cs) => cs
-            .iter()
-            .map(|c| String::from_utf8_lossy(&c.0).into_owned())
-            .collect::<Vec<_>>()
-            .join("+"),
-        Entry::Reconfig(r) => format!("{r:?}"),
-    }
-}
-
-fn show(m: &Message) -> String {
-    match m {
-        Message::Accept(Accept {
-            ballot,
-            entries,
-            commit,
-        }) => format!(
-            "Accept({ballot:?}, [{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::CatchupReply(CatchupReply {
-            entries, commit, ..
-        }) => format!(
-            "CatchupReply([{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::Promise(Promise {
-            ballot,
-            ok,
-            decided,
-            accepted,
-            ..
-        }) => format!(
-            "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
-            accepted
-                .iter()
-                .map(|a| format!("{}={}@{:?}", a.slot, ent(&a.entry), a.ballot))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-impl Net {
-    fn new(n: u64) -> Net {
-        Net {
-            c: Cluster::new(n),
-            held: Vec::new(),
-            trace: Vec::new(),
-        }
-    }
-
-    fn n(&mut self, i: u64) -> &mut Node {
-        self.c.node(i)
-    }
-
-    /// Drains every node and delivers what `pass` allows, until quiet. The
-    /// rest is held back.
-    fn pump(&mut self, pass: impl Fn(u64, u64, &Message) -> bool) {
-        for _ in 0..10_000 {
-            self.c.drain_all();
-            let wire = std::mem::take(&mut self.c.wire);
-            let mut any = false;
-            for (from, to, msg) in wire {
-                if pass(from.0, to.0, &msg) {
-                    self.trace
-                        .push(format!("{from:?} -> {to:?}: {}", show(&msg)));
-                    self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-                    any = true;
-                } else {
-                    self.held.push((from, to, msg));
-                }
-            }
-            if !any {
-                return;
-            }
-        }
-        panic!("never quiet");
-    }
-
-    fn tick(&mut self, ids: &[u64], pass: impl Fn(u64, u64, &Message) -> bool) {
-        for i in ids {
-            self.n(*i).tick();
-        }
-        self.pump(pass);
-    }
-
-    /// Delivers the first held message matching `pick` (and what it causes,
-    /// as `pass` allows).
-    fn release(
-        &mut self,
-        pick: impl Fn(u64, u64, &Message) -> bool,
-        pass: impl Fn(u64, u64, &Message) -> bool,
-    ) {
-        let i = self
-            .held
-            .iter()
-            .position(|(f, t, m)| pick(f.0, t.0, m))
-            .expect("such a message was held");
-        let (from, to, msg) = self.held.remove(i);
-        self.trace
-            .push(format!("{from:?} -> {to:?}: {}   <-- delayed", show(&msg)));
-        self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-        self.pump(pass);
-    }
-
-    /// Every value any node persisted as decided, per slot.
-    fn decisions(&self) -> BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> {
-        let mut by_slot: BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> = BTreeMap::new();
-        for (id, store) in &self.c.stores {
-            for (slot, e) in store.decided() {
-                by_slot
-                    .entry(*slot)
-                    .or_default()
-                    .entry(ent(e))
-                    .or_default()
-                    .push(*id);
-            }
-        }
-        by_slot
-    }
-
-    fn assert_agreement(&self) {
-        for line in &self.trace {
-            println!("{line}");
-        }
-        for (slot, values) in self.decisions() {
-            println!("slot {slot}: {values:?}");
-            assert!(
-                values.len() <= 1,
-                "agreement violated in slot {slot}: {values:?}"
-            );
-        }
-    }
-}
-
-fn within(set: &'static [u64]) -> impl Fn(u64, u64, &Message) -> bool {
-    move |f, t, _| set.contains(&f) && set.contains(&t)
-}
 
 fn leader_ballot(net: &Net, i: u64) -> paxos_core::Ballot {
     net.c.nodes[&NodeId(i)].status().promised
@@ -187,7 +28,7 @@ fn leader_ballot(net: &Net, i: u64) -> paxos_core::Ballot {
 #[test]
 fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_and_no_follower_decides_its_value()
  {
-    let mut net = Net::new(5);
+    let mut net = Net::new(Cluster::new(5));
     let all = |_: u64, _: u64, _: &Message| true;
 
     // Phase 1: n3 leads at B0 (everyone promises); slot 1 = "a" is decided
@@ -276,7 +117,7 @@ fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_an
 
     // Phase 4: the delayed CatchupRequest reaches n4; its reply (slots 1..2,
     // 2 = "w") reaches n1, which still leads at B1.
-    net.release(
+    net.release_first(
         |f, t, m| f == 1 && t == 4 && matches!(m, Message::CatchupRequest(_)),
         |f, t, m| f == 4 && t == 1 && matches!(m, Message::CatchupReply(_)),
     );
@@ -427,11 +268,7 @@ fn a_leader_elected_in_an_old_view_completes_the_new_views_quorum_without_overwr
         c.max_inflight_slots = 2;
         c
     };
-    let mut net = Net {
-        c: Cluster::with_config(3, cfg),
-        held: Vec::new(),
-        trace: Vec::new(),
-    };
+    let mut net = Net::new(Cluster::with_config(3, cfg));
 
     // (a) n2 leads V0 = {n1,n2,n3} at b1.n2 with {n2,n3}; n1 hears nothing.
     while net.c.nodes[&NodeId(2)].role() != Role::PreCandidate {
@@ -528,7 +365,7 @@ fn a_leader_elected_in_an_old_view_completes_the_new_views_quorum_without_overwr
     }
     net.c.drain(NodeId(x));
     net.c.wire.clear();
-    net.release(
+    net.release_first(
         move |f, t, m| f == 1 && t == x && matches!(m, Message::Prepare(_)),
         move |f, t, m| {
             (f == 1 && (t == 2 || t == x) && !matches!(m, Message::CatchupRequest(_)))
