@@ -28,6 +28,7 @@ use concoord_transport::wire::{
     Role, SessionTicket,
 };
 use futures::SinkExt;
+use paxos_core::message::{Accept, CatchupReply, Heartbeat};
 use paxos_core::{Ballot, Command, Entry, Message, NodeId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -309,11 +310,11 @@ fn forged_catchup_is_refused(test: &str, ip: &str, token: Option<&'static str>) 
     let (mut t, client) = counter_target(test, ip, token);
     let refused = t.refused_connections();
     let next_slot = t.before[0].0 + 1;
-    let catchup = Message::CatchupReply {
+    let catchup = Message::CatchupReply(CatchupReply {
         entries: vec![(next_slot, forged_increments(100))],
         views: None,
         commit: next_slot,
-    };
+    });
     let rt = &t.rt;
     let leader = t.node(t.leader);
     for f in t.followers() {
@@ -346,14 +347,14 @@ fn a_forged_catchup_from_a_token_holder_is_refused() {
 fn forged_accept_is_refused(test: &str, ip: &str, token: Option<&'static str>) {
     let (mut t, client) = counter_target(test, ip, token);
     let next_slot = t.before[0].0 + 1;
-    let accept = Message::Accept {
+    let accept = Message::Accept(Accept {
         ballot: Ballot {
             round: t.ballot.round + 1,
             leader: t.leader_node,
         },
         entries: vec![(next_slot, forged_increments(50))],
         commit: next_slot,
-    };
+    });
     let rt = &t.rt;
     for f in t.followers() {
         let reason = rt.block_on(forge_as(&t.addr(f), t.leader_node, t.token, &accept));
@@ -380,14 +381,14 @@ fn last_round_heartbeat_is_refused(test: &str, ip: &str, token: Option<&'static 
     let rt = &t.rt;
     for target in 0..3 {
         let claimed = t.node((target + 1) % 3);
-        let heartbeat = Message::Heartbeat {
+        let heartbeat = Message::Heartbeat(Heartbeat {
             ballot: Ballot {
                 round: u64::MAX,
                 leader: claimed,
             },
             commit: 1_000_000_000_000,
             round: 0,
-        };
+        });
         let reason = rt.block_on(forge_as(&t.addr(target), claimed, t.token, &heartbeat));
         assert!(reason.contains("peer authentication failed"), "{reason}");
     }
@@ -593,11 +594,11 @@ fn a_member_contradicting_a_decided_slot_is_reported_and_the_replica_keeps_servi
             .expect("a member proves the secret");
         let far = t.before[0].0 + 1_000_000;
         for entry in [Entry::Noop, forged_increments(1)] {
-            let reply = Message::CatchupReply {
+            let reply = Message::CatchupReply(CatchupReply {
                 entries: vec![(far, entry)],
                 views: None,
                 commit: 0,
-            };
+            });
             conn.send(PeerFrame::Paxos(reply)).await.expect("send");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

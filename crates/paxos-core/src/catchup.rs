@@ -4,24 +4,12 @@
 //! A snapshot travels in `snapshot_chunk_bytes` pieces; a lost chunk is asked
 //! for again from where the transfer stopped, not from the start.
 
-use crate::entry::Entry;
 use crate::errors::PeerFault;
-use crate::message::Message;
+use crate::message::{CatchupReply, CatchupRequest, SnapshotChunk, SnapshotRequest};
 use crate::node::{Node, RoleState};
 use crate::snapshot::Snapshot;
 use crate::types::{NodeId, Slot};
 use crate::view::ViewHistory;
-
-/// One received snapshot chunk.
-pub(crate) struct Chunk {
-    pub(crate) slot: Slot,
-    pub(crate) views: ViewHistory,
-    pub(crate) total: u64,
-    pub(crate) digest: u64,
-    pub(crate) offset: u64,
-    pub(crate) stream_end: u64,
-    pub(crate) data: Vec<u8>,
-}
 
 /// Chunks that arrived ahead of a gap, kept per transfer at most.
 const EARLY_CHUNKS_MAX: usize = 64;
@@ -65,7 +53,7 @@ impl Node {
                 // A chunk got lost: resume the transfer where it stopped.
                 let (to, slot, offset) = (inc.from, inc.slot, inc.data.len() as u64);
                 self.last_catchup_request = Some(self.now);
-                self.send(to, Message::SnapshotRequest { slot, offset });
+                self.send(to, SnapshotRequest { slot, offset });
                 return;
             }
             // The source stopped answering: start over with another peer.
@@ -79,11 +67,11 @@ impl Node {
     fn request_catchup(&mut self, target: NodeId) {
         self.last_catchup_request = Some(self.now);
         self.catchup_unanswered = self.catchup_unanswered.saturating_add(1);
-        let msg = Message::CatchupRequest {
+        let request = CatchupRequest {
             from: self.log.prefix() + 1,
             need_views: self.views.is_none(),
         };
-        self.send(target, msg);
+        self.send(target, request);
     }
 
     /// A random peer among those known to be ahead of us (so a dead one does
@@ -113,7 +101,11 @@ impl Node {
         ahead.get(pick).copied()
     }
 
-    pub(crate) fn on_catchup_request(&mut self, from: NodeId, first: Slot, need_views: bool) {
+    pub(crate) fn on_catchup_request(&mut self, from: NodeId, request: CatchupRequest) {
+        let CatchupRequest {
+            from: first,
+            need_views,
+        } = request;
         let Some(views) = &self.views else {
             return;
         };
@@ -128,21 +120,20 @@ impl Node {
             self.cfg.max_message_bytes,
         );
         let views = need_views.then(|| views.as_of(first.saturating_sub(1), self.cfg.window));
-        let msg = Message::CatchupReply {
+        let reply = CatchupReply {
             entries,
             views,
             commit,
         };
-        self.send(from, msg);
+        self.send(from, reply);
     }
 
-    pub(crate) fn on_catchup_reply(
-        &mut self,
-        from: NodeId,
-        entries: Vec<(Slot, Entry)>,
-        views: Option<ViewHistory>,
-        commit: Slot,
-    ) {
+    pub(crate) fn on_catchup_reply(&mut self, from: NodeId, reply: CatchupReply) {
+        let CatchupReply {
+            entries,
+            views,
+            commit,
+        } = reply;
         self.note_peer_decided(from, commit);
         self.known_commit = self.known_commit.max(commit);
         self.catchup_unanswered = 0;
@@ -195,7 +186,7 @@ impl Node {
         for _ in 0..self.cfg.snapshot_chunks_per_request {
             let start = offset.min(total) as usize;
             let end = (start + self.cfg.snapshot_chunk_bytes).min(total as usize);
-            chunks.push(Message::SnapshotChunk {
+            chunks.push(SnapshotChunk {
                 slot: snap.slot,
                 views: snap.views.clone(),
                 total_bytes: total,
@@ -216,11 +207,12 @@ impl Node {
         }
     }
 
-    pub(crate) fn on_snapshot_request(&mut self, from: NodeId, slot: Slot, offset: u64) {
-        self.send_snapshot_chunks(from, Some(slot), offset);
+    pub(crate) fn on_snapshot_request(&mut self, from: NodeId, request: SnapshotRequest) {
+        self.send_snapshot_chunks(from, Some(request.slot), request.offset);
     }
 
-    pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Chunk, commit: Slot) {
+    pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) {
+        let commit = chunk.commit;
         self.note_peer_decided(from, commit);
         self.catchup_unanswered = 0;
         let slot = chunk.slot;
@@ -240,7 +232,10 @@ impl Node {
         // spliced in. A stalled source is abandoned by the retry timer, and
         // the next transfer may come from anyone.
         let same_transfer = self.incoming_snapshot.as_ref().is_some_and(|i| {
-            i.slot == slot && i.from == from && i.total == chunk.total && i.digest == chunk.digest
+            i.slot == slot
+                && i.from == from
+                && i.total == chunk.total_bytes
+                && i.digest == chunk.digest
         });
         if same_transfer {
             let Some(inc) = self.incoming_snapshot.as_mut() else {
@@ -269,7 +264,7 @@ impl Node {
             self.incoming_snapshot = Some(IncomingSnapshot {
                 slot,
                 views: chunk.views,
-                total: chunk.total,
+                total: chunk.total_bytes,
                 digest: chunk.digest,
                 data: chunk.data,
                 early: std::collections::BTreeMap::new(),
@@ -288,11 +283,11 @@ impl Node {
         if received < inc.total {
             if received >= chunk.stream_end {
                 self.last_catchup_request = Some(self.now);
-                let msg = Message::SnapshotRequest {
+                let request = SnapshotRequest {
                     slot,
                     offset: received,
                 };
-                self.send(from, msg);
+                self.send(from, request);
             }
             return;
         }

@@ -9,10 +9,10 @@
 
 use crate::entry::Entry;
 use crate::leader::Leader;
-use crate::message::{AcceptedEntry, Message};
+use crate::message::{AcceptedEntry, PreVote, PreVoteReply, Prepare, Promise};
 use crate::node::{Node, RoleState};
 use crate::promise_parts::{Progress, PromiseParts};
-use crate::types::{Ballot, NodeId, Slot};
+use crate::types::{Ballot, NUMBER_MAX, NodeId, Slot};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Per-slot highest-ballot accepted value reported by promisers.
@@ -36,16 +36,6 @@ pub(crate) struct Candidate {
     pub(crate) last_prepare: u64,
     /// Promises whose parts have not all arrived yet.
     pub(crate) parts: PromiseParts,
-}
-
-/// One `Promise` message: a whole answer to `Prepare`, or one part of it.
-pub(crate) struct PromisePart {
-    pub(crate) ballot: Ballot,
-    pub(crate) ok: bool,
-    pub(crate) decided: Slot,
-    pub(crate) accepted: Vec<AcceptedEntry>,
-    pub(crate) first: Slot,
-    pub(crate) last: Slot,
 }
 
 /// Merges reported accepted values into `pmax`, keeping the highest ballot per slot.
@@ -103,13 +93,30 @@ impl Node {
         }
     }
 
-    /// Asks the members whether they would promise a new ballot. Only when a
-    /// quorum says yes does the node raise its ballot and run phase 1.
-    pub(crate) fn start_pre_vote(&mut self) {
+    /// The ballot to campaign with next: above every ballot seen. `None` once
+    /// that would leave the range peers accept ([`NUMBER_MAX`]): only a
+    /// faulty peer can have pushed rounds that far, and a ballot every peer
+    /// refuses as malformed wins nothing, so the node sends none and stays a
+    /// follower (counted in `Counters::ballots_exhausted`).
+    fn next_ballot(&mut self) -> Option<Ballot> {
         let ballot = self
             .highest_seen
             .max(self.acceptor.promised())
             .next_for(self.cfg.id);
+        if ballot.round > NUMBER_MAX {
+            self.counters.ballots_exhausted += 1;
+            return None;
+        }
+        Some(ballot)
+    }
+
+    /// Asks the members whether they would promise a new ballot. Only when a
+    /// quorum says yes does the node raise its ballot and run phase 1.
+    pub(crate) fn start_pre_vote(&mut self) {
+        let Some(ballot) = self.next_ballot() else {
+            self.step_down();
+            return;
+        };
         self.leader_hint = None;
         self.role = RoleState::PreCandidate(PreCandidate {
             ballot,
@@ -118,26 +125,30 @@ impl Node {
         self.reset_election_timer();
         let decided = self.log.prefix();
         for to in self.window_members() {
-            self.send(to, Message::PreVote { ballot, decided });
+            self.send(to, PreVote { ballot, decided });
         }
         self.maybe_campaign_after_pre_vote();
     }
 
-    pub(crate) fn on_pre_vote(&mut self, from: NodeId, ballot: Ballot) {
+    pub(crate) fn on_pre_vote(&mut self, from: NodeId, pre_vote: PreVote) {
+        let PreVote { ballot, decided } = pre_vote;
+        self.note_peer_decided(from, decided);
         let ok = ballot > self.acceptor.promised() && !self.has_live_leader_other_than(from);
-        let msg = Message::PreVoteReply {
+        let reply = PreVoteReply {
             ballot,
             ok,
             promised: self.acceptor.promised(),
             decided: self.log.prefix(),
         };
-        self.send(from, msg);
+        self.send(from, reply);
     }
 
-    pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, ballot: Ballot, ok: bool) {
+    pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, reply: PreVoteReply) {
+        self.note_peer_decided(from, reply.decided);
+        self.observe_ballot(reply.promised);
         if let RoleState::PreCandidate(p) = &mut self.role
-            && ok
-            && p.ballot == ballot
+            && reply.ok
+            && p.ballot == reply.ballot
         {
             p.votes.insert(from);
             self.maybe_campaign_after_pre_vote();
@@ -154,10 +165,10 @@ impl Node {
 
     /// Starts phase 1 with a ballot above every ballot seen so far.
     pub(crate) fn campaign(&mut self) {
-        let ballot = self
-            .highest_seen
-            .max(self.acceptor.promised())
-            .next_for(self.cfg.id);
+        let Some(ballot) = self.next_ballot() else {
+            self.step_down();
+            return;
+        };
         if let RoleState::Leader(_) = self.role {
             self.step_down();
         }
@@ -180,7 +191,7 @@ impl Node {
         });
         self.reset_election_timer();
         for to in self.window_members() {
-            self.send(to, Message::Prepare { ballot });
+            self.send(to, Prepare { ballot });
         }
         self.maybe_adopt();
     }
@@ -208,15 +219,15 @@ impl Node {
                 .filter(|m| !c.promises.contains(m))
                 .collect();
             for to in missing {
-                self.send(to, Message::Prepare { ballot });
+                self.send(to, Prepare { ballot });
             }
         }
     }
 
     /// A promise, or one part of it: what it reports is merged at once, and
     /// the promise counts once all its parts arrived (see `promise_parts`).
-    pub(crate) fn on_promise(&mut self, from: NodeId, part: PromisePart) {
-        let PromisePart {
+    pub(crate) fn on_promise(&mut self, from: NodeId, part: Promise) {
+        let Promise {
             ballot,
             ok,
             decided,

@@ -1,8 +1,7 @@
 //! The acceptor and learner side of the protocol: answering `Prepare`,
 //! `Accept` and `Heartbeat`, and learning decisions from commit points.
 
-use crate::entry::Entry;
-use crate::message::{AcceptedEntry, Message};
+use crate::message::{Accept, Accepted, AcceptedEntry, Heartbeat, HeartbeatAck, Prepare, Promise};
 use crate::message_split::promise_parts;
 use crate::node::{Node, RoleState};
 use crate::types::{Ballot, NUMBER_MAX, NodeId, Slot};
@@ -12,14 +11,15 @@ impl Node {
     /// timeout refuses to promise a different candidate ("leader stickiness"):
     /// a node that was partitioned away and comes back with a high ballot
     /// cannot depose a healthy leader. Refusing is always safe; it only delays.
-    pub(crate) fn on_prepare(&mut self, from: NodeId, ballot: Ballot) {
+    pub(crate) fn on_prepare(&mut self, from: NodeId, prepare: Prepare) {
+        let Prepare { ballot } = prepare;
         self.observe_ballot(ballot);
         let promised = self.acceptor.promised();
         let refuse =
             ballot < promised || (ballot > promised && self.has_live_leader_other_than(from));
         if refuse {
             let decided = self.log.prefix();
-            let msg = Message::Promise {
+            let refusal = Promise {
                 ballot: promised,
                 ok: false,
                 decided,
@@ -27,7 +27,7 @@ impl Node {
                 first: decided.saturating_add(1).min(NUMBER_MAX),
                 last: NUMBER_MAX,
             };
-            self.send(from, msg);
+            self.send(from, refusal);
             return;
         }
         self.raise_promise(ballot);
@@ -40,7 +40,7 @@ impl Node {
         let decided = self.log.prefix();
         let report = self.acceptor.accepted_after(decided);
         for part in promise_parts(decided, report, self.cfg.max_message_bytes) {
-            let msg = Message::Promise {
+            let promise = Promise {
                 ballot,
                 ok: true,
                 decided,
@@ -48,7 +48,7 @@ impl Node {
                 first: part.first,
                 last: part.last,
             };
-            self.send(from, msg);
+            self.send(from, promise);
         }
     }
 
@@ -63,21 +63,20 @@ impl Node {
     }
 
     /// Phase 2b.
-    pub(crate) fn on_accept(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        entries: Vec<(Slot, Entry)>,
-        commit: Slot,
-    ) {
+    pub(crate) fn on_accept(&mut self, from: NodeId, accept: Accept) {
+        let Accept {
+            ballot,
+            entries,
+            commit,
+        } = accept;
         if !self.follow(ballot) {
-            let msg = Message::Accepted {
+            let refusal = Accepted {
                 ballot: self.acceptor.promised(),
                 ok: false,
                 slots: Vec::new(),
                 decided: self.log.prefix(),
             };
-            self.send(from, msg);
+            self.send(from, refusal);
             return;
         }
         let ack_decided_blindly = self.ack_decided_without_compare();
@@ -103,19 +102,24 @@ impl Node {
                 });
             }
         }
-        let msg = Message::Accepted {
+        let accepted = Accepted {
             ballot,
             ok: true,
             slots,
             decided: self.log.prefix(),
         };
-        self.send(from, msg);
+        self.send(from, accepted);
         self.note_peer_decided(from, commit);
         self.learn_commit(ballot, commit);
     }
 
     /// Leader liveness and commit point; also a read-confirmation round.
-    pub(crate) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: Slot, round: u64) {
+    pub(crate) fn on_heartbeat(&mut self, from: NodeId, heartbeat: Heartbeat) {
+        let Heartbeat {
+            ballot,
+            commit,
+            round,
+        } = heartbeat;
         let ok = self.follow(ballot);
         if ok {
             // The leader has decided everything up to its commit point: it is a
@@ -123,13 +127,13 @@ impl Node {
             self.note_peer_decided(from, commit);
             self.learn_commit(ballot, commit);
         }
-        let msg = Message::HeartbeatAck {
+        let ack = HeartbeatAck {
             ballot: self.acceptor.promised(),
             ok,
             round,
             decided: self.log.prefix(),
         };
-        self.send(from, msg);
+        self.send(from, ack);
     }
 
     fn ack_decided_without_compare(&self) -> bool {

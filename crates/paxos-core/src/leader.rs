@@ -9,7 +9,7 @@
 
 use crate::election::{Pmax, merge_pmax};
 use crate::entry::{Command, Entry, Reconfig};
-use crate::message::{AcceptedEntry, Message};
+use crate::message::{Accept, Accepted, AcceptedEntry, Heartbeat, HeartbeatAck, Prepare};
 use crate::message_split::accept_parts;
 use crate::node::{Node, RoleState};
 use crate::promise_parts::PromiseParts;
@@ -285,12 +285,12 @@ impl Node {
         let commit = self.log.prefix();
         for (to, entries) in per_node {
             for entries in accept_parts(entries, self.cfg.max_message_bytes) {
-                let msg = Message::Accept {
+                let accept = Accept {
                     ballot,
                     entries,
                     commit,
                 };
-                self.send(to, msg);
+                self.send(to, accept);
             }
         }
     }
@@ -319,18 +319,17 @@ impl Node {
             }
         }
         for to in targets {
-            self.send(to, Message::Prepare { ballot });
+            self.send(to, Prepare { ballot });
         }
     }
 
-    pub(crate) fn on_accepted(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        ok: bool,
-        slots: Vec<Slot>,
-        decided: Slot,
-    ) {
+    pub(crate) fn on_accepted(&mut self, from: NodeId, accepted: Accepted) {
+        let Accepted {
+            ballot,
+            ok,
+            slots,
+            decided,
+        } = accepted;
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
         let quorum_of_one = self.quorum_of_one();
@@ -365,14 +364,13 @@ impl Node {
         self.advance();
     }
 
-    pub(crate) fn on_heartbeat_ack(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        ok: bool,
-        round: u64,
-        decided: Slot,
-    ) {
+    pub(crate) fn on_heartbeat_ack(&mut self, from: NodeId, ack: HeartbeatAck) {
+        let HeartbeatAck {
+            ballot,
+            ok,
+            round,
+            decided,
+        } = ack;
         self.observe_ballot(ballot);
         self.note_peer_decided(from, decided);
         if !self.answer_is_for_our_ballot(from, ballot, ok) {
@@ -496,7 +494,7 @@ impl Node {
         for to in members {
             self.send(
                 to,
-                Message::Heartbeat {
+                Heartbeat {
                     ballot,
                     commit,
                     round,

@@ -12,7 +12,7 @@
 //! | input | meaning |
 //! |---|---|
 //! | [`Node::tick`] | one unit of logical time passed (e.g. 10 ms) |
-//! | [`Node::step`] | a message arrived from a peer |
+//! | [`Node::step`] | a [`Message`] arrived from a peer (one struct per kind, in [`message`]) |
 //! | [`Node::propose`] | a client command, at the leader |
 //! | [`Node::read_index`] | a linearizable read, at the leader |
 //! | [`Node::compact`] | a snapshot of your state machine at an executed slot |
@@ -121,7 +121,7 @@ mod errors;
 mod follower;
 mod leader;
 mod memory_storage;
-mod message;
+pub mod message;
 mod message_split;
 mod node;
 mod promise_parts;

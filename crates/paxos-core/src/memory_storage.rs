@@ -56,11 +56,6 @@ impl MemoryStorage {
         }
     }
 
-    /// Decided entries held (bounded by snapshots).
-    pub fn decided_len(&self) -> usize {
-        self.decided.len()
-    }
-
     /// Decided entries held, by slot.
     pub fn decided(&self) -> &BTreeMap<Slot, Entry> {
         &self.decided

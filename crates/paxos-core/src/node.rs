@@ -105,6 +105,10 @@ pub struct Counters {
     /// Promises that arrived in several parts (a report larger than
     /// `max_message_bytes`) and were counted once all had arrived.
     pub promises_assembled: u64,
+    /// Elections not started because the next ballot would be above
+    /// [`NUMBER_MAX`](crate::NUMBER_MAX), which peers refuse: a faulty peer
+    /// pushed the rounds to the top of the range.
+    pub ballots_exhausted: u64,
 }
 
 /// Durable state read back after a restart (what earlier [`Ready::persist`]s wrote).
@@ -360,95 +364,18 @@ impl Node {
             return;
         }
         match msg {
-            Message::PreVote { ballot, decided } => {
-                self.note_peer_decided(from, decided);
-                self.on_pre_vote(from, ballot)
-            }
-            Message::PreVoteReply {
-                ballot,
-                ok,
-                promised,
-                decided,
-            } => {
-                self.note_peer_decided(from, decided);
-                self.observe_ballot(promised);
-                self.on_pre_vote_reply(from, ballot, ok)
-            }
-            Message::Prepare { ballot } => self.on_prepare(from, ballot),
-            Message::Promise {
-                ballot,
-                ok,
-                decided,
-                accepted,
-                first,
-                last,
-            } => self.on_promise(
-                from,
-                crate::election::PromisePart {
-                    ballot,
-                    ok,
-                    decided,
-                    accepted,
-                    first,
-                    last,
-                },
-            ),
-            Message::Accept {
-                ballot,
-                entries,
-                commit,
-            } => self.on_accept(from, ballot, entries, commit),
-            Message::Accepted {
-                ballot,
-                ok,
-                slots,
-                decided,
-            } => self.on_accepted(from, ballot, ok, slots, decided),
-            Message::Heartbeat {
-                ballot,
-                commit,
-                round,
-            } => self.on_heartbeat(from, ballot, commit, round),
-            Message::HeartbeatAck {
-                ballot,
-                ok,
-                round,
-                decided,
-            } => self.on_heartbeat_ack(from, ballot, ok, round, decided),
-            Message::CatchupRequest {
-                from: first,
-                need_views,
-            } => self.on_catchup_request(from, first, need_views),
-            Message::CatchupReply {
-                entries,
-                views,
-                commit,
-            } => self.on_catchup_reply(from, entries, views, commit),
-            Message::SnapshotChunk {
-                slot,
-                views,
-                total_bytes,
-                digest,
-                offset,
-                stream_end,
-                data,
-                commit,
-            } => self.on_snapshot_chunk(
-                from,
-                crate::catchup::Chunk {
-                    slot,
-                    views,
-                    total: total_bytes,
-                    digest,
-                    offset,
-                    stream_end,
-                    data,
-                },
-                commit,
-            ),
-            Message::SnapshotRequest { slot, offset } => {
-                self.on_snapshot_request(from, slot, offset)
-            }
+            Message::PreVote(m) => self.on_pre_vote(from, m),
+            Message::PreVoteReply(m) => self.on_pre_vote_reply(from, m),
+            Message::Prepare(m) => self.on_prepare(from, m),
+            Message::Promise(m) => self.on_promise(from, m),
+            Message::Accept(m) => self.on_accept(from, m),
+            Message::Accepted(m) => self.on_accepted(from, m),
+            Message::Heartbeat(m) => self.on_heartbeat(from, m),
+            Message::HeartbeatAck(m) => self.on_heartbeat_ack(from, m),
+            Message::CatchupRequest(m) => self.on_catchup_request(from, m),
+            Message::CatchupReply(m) => self.on_catchup_reply(from, m),
+            Message::SnapshotChunk(m) => self.on_snapshot_chunk(from, m),
+            Message::SnapshotRequest(m) => self.on_snapshot_request(from, m),
         }
     }
 
@@ -513,15 +440,6 @@ impl Node {
         Ok(())
     }
 
-    /// Whether [`take_ready`](Self::take_ready) has anything for the caller.
-    pub fn has_ready(&self) -> bool {
-        let leader_work = match &self.role {
-            RoleState::Leader(l) => !l.queue.is_empty() || !l.outbox.is_empty(),
-            _ => false,
-        };
-        leader_work || !self.ready.is_empty()
-    }
-
     /// Drains everything produced since the last call. Leaders pack queued
     /// commands into slots here, so every command proposed since the last call
     /// shares as few slots as the batch limits allow.
@@ -535,9 +453,12 @@ impl Node {
 
     // ----- helpers shared by the roles -----
 
-    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+    pub(crate) fn send(&mut self, to: NodeId, msg: impl Into<Message>) {
         if to != self.cfg.id {
-            self.ready.messages.push(Outgoing { to, msg });
+            self.ready.messages.push(Outgoing {
+                to,
+                msg: msg.into(),
+            });
         }
     }
 

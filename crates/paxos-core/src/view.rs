@@ -43,17 +43,6 @@ impl View {
         let votes = voters.into_iter().filter(|id| self.contains(**id)).count();
         votes >= self.quorum_size()
     }
-
-    /// Members as a list, in id order.
-    pub fn member_list(&self) -> Vec<Member> {
-        self.members
-            .iter()
-            .map(|(id, addr)| Member {
-                id: *id,
-                addr: addr.clone(),
-            })
-            .collect()
-    }
 }
 
 /// The views in force from some slot on, ordered by `first_slot`. Never empty.

@@ -5,170 +5,15 @@
 //! here first), kept as a regression test.
 
 mod cluster;
+mod held_network;
 
 use cluster::{Cluster, cmd};
+use held_network::{Net, ent, within};
+use paxos_core::message::{
+    Accept, Accepted, CatchupReply, CatchupRequest, Heartbeat, PreVote, PreVoteReply, Prepare,
+    Promise,
+};
 use paxos_core::{Entry, Message, Node, NodeId};
-use std::collections::BTreeMap;
-
-type Msg = (NodeId, NodeId, Message);
-
-struct Net {
-    c: Cluster,
-    /// Messages sent but not delivered (delayed, possibly forever).
-    held: Vec<Msg>,
-    trace: Vec<String>,
-}
-
-fn ent(e: &Entry) -> String {
-    match e {
-        Entry::Noop => "noop".into(),
-        Entry::Commands(cs) => cs
-            .iter()
-            .map(|c| String::from_utf8_lossy(&c.0).into_owned())
-            .collect::<Vec<_>>()
-            .join("+"),
-        Entry::Reconfig(r) => format!("{r:?}"),
-    }
-}
-
-fn show(m: &Message) -> String {
-    match m {
-        Message::Accept {
-            ballot,
-            entries,
-            commit,
-        } => format!(
-            "Accept({ballot:?}, [{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::CatchupReply {
-            entries, commit, ..
-        } => format!(
-            "CatchupReply([{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::Promise {
-            ballot,
-            ok,
-            decided,
-            accepted,
-            ..
-        } => format!(
-            "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
-            accepted
-                .iter()
-                .map(|a| format!("{}={}@{:?}", a.slot, ent(&a.entry), a.ballot))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-impl Net {
-    fn new(n: u64) -> Net {
-        Net {
-            c: Cluster::new(n),
-            held: Vec::new(),
-            trace: Vec::new(),
-        }
-    }
-
-    fn n(&mut self, i: u64) -> &mut Node {
-        self.c.node(i)
-    }
-
-    /// Drains every node and delivers what `pass` allows, until quiet. The
-    /// rest is held back.
-    fn pump(&mut self, pass: impl Fn(u64, u64, &Message) -> bool) {
-        for _ in 0..10_000 {
-            self.c.drain_all();
-            let wire = std::mem::take(&mut self.c.wire);
-            let mut any = false;
-            for (from, to, msg) in wire {
-                if pass(from.0, to.0, &msg) {
-                    self.trace
-                        .push(format!("{from:?} -> {to:?}: {}", show(&msg)));
-                    self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-                    any = true;
-                } else {
-                    self.held.push((from, to, msg));
-                }
-            }
-            if !any {
-                return;
-            }
-        }
-        panic!("never quiet");
-    }
-
-    fn tick(&mut self, ids: &[u64], pass: impl Fn(u64, u64, &Message) -> bool) {
-        for i in ids {
-            self.n(*i).tick();
-        }
-        self.pump(pass);
-    }
-
-    /// Delivers the first held message matching `pick` (and what it causes,
-    /// as `pass` allows).
-    fn release(
-        &mut self,
-        pick: impl Fn(u64, u64, &Message) -> bool,
-        pass: impl Fn(u64, u64, &Message) -> bool,
-    ) {
-        let i = self
-            .held
-            .iter()
-            .position(|(f, t, m)| pick(f.0, t.0, m))
-            .expect("such a message was held");
-        let (from, to, msg) = self.held.remove(i);
-        self.trace
-            .push(format!("{from:?} -> {to:?}: {}   <-- delayed", show(&msg)));
-        self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-        self.pump(pass);
-    }
-
-    /// Every value any node persisted as decided, per slot.
-    fn decisions(&self) -> BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> {
-        let mut by_slot: BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> = BTreeMap::new();
-        for (id, store) in &self.c.stores {
-            for (slot, e) in store.decided() {
-                by_slot
-                    .entry(*slot)
-                    .or_default()
-                    .entry(ent(e))
-                    .or_default()
-                    .push(*id);
-            }
-        }
-        by_slot
-    }
-
-    fn assert_agreement(&self) {
-        for line in &self.trace {
-            println!("{line}");
-        }
-        for (slot, values) in self.decisions() {
-            println!("slot {slot}: {values:?}");
-            assert!(
-                values.len() <= 1,
-                "agreement violated in slot {slot}: {values:?}"
-            );
-        }
-    }
-}
-
-fn within(set: &'static [u64]) -> impl Fn(u64, u64, &Message) -> bool {
-    move |f, t, _| set.contains(&f) && set.contains(&t)
-}
 
 fn leader_ballot(net: &Net, i: u64) -> paxos_core::Ballot {
     net.c.nodes[&NodeId(i)].status().promised
@@ -183,7 +28,7 @@ fn leader_ballot(net: &Net, i: u64) -> paxos_core::Ballot {
 #[test]
 fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_and_no_follower_decides_its_value()
  {
-    let mut net = Net::new(5);
+    let mut net = Net::new(Cluster::new(5));
     let all = |_: u64, _: u64, _: &Message| true;
 
     // Phase 1: n3 leads at B0 (everyone promises); slot 1 = "a" is decided
@@ -208,7 +53,7 @@ fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_an
     // decided = 1, so n1 starts at slot 2 and will ask n4 for slot 1.
     // Catch-up requests are delayed.
     let p2 = |f: u64, t: u64, m: &Message| {
-        !matches!(m, Message::CatchupRequest { .. })
+        !matches!(m, Message::CatchupRequest(_))
             && ((f == 1 && (t == 2 || t == 4)) || (t == 1 && (f == 2 || f == 4)))
     };
     for _ in 0..100 {
@@ -226,15 +71,15 @@ fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_an
     // One tick: n1 (behind: prefix 0 < known commit 1) sends CatchupRequest
     // {from: 1} to n4; the network delays it.
     net.tick(&[1], |f, t, m| {
-        !matches!(m, Message::CatchupRequest { .. }) && ((f == 1 && t == 2) || (f == 2 && t == 1))
+        !matches!(m, Message::CatchupRequest(_)) && ((f == 1 && t == 2) || (f == 2 && t == 1))
     });
     assert!(net.held.iter().any(|(f, t, m)| f.0 == 1
         && t.0 == 4
-        && matches!(m, Message::CatchupRequest { from: 1, .. })));
+        && matches!(m, Message::CatchupRequest(CatchupRequest { from: 1, .. }))));
     let held_request = net
         .held
         .iter()
-        .position(|(f, t, m)| f.0 == 1 && t.0 == 4 && matches!(m, Message::CatchupRequest { .. }))
+        .position(|(f, t, m)| f.0 == 1 && t.0 == 4 && matches!(m, Message::CatchupRequest(_)))
         .expect("held");
     let request = net.held.remove(held_request);
     net.held.clear();
@@ -272,9 +117,9 @@ fn a_stale_leader_that_learns_a_higher_ballots_decision_by_catchup_steps_down_an
 
     // Phase 4: the delayed CatchupRequest reaches n4; its reply (slots 1..2,
     // 2 = "w") reaches n1, which still leads at B1.
-    net.release(
-        |f, t, m| f == 1 && t == 4 && matches!(m, Message::CatchupRequest { .. }),
-        |f, t, m| f == 4 && t == 1 && matches!(m, Message::CatchupReply { .. }),
+    net.release_first(
+        |f, t, m| f == 1 && t == 4 && matches!(m, Message::CatchupRequest(_)),
+        |f, t, m| f == 4 && t == 1 && matches!(m, Message::CatchupReply(_)),
     );
     // n1 learned that slot 2 holds "w", not the "v" it proposed there: a
     // higher ballot chose in its range, so it gives up leading at B1 before
@@ -321,7 +166,7 @@ fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first(
     });
     // n1 has seen ballot 5 (so it campaigns with round 6).
     c.node(1)
-        .step(NodeId(5), Message::Prepare { ballot: b(5, 5) });
+        .step(NodeId(5), Message::Prepare(Prepare { ballot: b(5, 5) }));
     c.drain(NodeId(1));
     while c.nodes[&NodeId(1)].role() != Role::PreCandidate {
         c.node(1).tick();
@@ -331,19 +176,19 @@ fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first(
         .messages
         .iter()
         .find_map(|o| match o.msg {
-            Message::PreVote { ballot, .. } => Some(ballot),
+            Message::PreVote(PreVote { ballot, .. }) => Some(ballot),
             _ => None,
         })
         .expect("pre-vote");
     for v in [2, 3] {
         c.node(1).step(
             NodeId(v),
-            Message::PreVoteReply {
+            Message::PreVoteReply(PreVoteReply {
                 ballot: asked,
                 ok: true,
                 promised: paxos_core::Ballot::ZERO,
                 decided: 0,
-            },
+            }),
         );
     }
     let mine = c.nodes[&NodeId(1)].status().promised;
@@ -351,13 +196,15 @@ fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first(
     c.wire.clear();
     let low = Entry::Commands(vec![cmd("low")]);
     let high = Entry::Commands(vec![cmd("high")]);
-    let promise = |accepted: Vec<AcceptedEntry>| Message::Promise {
-        ballot: mine,
-        ok: true,
-        decided: 0,
-        accepted,
-        first: 1,
-        last: NUMBER_MAX,
+    let promise = |accepted: Vec<AcceptedEntry>| {
+        Message::Promise(Promise {
+            ballot: mine,
+            ok: true,
+            decided: 0,
+            accepted,
+            first: 1,
+            last: NUMBER_MAX,
+        })
     };
     // Adoption quorum {n1, n2, n3}: n2 reports slot 3 = low @ b2.n2.
     c.node(1).step(
@@ -386,7 +233,7 @@ fn a_late_promise_with_a_higher_ballot_value_replaces_the_value_recovered_first(
         .iter()
         .filter(|(f, _, _)| f.0 == 1)
         .filter_map(|(_, _, m)| match m {
-            Message::Accept { entries, .. } => Some(entries.clone()),
+            Message::Accept(Accept { entries, .. }) => Some(entries.clone()),
             _ => None,
         })
         .flatten()
@@ -421,11 +268,7 @@ fn a_leader_elected_in_an_old_view_completes_the_new_views_quorum_without_overwr
         c.max_inflight_slots = 2;
         c
     };
-    let mut net = Net {
-        c: Cluster::with_config(3, cfg),
-        held: Vec::new(),
-        trace: Vec::new(),
-    };
+    let mut net = Net::new(Cluster::with_config(3, cfg));
 
     // (a) n2 leads V0 = {n1,n2,n3} at b1.n2 with {n2,n3}; n1 hears nothing.
     while net.c.nodes[&NodeId(2)].role() != Role::PreCandidate {
@@ -463,7 +306,7 @@ fn a_leader_elected_in_an_old_view_completes_the_new_views_quorum_without_overwr
     // higher ballot; its Prepare also reaches n1 (n1's answer is lost).
     let pass_b = |f: u64, t: u64, m: &Message| {
         ([3, 4, 5].contains(&f) && [3, 4, 5].contains(&t))
-            || (t == 1 && matches!(m, Message::Prepare { .. }))
+            || (t == 1 && matches!(m, Message::Prepare(_)))
     };
     let mut l0 = 0;
     for _ in 0..300 {
@@ -522,10 +365,10 @@ fn a_leader_elected_in_an_old_view_completes_the_new_views_quorum_without_overwr
     }
     net.c.drain(NodeId(x));
     net.c.wire.clear();
-    net.release(
-        move |f, t, m| f == 1 && t == x && matches!(m, Message::Prepare { .. }),
+    net.release_first(
+        move |f, t, m| f == 1 && t == x && matches!(m, Message::Prepare(_)),
         move |f, t, m| {
-            (f == 1 && (t == 2 || t == x) && !matches!(m, Message::CatchupRequest { .. }))
+            (f == 1 && (t == 2 || t == x) && !matches!(m, Message::CatchupRequest(_)))
                 || ((f == 2 || f == x) && t == 1)
         },
     );
@@ -549,11 +392,11 @@ fn a_view_history_without_views_is_refused_when_decoded() {
     // A peer's frame carries a message encoded like this (the transport's
     // `rmp_serde::to_vec`); the forged history replaces the real one inside.
     let reply = |views: Vec<View>| {
-        let real = Message::CatchupReply {
+        let real = Message::CatchupReply(CatchupReply {
             entries: vec![],
             views: Some(ViewHistory::genesis(&[cluster::member(1)])),
             commit: 0,
-        };
+        });
         let real_bytes = rmp_serde::to_vec(&real).expect("encodes");
         let genesis =
             rmp_serde::to_vec(&ViewHistory::genesis(&[cluster::member(1)])).expect("encodes");
@@ -613,11 +456,11 @@ fn an_acceptor_acknowledges_an_accept_for_a_decided_slot_only_with_the_decided_v
         let to = follower;
         c.node(to.0).step(
             other,
-            Message::Accept {
+            Message::Accept(Accept {
                 ballot: higher,
                 entries: vec![(1, Entry::Commands(vec![cmd(value)]))],
                 commit: 0,
-            },
+            }),
         );
         let ready = c.drain(to);
         c.wire.clear();
@@ -625,9 +468,9 @@ fn an_acceptor_acknowledges_an_accept_for_a_decided_slot_only_with_the_decided_v
             .messages
             .into_iter()
             .find_map(|o| match o.msg {
-                Message::Accepted {
+                Message::Accepted(Accepted {
                     ok: true, slots, ..
-                } => Some(slots),
+                }) => Some(slots),
                 _ => None,
             })
             .expect("an answer")
@@ -648,14 +491,14 @@ fn an_acceptor_acknowledges_an_accept_for_a_decided_slot_only_with_the_decided_v
 fn a_ballot_at_the_top_of_the_range_is_refused_and_the_cluster_still_elects_and_decides() {
     use paxos_core::{Ballot, PeerFault};
     let mut c = Cluster::new(3);
-    let forged = Message::Heartbeat {
+    let forged = Message::Heartbeat(Heartbeat {
         ballot: Ballot {
             round: u64::MAX,
             leader: NodeId(9),
         },
         commit: 1_000_000_000_000,
         round: 0,
-    };
+    });
     for i in 1..=3 {
         c.node(i).step(NodeId(9), forged.clone());
         let ready = c.drain(NodeId(i));
@@ -690,11 +533,11 @@ fn a_decision_contradicting_a_held_one_is_reported_and_ignored_not_a_panic() {
     let (mut c, leader, follower, liar) = three_nodes_that_decided_w();
     c.node(follower.0).step(
         liar,
-        Message::CatchupReply {
+        Message::CatchupReply(CatchupReply {
             entries: vec![(1, Entry::Commands(vec![cmd("v")]))],
             views: None,
             commit: 1,
-        },
+        }),
     );
     let ready = c.drain(follower);
     assert_eq!(

@@ -6,6 +6,7 @@
 mod cluster;
 
 use cluster::{Cluster, config, member};
+use paxos_core::message::{Accept, CatchupReply, PreVote, PreVoteReply, Prepare, Promise};
 use paxos_core::{Ballot, Command, Config, Entry, Message, Node, NodeId, Role};
 
 /// Bytes of entries one message may carry in these tests.
@@ -30,11 +31,12 @@ fn command(tag: u8, bytes: usize) -> Command {
 /// Bytes of entries a message carries, and how many entries.
 fn carried(msg: &Message) -> Option<(usize, usize)> {
     match msg {
-        Message::Accept { entries, .. } | Message::CatchupReply { entries, .. } => Some((
+        Message::Accept(Accept { entries, .. })
+        | Message::CatchupReply(CatchupReply { entries, .. }) => Some((
             entries.iter().map(|(_, e)| e.size_bytes()).sum(),
             entries.len(),
         )),
-        Message::Promise { accepted, .. } => Some((
+        Message::Promise(Promise { accepted, .. }) => Some((
             accepted.iter().map(|a| a.entry.size_bytes()).sum(),
             accepted.len(),
         )),
@@ -137,11 +139,11 @@ fn acceptor_holding_a_large_report(c: &mut Cluster) {
         .collect();
     c.node(2).step(
         NodeId(1),
-        Message::Accept {
+        Message::Accept(Accept {
             ballot: old,
             entries,
             commit: 0,
-        },
+        }),
     );
     // Long silence from node 1: node 2 no longer defers to it.
     for _ in 0..30 {
@@ -163,18 +165,18 @@ fn candidate(c: &mut Cluster, id: u64) -> Ballot {
         .messages
         .iter()
         .find_map(|o| match o.msg {
-            Message::PreVote { ballot, .. } => Some(ballot),
+            Message::PreVote(PreVote { ballot, .. }) => Some(ballot),
             _ => None,
         })
         .expect("a pre-vote");
     c.node(id).step(
         NodeId(2),
-        Message::PreVoteReply {
+        Message::PreVoteReply(PreVoteReply {
             ballot: asked,
             ok: true,
             promised: Ballot::ZERO,
             decided: 0,
-        },
+        }),
     );
     assert_eq!(c.nodes[&NodeId(id)].role(), Role::Candidate);
     c.drain(NodeId(id));
@@ -191,7 +193,8 @@ fn a_large_promise_arrives_in_parts_and_counts_only_once_all_arrived() {
     }
     acceptor_holding_a_large_report(&mut c);
     let ballot = candidate(&mut c, 3);
-    c.node(2).step(NodeId(3), Message::Prepare { ballot });
+    c.node(2)
+        .step(NodeId(3), Message::Prepare(Prepare { ballot }));
     let parts: Vec<Message> = c
         .drain(NodeId(2))
         .messages
@@ -224,7 +227,7 @@ fn a_large_promise_arrives_in_parts_and_counts_only_once_all_arrived() {
         .iter()
         .filter(|(_, to, _)| *to == NodeId(2))
         .filter_map(|(_, _, m)| match m {
-            Message::Accept { entries, .. } => Some(
+            Message::Accept(Accept { entries, .. }) => Some(
                 entries
                     .iter()
                     .filter(|(_, e)| matches!(e, Entry::Commands(_)))

@@ -5,6 +5,7 @@
 mod cluster;
 
 use cluster::{Cluster, cmd, config, member};
+use paxos_core::message::{Accept, Accepted, Heartbeat, PreVote, PreVoteReply, Prepare, Promise};
 use paxos_core::{
     AcceptedEntry, Ballot, Command, Entry, Message, NUMBER_MAX, Node, NodeId, ProposeError,
     Reconfig, Role,
@@ -22,7 +23,7 @@ fn accepts_sent_by(c: &Cluster, from: NodeId) -> Vec<Vec<(u64, Entry)>> {
         .iter()
         .filter(|(f, _, _)| *f == from)
         .filter_map(|(_, _, m)| match m {
-            Message::Accept { entries, .. } => Some(entries.clone()),
+            Message::Accept(Accept { entries, .. }) => Some(entries.clone()),
             _ => None,
         })
         .collect()
@@ -42,19 +43,19 @@ fn make_candidate(c: &mut Cluster, id: u64, voters: &[u64]) -> Ballot {
         .messages
         .iter()
         .find_map(|o| match o.msg {
-            Message::PreVote { ballot, .. } => Some(ballot),
+            Message::PreVote(PreVote { ballot, .. }) => Some(ballot),
             _ => None,
         })
         .expect("a pre-vote was sent");
     for v in voters {
         c.node(id).step(
             NodeId(*v),
-            Message::PreVoteReply {
+            Message::PreVoteReply(PreVoteReply {
                 ballot: asked,
                 ok: true,
                 promised: paxos_core::Ballot::ZERO,
                 decided: 0,
-            },
+            }),
         );
     }
     assert_eq!(c.nodes[&NodeId(id)].role(), Role::Candidate);
@@ -70,15 +71,15 @@ fn a_promise_is_persisted_in_the_same_ready_that_sends_it() {
     let mut c = Cluster::new(3);
     c.node(2).step(
         NodeId(1),
-        Message::Prepare {
+        Message::Prepare(Prepare {
             ballot: ballot(4, 1),
-        },
+        }),
     );
     let ready = c.drain(NodeId(2));
     assert_eq!(ready.persist.promised, Some(ballot(4, 1)));
     assert!(ready.messages.iter().any(|o| matches!(
         o.msg,
-        Message::Promise { ok: true, ballot: b, .. } if b == ballot(4, 1)
+        Message::Promise(Promise { ok: true, ballot: b, .. }) if b == ballot(4, 1)
     )));
 }
 
@@ -88,11 +89,11 @@ fn an_acceptance_is_persisted_in_the_same_ready_that_acknowledges_it() {
     let entry = Entry::Commands(vec![cmd("x")]);
     c.node(2).step(
         NodeId(1),
-        Message::Accept {
+        Message::Accept(Accept {
             ballot: ballot(1, 1),
             entries: vec![(1, entry.clone())],
             commit: 0,
-        },
+        }),
     );
     let ready = c.drain(NodeId(2));
     assert_eq!(
@@ -103,12 +104,9 @@ fn an_acceptance_is_persisted_in_the_same_ready_that_acknowledges_it() {
             entry
         }]
     );
-    assert!(
-        ready
-            .messages
-            .iter()
-            .any(|o| matches!(&o.msg, Message::Accepted { ok: true, slots, .. } if slots == &[1]))
-    );
+    assert!(ready.messages.iter().any(
+        |o| matches!(&o.msg, Message::Accepted(Accepted { ok: true, slots, .. }) if slots == &[1])
+    ));
 }
 
 #[test]
@@ -116,24 +114,24 @@ fn an_acceptor_refuses_ballots_below_its_promise() {
     let mut c = Cluster::new(3);
     c.node(2).step(
         NodeId(3),
-        Message::Prepare {
+        Message::Prepare(Prepare {
             ballot: ballot(9, 3),
-        },
+        }),
     );
     c.drain(NodeId(2));
     c.node(2).step(
         NodeId(1),
-        Message::Accept {
+        Message::Accept(Accept {
             ballot: ballot(2, 1),
             entries: vec![(1, Entry::Noop)],
             commit: 0,
-        },
+        }),
     );
     let ready = c.drain(NodeId(2));
     assert!(ready.persist.accepted.is_empty());
     assert!(ready.messages.iter().any(|o| matches!(
         o.msg,
-        Message::Accepted { ok: false, ballot: b, .. } if b == ballot(9, 3)
+        Message::Accepted(Accepted { ok: false, ballot: b, .. }) if b == ballot(9, 3)
     )));
 }
 
@@ -142,23 +140,23 @@ fn a_restarted_node_keeps_its_promise() {
     let mut c = Cluster::new(3);
     c.node(2).step(
         NodeId(1),
-        Message::Prepare {
+        Message::Prepare(Prepare {
             ballot: ballot(10, 1),
-        },
+        }),
     );
     c.drain(NodeId(2));
     let recovered = c.stores[&NodeId(2)].recovered();
     let mut restarted = Node::restart(config(2), recovered).expect("restart");
     restarted.step(
         NodeId(3),
-        Message::Prepare {
+        Message::Prepare(Prepare {
             ballot: ballot(5, 3),
-        },
+        }),
     );
     let ready = restarted.take_ready();
     assert!(ready.messages.iter().any(|o| matches!(
         o.msg,
-        Message::Promise { ok: false, ballot: b, .. } if b == ballot(10, 1)
+        Message::Promise(Promise { ok: false, ballot: b, .. }) if b == ballot(10, 1)
     )));
 }
 
@@ -201,23 +199,25 @@ fn phase_one_recovery_reproposes_the_value_with_the_highest_ballot() {
         // Node 1 has seen ballot 5 (so its own campaign uses round 6).
         c.node(1).step(
             NodeId(5),
-            Message::Prepare {
+            Message::Prepare(Prepare {
                 ballot: ballot(5, 5),
-            },
+            }),
         );
         c.drain(NodeId(1));
         let mine = make_candidate(&mut c, 1, &[4, 5]);
-        let report = |b: Ballot, e: &Entry| Message::Promise {
-            ballot: mine,
-            ok: true,
-            decided: 0,
-            accepted: vec![AcceptedEntry {
-                slot: 1,
-                ballot: b,
-                entry: e.clone(),
-            }],
-            first: 1,
-            last: NUMBER_MAX,
+        let report = |b: Ballot, e: &Entry| {
+            Message::Promise(Promise {
+                ballot: mine,
+                ok: true,
+                decided: 0,
+                accepted: vec![AcceptedEntry {
+                    slot: 1,
+                    ballot: b,
+                    entry: e.clone(),
+                }],
+                first: 1,
+                last: NUMBER_MAX,
+            })
         };
         let (first, second) = if low_first {
             (report(ballot(2, 2), &low), report(ballot(4, 3), &high))
@@ -247,7 +247,7 @@ fn a_new_leader_fills_gaps_below_recovered_slots_with_noops() {
     let mine = make_candidate(&mut c, 1, &[2]);
     c.node(1).step(
         NodeId(2),
-        Message::Promise {
+        Message::Promise(Promise {
             ballot: mine,
             ok: true,
             decided: 0,
@@ -258,7 +258,7 @@ fn a_new_leader_fills_gaps_below_recovered_slots_with_noops() {
             }],
             first: 1,
             last: NUMBER_MAX,
-        },
+        }),
     );
     assert!(c.node(1).is_leader());
     c.drain(NodeId(1));
@@ -435,7 +435,7 @@ fn reads_wait_for_a_quorum_round_and_many_reads_share_one_round() {
     let rounds: std::collections::BTreeSet<u64> = c.sent[before..]
         .iter()
         .filter_map(|(_, _, m)| match m {
-            Message::Heartbeat { round, .. } if *round > 0 => Some(*round),
+            Message::Heartbeat(Heartbeat { round, .. }) if *round > 0 => Some(*round),
             _ => None,
         })
         .collect();
@@ -608,6 +608,6 @@ fn a_node_just_behind_a_snapshot_catches_up_from_the_retained_log() {
     let snapshot_sent = c
         .sent
         .iter()
-        .any(|(_, to, m)| *to == laggard && matches!(m, Message::SnapshotChunk { .. }));
+        .any(|(_, to, m)| *to == laggard && matches!(m, Message::SnapshotChunk(_)));
     assert!(!snapshot_sent, "the retained entries sufficed");
 }

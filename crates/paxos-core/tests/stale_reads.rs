@@ -5,203 +5,16 @@
 //! wait for a round that speaks for the new view (read_index.rs).
 
 mod cluster;
+mod held_network;
 
 use cluster::{Cluster, cmd, config};
-use paxos_core::{Entry, Message, Node, NodeId, Reconfig, Role};
-use std::collections::BTreeMap;
+use held_network::Net;
 
-type Msg = (NodeId, NodeId, Message);
-
-fn ent(e: &Entry) -> String {
-    match e {
-        Entry::Noop => "noop".into(),
-        Entry::Commands(cs) => cs
-            .iter()
-            .map(|c| String::from_utf8_lossy(&c.0).into_owned())
-            .collect::<Vec<_>>()
-            .join("+"),
-        Entry::Reconfig(r) => format!("{r:?}"),
-    }
-}
-
-fn show(m: &Message) -> String {
-    match m {
-        Message::Accept {
-            ballot,
-            entries,
-            commit,
-        } => format!(
-            "Accept({ballot:?}, [{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::Promise {
-            ballot,
-            ok,
-            decided,
-            accepted,
-            ..
-        } => format!(
-            "Promise({ballot:?}, ok {ok}, decided {decided}, accepted [{}])",
-            accepted
-                .iter()
-                .map(|a| format!("{}={}@{:?}", a.slot, ent(&a.entry), a.ballot))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Message::CatchupReply {
-            entries, commit, ..
-        } => format!(
-            "CatchupReply([{}], commit {commit})",
-            entries
-                .iter()
-                .map(|(s, e)| format!("{s}={}", ent(e)))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-/// A network where every message is either delivered (as a filter allows) or
-/// held back, possibly forever.
-struct Net {
-    c: Cluster,
-    held: Vec<Msg>,
-    trace: Vec<String>,
-    /// For every read granted: (node, read id, commands executed at that
-    /// node when the read was granted).
-    grants: Vec<(NodeId, u64, Vec<String>)>,
-}
-
-impl Net {
-    fn new(c: Cluster) -> Net {
-        Net {
-            c,
-            held: Vec::new(),
-            trace: Vec::new(),
-            grants: Vec::new(),
-        }
-    }
-
-    fn n(&mut self, i: u64) -> &mut Node {
-        self.c.node(i)
-    }
-
-    fn executed_strings(&self, id: NodeId) -> Vec<String> {
-        self.c
-            .executed(id)
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect()
-    }
-
-    fn drain_all(&mut self) {
-        let ids: Vec<NodeId> = self.c.nodes.keys().copied().collect();
-        for id in ids {
-            let ready = self.c.drain(id);
-            if !ready.reads.is_empty() {
-                let state = self.executed_strings(id);
-                for r in &ready.reads {
-                    self.trace
-                        .push(format!("== {id:?} GRANTS read {r} with state {state:?}"));
-                    self.grants.push((id, *r, state.clone()));
-                }
-            }
-        }
-    }
-
-    fn pump(&mut self, pass: impl Fn(u64, u64, &Message) -> bool) {
-        for _ in 0..10_000 {
-            self.drain_all();
-            let wire = std::mem::take(&mut self.c.wire);
-            let mut any = false;
-            for (from, to, msg) in wire {
-                if pass(from.0, to.0, &msg) {
-                    self.trace
-                        .push(format!("{from:?} -> {to:?}: {}", show(&msg)));
-                    self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-                    any = true;
-                } else {
-                    self.held.push((from, to, msg));
-                }
-            }
-            if !any {
-                return;
-            }
-        }
-        panic!("never quiet");
-    }
-
-    fn tick(&mut self, ids: &[u64], pass: impl Fn(u64, u64, &Message) -> bool) {
-        for i in ids {
-            self.n(*i).tick();
-        }
-        self.pump(pass);
-    }
-
-    /// Delivers every held message matching `pick` (in order), then pumps.
-    fn release(
-        &mut self,
-        pick: impl Fn(u64, u64, &Message) -> bool,
-        pass: impl Fn(u64, u64, &Message) -> bool,
-    ) -> usize {
-        let held = std::mem::take(&mut self.held);
-        let mut n = 0;
-        for (from, to, msg) in held {
-            if pick(from.0, to.0, &msg) {
-                self.trace
-                    .push(format!("{from:?} -> {to:?}: {}   <-- delayed", show(&msg)));
-                self.c.nodes.get_mut(&to).expect("node").step(from, msg);
-                n += 1;
-            } else {
-                self.held.push((from, to, msg));
-            }
-        }
-        self.pump(pass);
-        n
-    }
-
-    fn decisions(&self) -> BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> {
-        let mut by_slot: BTreeMap<u64, BTreeMap<String, Vec<NodeId>>> = BTreeMap::new();
-        for (id, store) in &self.c.stores {
-            for (slot, e) in store.decided() {
-                by_slot
-                    .entry(*slot)
-                    .or_default()
-                    .entry(ent(e))
-                    .or_default()
-                    .push(*id);
-            }
-        }
-        by_slot
-    }
-
-    fn dump(&self) {
-        for line in &self.trace {
-            println!("{line}");
-        }
-        for (slot, values) in self.decisions() {
-            println!("slot {slot}: {values:?}");
-        }
-    }
-
-    fn assert_agreement(&self) {
-        self.dump();
-        for (slot, values) in self.decisions() {
-            assert!(
-                values.len() <= 1,
-                "agreement violated in slot {slot}: {values:?}"
-            );
-        }
-    }
-}
+use paxos_core::message::{Accept, Promise};
+use paxos_core::{Message, NodeId, Reconfig, Role};
 
 fn is_accept(m: &Message) -> bool {
-    matches!(m, Message::Accept { .. } | Message::Accepted { .. })
+    matches!(m, Message::Accept(_) | Message::Accepted(_))
 }
 
 fn ballot_of(net: &Net, i: u64) -> paxos_core::Ballot {
@@ -254,21 +67,21 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     net.pump(|f, t, m| {
         (f == 5
             && (t == 1 || t == 2)
-            && matches!(m, Message::Accept { entries, .. } if entries.iter().all(|(s, _)| *s <= 2)))
-            || ((f == 1 || f == 2) && t == 5 && matches!(m, Message::Accepted { .. }))
+            && matches!(m, Message::Accept(Accept { entries, .. }) if entries.iter().all(|(s, _)| *s <= 2)))
+            || ((f == 1 || f == 2) && t == 5 && matches!(m, Message::Accepted(_)))
     });
     assert_eq!(net.c.nodes[&NodeId(5)].decided(), 2);
     // n5 now pads slot 3 (V1a) with a no-op; its Accept reaches n3 and n4.
     // Then the client write "W" goes to slot 4 (V1b), accepted by n4.
     let pass_b = |f: u64, t: u64, m: &Message| {
-        (f == 5 && (t == 3 || t == 4) && matches!(m, Message::Accept { .. }))
-            || ((f == 3 || f == 4) && t == 5 && matches!(m, Message::Accepted { .. }))
+        (f == 5 && (t == 3 || t == 4) && matches!(m, Message::Accept(_)))
+            || ((f == 3 || f == 4) && t == 5 && matches!(m, Message::Accepted(_)))
     };
     // (The Accepts of slots 1, 2 to n3 and n4 are lost.)
     net.held.retain(|(_, _, m)| {
-        !matches!(m, Message::Accept { entries, .. } if entries.iter().any(|(s, _)| *s <= 2))
+        !matches!(m, Message::Accept(Accept { entries, .. }) if entries.iter().any(|(s, _)| *s <= 2))
     });
-    net.release(|f, t, m| pass_b(f, t, m), pass_b);
+    net.release_every(|f, t, m| pass_b(f, t, m), pass_b);
     net.n(5).propose(cmd("W")).expect("leader");
     net.pump(pass_b);
     assert_eq!(net.c.nodes[&NodeId(5)].decided(), 4);
@@ -288,7 +101,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     // {n1, n2, n3}. Its Prepare also reaches n4; n4's promise is delayed.
     let pass_c = |f: u64, t: u64, m: &Message| {
         ([1, 2, 3].contains(&f) && [1, 2, 3].contains(&t) && !is_accept(m))
-            || (f == 1 && t == 4 && matches!(m, Message::Prepare { .. }))
+            || (f == 1 && t == 4 && matches!(m, Message::Prepare(_)))
     };
     for _ in 0..200 {
         if net.c.nodes[&NodeId(1)].is_leader() {
@@ -302,7 +115,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     assert!(
         net.held.iter().any(|(f, t, m)| f.0 == 4
             && t.0 == 1
-            && matches!(m, Message::Promise { ok: true, ballot, .. } if *ballot == b)),
+            && matches!(m, Message::Promise(Promise { ok: true, ballot, .. }) if *ballot == b)),
         "n4 promised b; its answer is in the network"
     );
     net.trace.push(format!("== n1 leads at {b:?}"));
@@ -317,8 +130,8 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
     );
 
     // (e) n4's delayed promise arrives (it reports W in slot 4).
-    net.release(
-        |f, t, m| f == 4 && t == 1 && matches!(m, Message::Promise { .. }),
+    net.release_every(
+        |f, t, m| f == 4 && t == 1 && matches!(m, Message::Promise(_)),
         pass_c,
     );
 
@@ -328,7 +141,7 @@ fn a_read_confirmed_before_the_window_reaches_a_new_view_is_not_granted_without_
             || (f == 1 && t == 4)
             || (f == 4 && t == 1)
     };
-    net.release(
+    net.release_every(
         |f, t, _| [1, 2, 3, 4].contains(&f) && [1, 2, 3].contains(&t),
         pass_f,
     );

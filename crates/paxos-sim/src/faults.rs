@@ -25,6 +25,7 @@
 use crate::harness::{Sim, Strike};
 use crate::network::{CutMode, Endpoint};
 use paxos_core::NodeId;
+use paxos_core::message::Accept;
 use paxos_core::{Message, Outgoing, ViewHistory};
 use rand::Rng;
 
@@ -503,7 +504,7 @@ pub(crate) fn stall_at_new_view(
     };
     let first = views.views().iter().find(|v| v.epoch >= armed.epoch)?;
     let in_new_view = |out: &Outgoing| match &out.msg {
-        Message::Accept { entries, .. } => {
+        Message::Accept(Accept { entries, .. }) => {
             entries.iter().any(|(slot, _)| *slot >= first.first_slot)
         }
         _ => false,

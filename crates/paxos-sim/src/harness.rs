@@ -21,107 +21,23 @@
 
 use crate::client::SimClient;
 use crate::exercise::Exercised;
-use crate::history::{History, OpKind};
+use crate::history::History;
 use crate::invariants::Invariants;
-use crate::network::{Endpoint, Network, Packet, Payload, Reply};
+use crate::network::{Endpoint, Network};
 use crate::outcome::{Failure, Report, Violation};
 use crate::params::{CoreParams, RunParams};
-use crate::state_machine::{CounterMachine, IncrementCmd};
-use paxos_core::{
-    Config, InjectedBug, Member, MemoryStorage, Message, Node, NodeId, PeerFault, ProposeError,
-    Ready, Reconfig, Slot,
-};
+pub use crate::sim_config::SimConfig;
+use crate::sim_node::SimNode;
+use paxos_core::{Config, Member, Node, NodeId, Reconfig, Slot};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What to simulate; the seed decides the rest.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Founding members.
-    pub nodes: usize,
-    /// Concurrent clients.
-    pub clients: usize,
-    /// Ticks of the chaos phase.
-    pub chaos_ticks: u64,
-    /// Ticks the liveness phase may take at most.
-    pub liveness_ticks: u64,
-    /// Operations every client must complete after faults stop.
-    pub ops_after_heal: u64,
-    /// Whether to add, remove and replace members during the run.
-    pub view_changes: bool,
-    /// A protocol bug to inject.
-    pub bug: Option<InjectedBug>,
-    /// Record a trace of events (printed on failure).
-    pub trace: bool,
-    /// Faults several times as often (for bug hunting).
-    pub aggressive: bool,
-}
-
-impl SimConfig {
-    /// The standard run for `nodes` founders: the profile CI sweeps.
-    pub fn standard(nodes: usize) -> Self {
-        SimConfig {
-            nodes,
-            clients: 6,
-            chaos_ticks: 3_000,
-            liveness_ticks: 6_000,
-            ops_after_heal: 3,
-            view_changes: false,
-            bug: None,
-            trace: false,
-            aggressive: false,
-        }
-    }
-}
-
-pub(crate) struct SimNode {
-    pub(crate) node: Option<Node>,
-    pub(crate) disk: MemoryStorage,
-    pub(crate) machine: CounterMachine,
-    /// Increments this node proposed and must answer when executed.
-    pub(crate) waiting: BTreeSet<(u64, u64)>,
-    /// Reads by read id: (client, seq, key).
-    pub(crate) reads: BTreeMap<u64, (u64, u64, u8)>,
-    pub(crate) next_read: u64,
-    /// Lost its disk for good (replaced by a new incarnation).
-    pub(crate) wiped: bool,
-    /// Removed from the view.
-    pub(crate) retired: bool,
-    /// Paused (a long GC or SIGSTOP): no ticks, inbound packets held, until then.
-    pub(crate) paused_until: u64,
-    /// Probability this node's clock skips a tick (a slow clock).
-    pub(crate) slow_clock: f64,
-    /// Crash after persisting the next `Ready` that has messages to send,
-    /// before sending any of them.
-    pub(crate) crash_mid_ready: bool,
-    /// For the trace: superseded leaderships already logged.
-    superseded_seen: u64,
-    /// Armed to stall as it starts proposing in a new view.
-    pub(crate) stall: Option<crate::faults::NewViewStall>,
-}
-
-impl SimNode {
-    pub(crate) fn new(node: Node) -> Self {
-        SimNode {
-            node: Some(node),
-            disk: MemoryStorage::default(),
-            machine: CounterMachine::default(),
-            waiting: BTreeSet::new(),
-            reads: BTreeMap::new(),
-            next_read: 0,
-            wiped: false,
-            retired: false,
-            paused_until: 0,
-            slow_clock: 0.0,
-            crash_mid_ready: false,
-            superseded_seen: 0,
-            stall: None,
-        }
-    }
-}
-
+/// The state of one run: the cluster, its clients, the network between them,
+/// the faults under way and what the checkers saw.
 pub(crate) struct Sim {
+    /// The seed everything in this run derives from.
+    pub(crate) seed: u64,
     pub(crate) cfg: SimConfig,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) now: u64,
@@ -141,7 +57,7 @@ pub(crate) struct Sim {
     pub(crate) trace: Vec<String>,
     /// With tracing on, also log every protocol message from this tick on
     /// (`SIM_TRACE_MESSAGES_AFTER`).
-    trace_messages_after: Option<u64>,
+    pub(crate) trace_messages_after: Option<u64>,
     /// Until this tick, each new leader is killed or cut off soon after election.
     pub(crate) churn_until: u64,
     /// The leader seen at the last tick and since when.
@@ -186,7 +102,6 @@ pub fn run(seed: u64, cfg: &SimConfig) -> Result<Report, Failure> {
     };
     result
         .map(|mut report| {
-            report.seed = seed;
             report.trace = std::mem::take(&mut sim.trace);
             report
         })
@@ -208,6 +123,7 @@ impl Sim {
             .map(|(i, ratio)| SimClient::new(i as u64 + 1, *ratio))
             .collect();
         let mut sim = Sim {
+            seed,
             net: Network::new(params.faults.clone()),
             params,
             rng,
@@ -350,7 +266,7 @@ impl Sim {
         exercised.long_delays = self.net.stats.delayed_long;
         exercised.held_packets = self.net.stats.held;
         Ok(Report {
-            seed: 0,
+            seed: self.seed,
             ops_completed: completed,
             ops_unknown: ops.len() as u64 - completed,
             slots_decided: self.invariants.last_decided(),
@@ -478,315 +394,6 @@ impl Sim {
         }
     }
 
-    fn client_targets(&self) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .filter(|(_, n)| !n.wiped && !n.retired)
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    fn deliver(&mut self, packet: Packet) {
-        if let Endpoint::Node(to) = packet.to
-            && let Some(paused_until) = self.nodes.get(&to).map(|n| n.paused_until)
-            && paused_until > self.now
-        {
-            // A resumed process drains its sockets in no particular order.
-            let jitter = self.rng.random_range(0..10);
-            self.net.hold_until(paused_until + jitter, packet);
-            return;
-        }
-        if self.cfg.trace
-            && let (Endpoint::Node(from), Endpoint::Node(to), Payload::Paxos(msg)) =
-                (packet.from, packet.to, &packet.payload)
-            && self.trace_messages_after.is_some_and(|t| self.now >= t)
-        {
-            let line = format!("{from:?} -> {to:?} {msg:?}");
-            self.log(line.chars().take(300).collect());
-        }
-        match (packet.from, packet.to) {
-            (Endpoint::Node(from), Endpoint::Node(to)) => {
-                if let (Payload::Paxos(msg), Some(node)) = (
-                    packet.payload,
-                    self.nodes.get_mut(&to).and_then(|n| n.node.as_mut()),
-                ) {
-                    node.step(from, msg);
-                }
-            }
-            (Endpoint::Client(client), Endpoint::Node(to)) => {
-                if let Payload::Request { seq, kind } = packet.payload {
-                    self.handle_request(to, client, seq, kind);
-                }
-            }
-            (Endpoint::Node(from), Endpoint::Client(client)) => {
-                if let Payload::Reply { seq, reply } = packet.payload
-                    && let Some(c) = self.clients.iter_mut().find(|c| c.id == client)
-                {
-                    c.on_reply(self.now, from, seq, reply, &mut self.rng, &mut self.history);
-                }
-            }
-            (Endpoint::Client(_), Endpoint::Client(_)) => {}
-        }
-    }
-
-    fn reply(&mut self, from: NodeId, client: u64, seq: u64, reply: Reply) {
-        let packet = Packet {
-            from: Endpoint::Node(from),
-            to: Endpoint::Client(client),
-            payload: Payload::Reply { seq, reply },
-        };
-        self.net.send(&mut self.rng, self.now, packet);
-    }
-
-    fn handle_request(&mut self, to: NodeId, client: u64, seq: u64, kind: OpKind) {
-        let Some(sn) = self.nodes.get_mut(&to) else {
-            return;
-        };
-        let Some(node) = sn.node.as_mut() else {
-            return;
-        };
-        let answer = match kind {
-            OpKind::Increment { key } => {
-                // Exactly-once: a retry of an executed call gets its first reply.
-                match sn.machine.sessions.get(&client) {
-                    Some((s, v)) if *s == seq && node.is_leader() => Some(Reply::Value(*v)),
-                    _ => {
-                        let cmd = IncrementCmd { client, seq, key };
-                        match node.propose(cmd.encode()) {
-                            Ok(()) => {
-                                sn.waiting.insert((client, seq));
-                                None
-                            }
-                            Err(ProposeError::NotLeader { leader }) => {
-                                Some(Reply::Redirect(leader))
-                            }
-                            Err(ProposeError::Busy) => Some(Reply::Busy),
-                        }
-                    }
-                }
-            }
-            OpKind::Read { key } => {
-                sn.next_read += 1;
-                let id = sn.next_read;
-                match node.read_index(id) {
-                    Ok(()) => {
-                        sn.reads.insert(id, (client, seq, key));
-                        None
-                    }
-                    Err(ProposeError::NotLeader { leader }) => Some(Reply::Redirect(leader)),
-                    Err(ProposeError::Busy) => Some(Reply::Busy),
-                }
-            }
-        };
-        if let Some(reply) = answer {
-            self.reply(to, client, seq, reply);
-        }
-    }
-
-    /// Handles a node's `Ready` exactly as a real runtime must: persist, send,
-    /// restore, execute, answer reads. A node armed to crash mid-`Ready` dies
-    /// right after persisting: what it wrote survives, nothing it meant to
-    /// send leaves, nothing is executed or answered.
-    fn process_ready(&mut self, id: NodeId) {
-        let stall_ready = self
-            .nodes
-            .get(&id)
-            .and_then(|n| n.stall)
-            .is_some_and(|stall| self.new_view_ready_without(id, &stall));
-        let Some(sn) = self.nodes.get_mut(&id) else {
-            return;
-        };
-        let Some(node) = sn.node.as_mut() else {
-            return;
-        };
-        let mut ready: Ready = node.take_ready();
-        let mut violations = Vec::new();
-        if self.cfg.trace {
-            let superseded = node.status().counters.superseded_leaderships;
-            if superseded > sn.superseded_seen {
-                sn.superseded_seen = superseded;
-                let line = format!("{id:?} learned that a higher ballot chose over its proposals");
-                self.trace.push(format!("[{:>5}] {line}", self.now));
-            }
-        }
-        // 1. persist
-        sn.disk.write(&ready.persist);
-        for accepted in &ready.persist.accepted {
-            violations.extend(self.invariants.on_accepted(id, accepted));
-        }
-        for (slot, entry) in &ready.persist.decided {
-            violations.extend(self.invariants.on_decided(id, *slot, entry));
-        }
-        for out in &ready.messages {
-            if let Message::Accept { ballot, commit, .. }
-            | Message::Heartbeat { ballot, commit, .. } = &out.msg
-                && ballot.leader == id
-            {
-                violations.extend(self.invariants.on_commit_sent(*ballot, *commit));
-            }
-        }
-        for (peer, fault) in &ready.peer_faults {
-            // Simulated peers are honest: a fault report is a protocol bug.
-            violations.push(match fault {
-                PeerFault::ConflictingDecision { slot } => Violation::Agreement {
-                    slot: *slot,
-                    node: id,
-                },
-                PeerFault::Malformed(why) => Violation::Crash(format!(
-                    "node {id:?} refused a message from {peer:?} as malformed: {why}"
-                )),
-            });
-        }
-        if sn.crash_mid_ready && !ready.messages.is_empty() {
-            sn.crash_mid_ready = false;
-            self.exercised.mid_ready_crashes += 1;
-            self.log(format!(
-                "{id:?} crashes after persisting, before sending {} messages",
-                ready.messages.len()
-            ));
-            self.crash(id);
-            for v in violations {
-                self.fail(v);
-            }
-            return;
-        }
-        // A leader armed to stall as a new view starts (see `faults.rs`).
-        let mut send_at = self.now;
-        if let Some((ticks, partner)) = crate::faults::stall_at_new_view(
-            &mut sn.stall,
-            node.views(),
-            &mut ready.messages,
-            stall_ready,
-            self.now,
-        ) {
-            sn.paused_until = self.now + ticks;
-            // Its sockets flush after the cut below is in place, which comes
-            // just before it resumes, so what queued up for it meanwhile does
-            // not reach it first.
-            send_at = sn.paused_until + 1;
-            let resume = sn.paused_until;
-            self.scheduled
-                .push((resume - 1, Strike::IsolateWith(id, partner, 600)));
-            // The partner stays cut off until then: it must not learn the
-            // new view in between.
-            self.scheduled
-                .push((self.now, Strike::CutOff(partner, resume)));
-            if self.cfg.trace {
-                let line = format!("{id:?} pauses as it proposes in a new view, for {ticks}");
-                self.trace.push(format!("[{:>5}] {line}", self.now));
-            }
-        }
-        // 2. send
-        let mut packets: Vec<Packet> = ready
-            .messages
-            .into_iter()
-            .map(|out| Packet {
-                from: Endpoint::Node(id),
-                to: Endpoint::Node(out.to),
-                payload: Payload::Paxos(out.msg),
-            })
-            .collect();
-        // 3. restore
-        if let Some(snapshot) = &ready.restore {
-            match CounterMachine::from_bytes(&snapshot.data) {
-                Some(m) if m.slot == snapshot.slot => {
-                    if self.chain_at.get(&m.slot).is_some_and(|c| *c != m.chain) {
-                        violations.push(Violation::Divergence {
-                            slot: m.slot,
-                            node: id,
-                        });
-                    }
-                    sn.machine = m;
-                }
-                _ => violations.push(Violation::Crash(format!(
-                    "node {id:?} received an unreadable snapshot"
-                ))),
-            }
-        }
-        // 4. execute
-        let mut replies = Vec::new();
-        for (slot, entry) in &ready.committed {
-            if *slot != sn.machine.slot + 1 {
-                violations.push(Violation::Crash(format!(
-                    "node {id:?} was handed slot {slot} after executing {}",
-                    sn.machine.slot
-                )));
-                break;
-            }
-            for (client, seq, value) in sn.machine.execute(*slot, entry) {
-                if sn.waiting.remove(&(client, seq)) {
-                    replies.push((client, seq, Reply::Value(value)));
-                }
-            }
-            let chain = sn.machine.chain;
-            if *self.chain_at.entry(*slot).or_insert(chain) != chain {
-                violations.push(Violation::Divergence {
-                    slot: *slot,
-                    node: id,
-                });
-            }
-        }
-        // 5. reads
-        for read in &ready.reads {
-            if let Some((client, seq, key)) = sn.reads.remove(read) {
-                let value = sn.machine.counters.get(&key).copied().unwrap_or(0);
-                replies.push((client, seq, Reply::Value(value)));
-                if self.cfg.trace {
-                    let line = format!(
-                        "{id:?} reads counter {key} = {value} for client {client} seq {seq} at slot {}",
-                        sn.machine.slot
-                    );
-                    self.trace.push(format!("[{:>5}] {line}", self.now));
-                }
-            }
-        }
-        for cmd in &ready.dropped_commands {
-            if let Some(inc) = IncrementCmd::decode(cmd)
-                && sn.waiting.remove(&(inc.client, inc.seq))
-            {
-                replies.push((inc.client, inc.seq, Reply::Redirect(None)));
-            }
-        }
-        for read in &ready.dropped_reads {
-            if let Some((client, seq, _)) = sn.reads.remove(read) {
-                replies.push((client, seq, Reply::Redirect(None)));
-            }
-        }
-        if sn.machine.slot != node.decided() {
-            violations.push(Violation::Crash(format!(
-                "node {id:?} executed up to {} but decided up to {}",
-                sn.machine.slot,
-                node.decided()
-            )));
-        }
-        let snapshot_now = ready.compaction_wanted || self.rng.random_bool(0.001);
-        if snapshot_now && sn.machine.slot > node.status().snapshot_slot {
-            let _ = node.compact(sn.machine.slot, sn.machine.to_bytes());
-            // The next take_ready carries the snapshot to persist.
-            let more = node.take_ready();
-            sn.disk.write(&more.persist);
-            debug_assert!(more.messages.is_empty() && more.committed.is_empty());
-            packets.extend(more.messages.into_iter().map(|out| Packet {
-                from: Endpoint::Node(id),
-                to: Endpoint::Node(out.to),
-                payload: Payload::Paxos(out.msg),
-            }));
-        }
-        for packet in packets {
-            if send_at > self.now {
-                self.net.hold_until(send_at, packet);
-            } else {
-                self.net.send(&mut self.rng, self.now, packet);
-            }
-        }
-        for (client, seq, reply) in replies {
-            self.reply(id, client, seq, reply);
-        }
-        for v in violations {
-            self.fail(v);
-        }
-    }
-
     pub(crate) fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
@@ -826,72 +433,5 @@ impl Sim {
                 .as_ref()
                 .is_some_and(|n| n.status().known_commit <= n.decided())
         })
-    }
-
-    fn scheduled_recoveries(&mut self) {
-        let due: Vec<NodeId> = self
-            .restart_at
-            .iter()
-            .filter(|(_, t)| **t <= self.now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            self.restart_at.remove(&id);
-            self.restart(id);
-        }
-    }
-
-    /// Drops a node's volatile state; its disk survives, and it restarts later.
-    pub(crate) fn crash(&mut self, id: NodeId) {
-        let Some(sn) = self.nodes.get_mut(&id) else {
-            return;
-        };
-        let Some(node) = sn.node.take() else {
-            return;
-        };
-        self.exercised.add_node(&node.status().counters);
-        sn.machine = CounterMachine::default();
-        sn.waiting.clear();
-        sn.reads.clear();
-        sn.crash_mid_ready = false;
-        let delay = self.rng.random_range(20..300);
-        self.restart_at.insert(id, self.now + delay);
-        self.log(format!("{id:?} crashed, restart in {delay}"));
-    }
-
-    pub(crate) fn restart(&mut self, id: NodeId) {
-        let config = self.node_config(id);
-        let Some(sn) = self.nodes.get_mut(&id) else {
-            return;
-        };
-        if sn.node.is_some() || sn.wiped {
-            return;
-        }
-        match Node::restart(config, sn.disk.recovered()) {
-            Ok(node) => sn.node = Some(node),
-            Err(e) => self.fail(Violation::Crash(format!("{id:?} cannot restart: {e}"))),
-        }
-        self.log(format!("{id:?} restarted"));
-    }
-
-    pub(crate) fn restart_all_down(&mut self) {
-        let down: Vec<NodeId> = self.restart_at.keys().copied().collect();
-        for id in down {
-            self.restart_at.remove(&id);
-            self.restart(id);
-        }
-    }
-
-    fn heal_everything(&mut self) {
-        self.net.heal();
-        self.net.faults = crate::network::LinkFaults::healthy(self.params.faults.delay_max);
-        self.restart_all_down();
-        for sn in self.nodes.values_mut() {
-            sn.paused_until = sn.paused_until.min(self.now);
-            sn.crash_mid_ready = false;
-            sn.stall = None;
-        }
-        self.scheduled.clear();
-        self.log("healed: faults stop".into());
     }
 }

@@ -8,7 +8,12 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `harness` | the run loop: ticks, delivery, `Ready` handling, crashes and restarts |
+//! | `sim_config` | what a run is asked to do; the seed draws the rest |
+//! | `harness` | the run loop: the chaos phase, then the liveness phase, tick by tick |
+//! | `sim_node` | one simulated process: its node, disk, state machine, armed faults |
+//! | `traffic` | packets leaving the network: messages stepped in, client requests, replies |
+//! | `ready_handling` | a node's `Ready`, one function per step: persist, send, restore, execute, read |
+//! | `crash_restart` | crashes that keep the disk, restarts from it, healing every fault |
 //! | `params` | what a seed draws before the run: fault rates, core tuning |
 //! | `network` | loss, duplication, delay with a heavy tail, cut links (one way, drop or hold) |
 //! | `faults` | the chaos phase's fault injector |
@@ -23,6 +28,7 @@
 
 mod checks;
 pub mod client;
+mod crash_restart;
 pub mod exercise;
 mod faults;
 pub mod harness;
@@ -33,8 +39,12 @@ mod membership;
 pub mod network;
 pub mod outcome;
 mod params;
+mod ready_handling;
+mod sim_config;
+mod sim_node;
 pub mod state_machine;
 mod sweep;
+mod traffic;
 
 pub use exercise::Exercised;
 pub use harness::{SimConfig, run};

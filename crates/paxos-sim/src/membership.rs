@@ -12,7 +12,8 @@
 //! could destroy the only copies of a decided value, which no protocol
 //! survives.
 
-use crate::harness::{Sim, SimNode};
+use crate::harness::Sim;
+use crate::sim_node::SimNode;
 use paxos_core::{Member, Node, NodeId, Reconfig, View};
 use rand::Rng;
 

@@ -243,11 +243,6 @@ impl Network {
         self.cuts.retain(|_, c| c.until > now);
     }
 
-    /// Whether some link is cut.
-    pub fn is_partitioned(&self) -> bool {
-        !self.cuts.is_empty()
-    }
-
     fn cut_on(&self, from: Endpoint, to: Endpoint) -> Option<Cut> {
         self.cuts.get(&(from, to)).copied()
     }

@@ -21,6 +21,9 @@
 //! doing damage and makes them visible in `concoord status`.
 
 use concoord_transport::determinism::HashMap;
+use paxos_core::message::{
+    Accept, Accepted, Heartbeat, HeartbeatAck, PreVote, PreVoteReply, Prepare, Promise,
+};
 use paxos_core::{Ballot, Message, Node, NodeId};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -76,10 +79,10 @@ pub struct PeerGuard {
 /// The ballot a message claims as its sender's own, if it is a leader message.
 fn own_ballot(msg: &Message) -> Option<Ballot> {
     match msg {
-        Message::PreVote { ballot, .. }
-        | Message::Prepare { ballot }
-        | Message::Accept { ballot, .. }
-        | Message::Heartbeat { ballot, .. } => Some(*ballot),
+        Message::PreVote(PreVote { ballot, .. })
+        | Message::Prepare(Prepare { ballot })
+        | Message::Accept(Accept { ballot, .. })
+        | Message::Heartbeat(Heartbeat { ballot, .. }) => Some(*ballot),
         _ => None,
     }
 }
@@ -87,14 +90,14 @@ fn own_ballot(msg: &Message) -> Option<Ballot> {
 /// Any ballot a message carries.
 fn any_ballot(msg: &Message) -> Option<Ballot> {
     match msg {
-        Message::PreVote { ballot, .. }
-        | Message::PreVoteReply { ballot, .. }
-        | Message::Prepare { ballot }
-        | Message::Promise { ballot, .. }
-        | Message::Accept { ballot, .. }
-        | Message::Accepted { ballot, .. }
-        | Message::Heartbeat { ballot, .. }
-        | Message::HeartbeatAck { ballot, .. } => Some(*ballot),
+        Message::PreVote(PreVote { ballot, .. })
+        | Message::PreVoteReply(PreVoteReply { ballot, .. })
+        | Message::Prepare(Prepare { ballot })
+        | Message::Promise(Promise { ballot, .. })
+        | Message::Accept(Accept { ballot, .. })
+        | Message::Accepted(Accepted { ballot, .. })
+        | Message::Heartbeat(Heartbeat { ballot, .. })
+        | Message::HeartbeatAck(HeartbeatAck { ballot, .. }) => Some(*ballot),
         _ => None,
     }
 }
@@ -113,7 +116,7 @@ impl PeerGuard {
         if own_ballot(msg).is_some_and(|b| b.leader != from) {
             return Err(Refusal::BallotOfAnotherNode);
         }
-        if let Message::Promise { accepted, .. } = msg
+        if let Message::Promise(Promise { accepted, .. }) = msg
             && accepted.iter().any(|a| a.ballot.round > ROUND_MAX)
         {
             return Err(Refusal::RoundOutOfRange);
@@ -167,14 +170,14 @@ mod tests {
     }
 
     fn heartbeat(round: u64, leader: u64) -> Message {
-        Message::Heartbeat {
+        Message::Heartbeat(Heartbeat {
             ballot: Ballot {
                 round,
                 leader: NodeId(leader),
             },
             commit: 0,
             round: 0,
-        }
+        })
     }
 
     #[test]

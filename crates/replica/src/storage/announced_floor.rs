@@ -16,6 +16,10 @@
 //! good. It does only once the decision is on disk, so its acknowledged
 //! slots count as announced too.
 
+use paxos_core::message::{
+    Accept, Accepted, CatchupReply, Heartbeat, HeartbeatAck, PreVote, PreVoteReply, Promise,
+    SnapshotChunk,
+};
 use paxos_core::{Message, Outgoing, Slot};
 
 /// The highest decided floor any of `messages` announces (0 if none).
@@ -27,26 +31,25 @@ pub fn announced_floor(messages: &[Outgoing]) -> Slot {
 /// kind must say whether it announces one.
 fn floor(msg: &Message) -> Slot {
     match msg {
-        Message::PreVote { decided, .. }
-        | Message::PreVoteReply { decided, .. }
-        | Message::Promise { decided, .. }
-        | Message::HeartbeatAck { decided, .. } => *decided,
-        Message::Accepted { decided, slots, .. } => {
+        Message::PreVote(PreVote { decided, .. })
+        | Message::PreVoteReply(PreVoteReply { decided, .. })
+        | Message::Promise(Promise { decided, .. })
+        | Message::HeartbeatAck(HeartbeatAck { decided, .. }) => *decided,
+        Message::Accepted(Accepted { decided, slots, .. }) => {
             slots.iter().copied().max().unwrap_or(0).max(*decided)
         }
-        Message::Accept { commit, .. }
-        | Message::Heartbeat { commit, .. }
-        | Message::CatchupReply { commit, .. }
-        | Message::SnapshotChunk { commit, .. } => *commit,
-        Message::Prepare { .. }
-        | Message::CatchupRequest { .. }
-        | Message::SnapshotRequest { .. } => 0,
+        Message::Accept(Accept { commit, .. })
+        | Message::Heartbeat(Heartbeat { commit, .. })
+        | Message::CatchupReply(CatchupReply { commit, .. })
+        | Message::SnapshotChunk(SnapshotChunk { commit, .. }) => *commit,
+        Message::Prepare(_) | Message::CatchupRequest(_) | Message::SnapshotRequest(_) => 0,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paxos_core::message::Prepare;
     use paxos_core::{Ballot, NodeId};
 
     #[test]
@@ -57,26 +60,26 @@ mod tests {
         };
         let out = |msg| Outgoing { to: NodeId(2), msg };
         let messages = vec![
-            out(Message::Prepare { ballot: b }),
-            out(Message::HeartbeatAck {
+            out(Message::Prepare(Prepare { ballot: b })),
+            out(Message::HeartbeatAck(HeartbeatAck {
                 ballot: b,
                 ok: true,
                 round: 0,
                 decided: 7,
-            }),
-            out(Message::Heartbeat {
+            })),
+            out(Message::Heartbeat(Heartbeat {
                 ballot: b,
                 commit: 9,
                 round: 0,
-            }),
+            })),
         ];
         assert_eq!(announced_floor(&messages), 9);
-        let acked = out(Message::Accepted {
+        let acked = out(Message::Accepted(Accepted {
             ballot: b,
             ok: true,
             slots: vec![12, 11],
             decided: 4,
-        });
+        }));
         assert_eq!(
             announced_floor(&[acked]),
             12,

@@ -23,6 +23,10 @@
 
 use super::fault_disk::{FaultDisk, PowerLoss, SplitMix};
 use super::*;
+use paxos_core::message::{
+    Accept, Accepted, CatchupReply, Heartbeat, HeartbeatAck, PreVote, PreVoteReply, Promise,
+    SnapshotChunk,
+};
 use paxos_core::{
     AcceptedEntry, Ballot, Command, Config, Entry, Member, Message, Node, Recovered, ViewHistory,
 };
@@ -422,15 +426,15 @@ fn config(id: u64, seed: u64) -> Config {
 /// from the protocol's side (the store computes what to sync on its own).
 fn decided_floor(msg: &Message) -> Slot {
     match msg {
-        Message::PreVote { decided, .. }
-        | Message::PreVoteReply { decided, .. }
-        | Message::Promise { decided, .. }
-        | Message::Accepted { decided, .. }
-        | Message::HeartbeatAck { decided, .. } => *decided,
-        Message::Accept { commit, .. }
-        | Message::Heartbeat { commit, .. }
-        | Message::CatchupReply { commit, .. }
-        | Message::SnapshotChunk { commit, .. } => *commit,
+        Message::PreVote(PreVote { decided, .. })
+        | Message::PreVoteReply(PreVoteReply { decided, .. })
+        | Message::Promise(Promise { decided, .. })
+        | Message::Accepted(Accepted { decided, .. })
+        | Message::HeartbeatAck(HeartbeatAck { decided, .. }) => *decided,
+        Message::Accept(Accept { commit, .. })
+        | Message::Heartbeat(Heartbeat { commit, .. })
+        | Message::CatchupReply(CatchupReply { commit, .. })
+        | Message::SnapshotChunk(SnapshotChunk { commit, .. }) => *commit,
         _ => 0,
     }
 }
@@ -439,15 +443,15 @@ fn decided_floor(msg: &Message) -> Slot {
 fn acknowledged_by(acked: &mut Acked, msg: &Message) {
     acked.floor = acked.floor.max(decided_floor(msg));
     match msg {
-        Message::Promise {
+        Message::Promise(Promise {
             ballot, ok: true, ..
-        } => acked.promised = acked.promised.max(*ballot),
-        Message::Accepted {
+        }) => acked.promised = acked.promised.max(*ballot),
+        Message::Accepted(Accepted {
             ballot,
             ok: true,
             slots,
             ..
-        } => {
+        }) => {
             for s in slots {
                 let b = acked.accepted.entry(*s).or_default();
                 *b = (*b).max(*ballot);
