@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bounded_accept;
 pub mod bugs;
 pub mod builtin;
 pub mod cli;

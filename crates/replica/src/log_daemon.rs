@@ -22,11 +22,10 @@ use crate::logging::LogFormat;
 use crate::net_log::HELLO_PREFIX;
 use futures::StreamExt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tracing::{info, warn};
 
@@ -58,26 +57,13 @@ pub async fn run(listener: TcpListener, format: LogFormat) {
     }
     let (print_tx, print_rx) = mpsc::channel::<String>(PRINT_QUEUE_MAX);
     tokio::spawn(print(print_rx));
-    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!("cannot accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn!(%peer, "refused a connection: {CONNECTIONS_MAX} replicas already connected");
-            continue;
-        };
-        let print_tx = print_tx.clone();
-        tokio::spawn(async move {
-            read_replica(stream, peer, format, print_tx).await;
-            drop(slot);
-        });
-    }
+    crate::bounded_accept::accept_bounded(
+        listener,
+        CONNECTIONS_MAX,
+        "log daemon",
+        move |stream, peer| read_replica(stream, peer, format, print_tx.clone()),
+    )
+    .await;
 }
 
 /// Writes lines to stdout, flushing after each burst.

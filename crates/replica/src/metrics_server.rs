@@ -17,8 +17,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// Scrape connections served at once.
 pub const CONNECTIONS_MAX: usize = 16;
@@ -44,38 +43,29 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "serving Prometheus metrics on http://{addr}/metrics");
     }
-    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors, most likely: wait rather than spin.
-                warn!("metrics listener cannot accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+    crate::bounded_accept::accept_bounded(
+        listener,
+        CONNECTIONS_MAX,
+        "metrics",
+        move |stream, peer| {
+            let metrics = metrics.clone();
+            async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let metrics = metrics.clone();
+                    async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
+                });
+                let served = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if let Err(e) = served {
+                    debug!(%peer, "metrics connection ended: {e}");
+                }
             }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "metrics connection closed: {CONNECTIONS_MAX} already open");
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                debug!(%peer, "metrics connection ended: {e}");
-            }
-            drop(slot);
-        });
-    }
+        },
+    )
+    .await;
 }
 
 /// The response to one request.
