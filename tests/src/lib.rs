@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod netns;
+pub mod scrape;
 
 use concoord_client::proxies::Counter;
 use concoord_transport::admin::admin_request;

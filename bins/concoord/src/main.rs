@@ -3,6 +3,7 @@
 
 mod call;
 mod cluster;
+mod logdaemon;
 mod membership;
 mod nameserver;
 mod object;
@@ -43,6 +44,9 @@ enum Command {
     Remove(membership::RemoveArgs),
     /// Answer DNS for an instance from outside its view (follows it like a client).
     Nameserver(nameserver::NameserverArgs),
+    /// Collect and print the log lines of replicas started with -l.
+    #[command(name = "logdaemon")]
+    LogDaemon(logdaemon::LogDaemonArgs),
     /// Store the AWS access key id for Route53 publication (-r).
     #[command(name = "route53id")]
     Route53Id(nameserver::Route53IdArgs),
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Add(args) => membership::add(args),
         Command::Remove(args) => membership::remove(args),
         Command::Nameserver(args) => nameserver::run(args),
+        Command::LogDaemon(args) => logdaemon::run(args),
         Command::Route53Id(args) => nameserver::store_id(args),
         Command::Route53Key(args) => nameserver::store_key(args),
     }

@@ -95,8 +95,8 @@ pub async fn run_builtin(name: &str, opts: ReplicaOptions) -> Result<(), Replica
 /// Serves the ready-made object named by `-o`, from parsed flags, logging to
 /// the console; what `concoord replica` and `concoord-replica` run.
 pub fn serve_from_args(args: crate::ReplicaArgs) -> std::process::ExitCode {
-    crate::cli::init_logging(args.debug);
     let result = (|| {
+        args.init_logging()?;
         let name = args.objectname.clone().ok_or(ReplicaError::NoObject)?;
         if resolve(&name).is_none() {
             return Err(unknown(&name));

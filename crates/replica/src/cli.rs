@@ -2,6 +2,8 @@
 //! (`-a -p -b -o -l -n -r -w -d`), shared by `concoord replica`,
 //! `concoord-replica` and users' own replica binaries.
 
+use crate::logging::{LogFormat, LogSetup};
+use crate::net_log::{self, NetLog};
 use crate::{PeerSecretSource, ReplicaError, ReplicaOptions};
 use clap::Args;
 use concoord_nameserver::{NameServerConfig, Route53Options};
@@ -37,8 +39,21 @@ pub struct ReplicaArgs {
     #[arg(short = 'o', long = "objectname", value_name = "OBJECTNAME")]
     pub objectname: Option<String>,
     /// Address (host:port) of a `concoord logdaemon` to ship log lines to.
+    /// The replica never waits for it: lines it cannot take are dropped and
+    /// counted (see --log-buffer-lines).
     #[arg(short = 'l', long = "logger", value_name = "LOGGER")]
     pub logger: Option<String>,
+    /// With -l: log lines held for the log daemon while it is slow or
+    /// unreachable (at most 1 MiB besides); more are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = net_log::QUEUE_LINES_DEFAULT)]
+    pub log_buffer_lines: usize,
+    /// Log format, on the console and to the log daemon: text (coloured
+    /// only on a terminal) or json (one object per line).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Also answer DNS for this domain from the live view (A, AAAA,
     /// SRV _concoord._tcp.DOMAIN, TXT, NS, SOA).
     #[arg(short = 'n', long = "domainname", value_name = "DOMAIN")]
@@ -124,11 +139,6 @@ impl ReplicaArgs {
     /// Checks the flags and builds the options, refusing flags whose feature
     /// this build does not have rather than ignoring them.
     pub fn to_options(&self) -> Result<ReplicaOptions, ReplicaError> {
-        if self.logger.is_some() {
-            return Err(ReplicaError::Unsupported(
-                "-l/--logger (network logging)".into(),
-            ));
-        }
         let bootstrap = match &self.boot {
             Some(b) => parse_bootstrap(b).map_err(ReplicaError::BadBootstrap)?,
             None => Vec::new(),
@@ -184,6 +194,7 @@ impl ReplicaArgs {
             failure_detection,
             session_ttl: std::time::Duration::from_secs_f64(self.session_ttl),
             max_connections: self.max_connections,
+            metrics_addr: self.metrics_addr,
             ..ReplicaOptions::default()
         })
     }
@@ -224,13 +235,43 @@ pub fn dns_socket_addr(host: &str, port: u16) -> Result<SocketAddr, ReplicaError
         })
 }
 
-/// Sets up console logging (`RUST_LOG` overrides; `-d` means debug).
+impl ReplicaArgs {
+    /// Sets up logging as the flags say: console format, level, and with
+    /// `-l` the shipping of every line to a log daemon.
+    pub fn init_logging(&self) -> Result<(), ReplicaError> {
+        let ship = match &self.logger {
+            Some(daemon) => {
+                let valid = daemon
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !valid {
+                    return Err(ReplicaError::BadFlags(format!(
+                        "-l {daemon:?}: give the log daemon as HOST:PORT (the --listen of `concoord logdaemon`)"
+                    )));
+                }
+                let me = format!("{}:{}", self.addr, self.port);
+                let log =
+                    NetLog::start(daemon.clone(), me, self.log_buffer_lines).map_err(|e| {
+                        ReplicaError::Fatal(format!("cannot start the network logger thread: {e}"))
+                    })?;
+                Some(log)
+            }
+            None => None,
+        };
+        crate::logging::init(LogSetup {
+            debug: self.debug,
+            format: self.log_format,
+            ship,
+        });
+        Ok(())
+    }
+}
+
+/// Sets up console logging (`RUST_LOG` overrides; `-d` means debug), as
+/// text; for tools other than replicas.
 pub fn init_logging(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init(LogSetup {
+        debug,
+        ..LogSetup::default()
+    });
 }

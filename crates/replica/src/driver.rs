@@ -34,6 +34,7 @@ use crate::bugs;
 use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
+use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::reply_queue::ReplyQueue;
@@ -118,8 +119,9 @@ pub struct Driver<O> {
     conns: HashMap<ConnId, ClientConn>,
     waiting_writes: HashMap<(u64, u64), ConnId>,
     /// Writes this leader proposed and has not executed yet, with their
-    /// bytes in the calls budget; emptied when it stops leading.
-    proposed: HashMap<(u64, u64), Reserved>,
+    /// bytes in the calls budget and when they were proposed; emptied when
+    /// it stops leading.
+    proposed: HashMap<(u64, u64), (Reserved, Instant)>,
     waiting_reads: HashMap<u64, PendingRead>,
     next_read: u64,
     started: Instant,
@@ -149,6 +151,9 @@ pub struct Driver<O> {
     dns: Option<DnsLink>,
     /// The view changed since it was last sent to the name server.
     view_changed: bool,
+    metrics: Arc<Metrics>,
+    peer_counters: PeerCounters,
+    metrics_refreshed: Instant,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -201,9 +206,17 @@ impl<O: ReplicatedObject> Driver<O> {
             connections_closed_full: 0,
             dns,
             view_changed: true,
+            metrics: Arc::new(Metrics::new()),
+            peer_counters: PeerCounters::default(),
+            metrics_refreshed: Instant::now(),
         };
         driver.refresh_peers();
         driver
+    }
+
+    /// The metrics this driver keeps, to serve (`metrics_server`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Runs until the event channel closes or the state is unrecoverable.
@@ -245,6 +258,10 @@ impl<O: ReplicatedObject> Driver<O> {
             self.sessions
                 .after_turn(&mut self.node, self.state.sessions.client_ids());
             self.send_view_to_name_server();
+            if self.metrics_refreshed.elapsed() >= crate::metrics::REFRESH {
+                self.metrics_refreshed = Instant::now();
+                self.refresh_metrics(events.len());
+            }
             if self.stopping {
                 info!("stopping as asked");
                 // Let the reply to the shutdown request leave.
@@ -263,6 +280,9 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
             }
             Event::Peer { from, msg, bytes } => {
+                let addr = self.peer_addr(from);
+                let (bytes_in, _) = self.peer_counters.get(&self.metrics, from, addr.as_deref());
+                bytes_in.inc_by(bytes.bytes() as u64);
                 self.on_peer_message(from, msg);
                 drop(bytes);
             }
@@ -421,7 +441,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 match self.node.propose(call.to_command()) {
                     Ok(()) => {
                         self.waiting_writes.insert(key, conn);
-                        self.proposed.insert(key, admitted);
+                        self.proposed.insert(key, (admitted, Instant::now()));
                     }
                     Err(e) => {
                         let err = self.propose_error(e);
@@ -529,9 +549,17 @@ impl<O: ReplicatedObject> Driver<O> {
         // floor above what is on disk. An in-memory replica has nothing to
         // write; its restarts are new incarnations.
         if let Some(storage) = self.storage.as_mut() {
+            let fsyncs_before = storage.stats().fsyncs;
             storage
                 .write(&ready.persist, announced_floor(&ready.messages))
                 .map_err(|e| format!("cannot write the log, so the replica must stop: {e}"))?;
+            let stats = storage.stats();
+            if stats.fsyncs > fsyncs_before {
+                self.metrics.fsyncs.inc_by(stats.fsyncs - fsyncs_before);
+                self.metrics
+                    .fsync_seconds
+                    .observe(stats.last_fsync.as_secs_f64());
+            }
         }
         for (peer, fault) in &ready.peer_faults {
             // The core dropped what the peer sent and keeps running; say who.
@@ -544,7 +572,13 @@ impl<O: ReplicatedObject> Driver<O> {
                 .refused(*peer, addr.as_deref(), &fault.to_string(), why);
         }
         for out in ready.messages {
-            self.pool.send(out.to, out.msg);
+            let bytes = out.msg.size_bytes() as u64;
+            let to = out.to;
+            if self.pool.send(to, out.msg) {
+                let addr = self.peer_addr(to);
+                let (_, bytes_out) = self.peer_counters.get(&self.metrics, to, addr.as_deref());
+                bytes_out.inc_by(bytes);
+            }
         }
         if let Some(snapshot) = &ready.restore {
             self.state = ReplicatedState::restore(&snapshot.data).map_err(|e| {
@@ -554,6 +588,9 @@ impl<O: ReplicatedObject> Driver<O> {
                 )
             })?;
             self.executed = snapshot.slot;
+            self.metrics
+                .snapshot_bytes
+                .set(gauge_value(snapshot.data.len() as u64));
             info!(slot = snapshot.slot, "installed snapshot");
         }
         let mut views_changed = ready.restore.is_some();
@@ -562,6 +599,7 @@ impl<O: ReplicatedObject> Driver<O> {
             self.executed = *slot;
             match entry {
                 Entry::Commands(cmds) => {
+                    self.metrics.batch_commands.observe(cmds.len() as f64);
                     for cmd in cmds {
                         let Some(call) = LoggedCall::from_command(cmd) else {
                             warn!("skipping an undecodable command in the log");
@@ -569,8 +607,13 @@ impl<O: ReplicatedObject> Driver<O> {
                         };
                         let executed = self.state.execute(&call);
                         self.commands_executed += 1;
+                        self.metrics.commands_executed.inc();
                         let key = (call.client_id, call.seq);
-                        self.proposed.remove(&key);
+                        if let Some((_, proposed_at)) = self.proposed.remove(&key) {
+                            self.metrics
+                                .commit_latency_seconds
+                                .observe(proposed_at.elapsed().as_secs_f64());
+                        }
                         match executed.answer {
                             Some(Answer::Blocked) => {
                                 if let Some(conn) = self.waiting_writes.get(&key).copied() {
@@ -651,11 +694,19 @@ impl<O: ReplicatedObject> Driver<O> {
     }
 
     fn compact(&mut self) {
+        let started = Instant::now();
         match self.state.snapshot() {
             Ok(bytes) => {
                 let slot = self.node.decided();
-                if let Err(e) = self.node.compact(slot, bytes) {
-                    warn!("snapshot skipped: {e}");
+                let size = bytes.len() as u64;
+                match self.node.compact(slot, bytes) {
+                    Ok(()) => {
+                        self.metrics.snapshot_bytes.set(gauge_value(size));
+                        self.metrics
+                            .snapshot_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    Err(e) => warn!("snapshot skipped: {e}"),
                 }
             }
             Err(e) => error!("cannot snapshot the object: {e}"),
@@ -812,14 +863,49 @@ impl<O: ReplicatedObject> Driver<O> {
         self.waiting_reads.retain(|_, r| r.conn != conn);
     }
 
+    /// Copies the state gauges and running totals into the metrics.
+    fn refresh_metrics(&mut self, events_queued: usize) {
+        // Not `status()`: that digests the whole state.
+        let s = self.node.status();
+        let m = &self.metrics;
+        m.set_role(role_name(s.role));
+        m.ballot_round.set(gauge_value(s.promised.round));
+        m.decided_slot.set(gauge_value(s.decided));
+        m.executed_slot.set(gauge_value(self.executed));
+        m.known_commit_slot.set(gauge_value(s.known_commit));
+        m.log_entries.set(gauge_value(s.log_entries as u64));
+        m.view_epoch
+            .set(gauge_value(s.view.as_ref().map_or(0, |v| v.epoch)));
+        m.view_members.set(gauge_value(
+            s.view.as_ref().map_or(0, |v| v.members.len()) as u64
+        ));
+        m.clients_connected
+            .set(gauge_value(self.conns.len() as u64));
+        m.client_sessions
+            .set(gauge_value(self.state.sessions.len() as u64));
+        m.blocked_calls
+            .set(gauge_value(self.state.sessions.blocked().len() as u64));
+        m.writes_waiting
+            .set(gauge_value(self.waiting_writes.len() as u64));
+        m.reads_waiting
+            .set(gauge_value(self.waiting_reads.len() as u64));
+        m.event_queue_depth.set(gauge_value(events_queued as u64));
+        m.budget_bytes_in_use
+            .set(gauge_value(self.budgets.in_use() as u64));
+        let disk_bytes = self.storage.as_ref().map_or(0, |s| s.stats().bytes_on_disk);
+        m.disk_bytes.set(gauge_value(disk_bytes));
+        advance(&m.calls_refused_busy, self.calls_refused_busy);
+        advance(&m.peer_messages_dropped, self.guard.dropped());
+        advance(
+            &m.connections_refused,
+            self.stats.refused.load(Ordering::Relaxed),
+        );
+        advance(&m.log_lines_dropped, crate::net_log::lines_dropped());
+    }
+
     fn status(&self) -> StatusReport {
         let s = self.node.status();
-        let role = match s.role {
-            Role::Follower => "follower",
-            Role::PreCandidate => "pre-candidate",
-            Role::Candidate => "candidate",
-            Role::Leader => "leader",
-        };
+        let role = role_name(s.role);
         let members = s
             .view
             .as_ref()
@@ -876,5 +962,15 @@ impl<O: ReplicatedObject> Driver<O> {
             connections_closed_full: self.connections_closed_full,
             dns: self.dns.as_ref().map(|d| d.service.clone()),
         }
+    }
+}
+
+/// A role as status and metrics name it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Follower => "follower",
+        Role::PreCandidate => "pre-candidate",
+        Role::Candidate => "candidate",
+        Role::Leader => "leader",
     }
 }

@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bounded_accept;
 pub mod bugs;
 pub mod builtin;
 pub mod cli;
@@ -22,8 +23,13 @@ pub mod driver;
 pub mod founding_check;
 pub mod join;
 pub mod limits;
+pub mod log_daemon;
 pub mod logged_call;
+pub mod logging;
 pub mod membership;
+pub mod metrics;
+pub mod metrics_server;
+pub mod net_log;
 pub mod peer_guard;
 pub mod peer_secret;
 pub mod replicated_state;
@@ -97,6 +103,8 @@ pub struct ReplicaOptions {
     /// Also answer DNS for a domain from the live view (`-n`), and publish
     /// to Route53 (`-r`).
     pub nameserver: Option<NameServerConfig>,
+    /// Serve Prometheus metrics here (`--metrics-addr`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for ReplicaOptions {
@@ -118,6 +126,7 @@ impl Default for ReplicaOptions {
             session_ttl: Duration::from_secs(5),
             max_connections: limits::CLIENT_CONNECTIONS_MAX,
             nameserver: None,
+            metrics_addr: None,
         }
     }
 }
@@ -186,6 +195,10 @@ pub async fn run_on<O: ReplicatedObject>(
             addr: my_addr.clone(),
             source,
         })?;
+    let metrics_listener = match opts.metrics_addr {
+        Some(addr) => Some(metrics_server::bind(addr).await?),
+        None => None,
+    };
     let start = match disk {
         Some(disk) => startup::start_on::<O>(&opts, &my_addr, disk)?,
         None => startup::start::<O>(&opts, &my_addr)?,
@@ -265,6 +278,9 @@ pub async fn run_on<O: ReplicatedObject>(
         session_keeper::SessionKeeper::new(opts.session_ttl),
         dns,
     );
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics_server::serve(listener, driver.metrics()));
+    }
     driver
         .run(events_rx, opts.tick)
         .await
@@ -295,7 +311,9 @@ pub fn main<O: ReplicatedObject>() -> ExitCode {
         Ok(parsed) => parsed.replica,
         Err(e) => e.exit(),
     };
-    cli::init_logging(args.debug);
+    if let Err(e) = args.init_logging() {
+        return report(Err(e));
+    }
     if let Some(name) = &args.objectname {
         let class = O::type_name().rsplit('.').next().unwrap_or_default();
         if name != O::type_name() && name != class {

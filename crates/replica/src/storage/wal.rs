@@ -243,6 +243,10 @@ impl Writer {
 }
 
 #[cfg(test)]
+#[path = "wal_fuzz_test.rs"]
+mod fuzz_test;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::record::{LOG_FORMAT, SegmentStart};
