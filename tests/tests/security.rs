@@ -586,6 +586,7 @@ fn a_member_contradicting_a_decided_slot_is_reported_and_the_replica_keeps_servi
             &leader_addr,
             None,
             &secret,
+            None,
             Duration::from_secs(2),
         )
         .await

@@ -7,10 +7,18 @@
 //! through the others as a new incarnation, or resuming its data directory
 //! with `-w`); one that keeps failing is left stopped and reported, while
 //! the others go on serving.
+//!
+//! With `--tls`, the command makes a throwaway CA (`throwaway_ca`; its key
+//! is never written) and issues every replica a certificate for its
+//! address, plus one client certificate, into `LOG_DIR/tls`: the replicas
+//! run with mutual TLS on every link, and the command prints the flags a
+//! client needs.
 
 use crate::status::fetch;
 use clap::Args;
 use concoord_transport::InstanceSecret;
+use concoord_transport::throwaway_ca::ThrowawayCa;
+use concoord_transport::tls_config::{ClientTls, TlsFiles};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
@@ -58,6 +66,47 @@ pub struct ClusterArgs {
     /// Snapshot every this many slots (with -w).
     #[arg(long, value_name = "SLOTS")]
     snapshot_every: Option<usize>,
+    /// Mutual TLS on every link, with a throwaway CA and certificates made
+    /// now in LOG_DIR/tls (the CA's key is never written).
+    #[arg(long)]
+    tls: bool,
+}
+
+/// Where `--tls` puts the certificates.
+fn tls_dir(log_dir: &Path) -> PathBuf {
+    log_dir.join("tls")
+}
+
+/// The TLS files of the replica on `port` (or of the client, `None`).
+fn tls_files(log_dir: &Path, port: Option<u16>) -> TlsFiles {
+    let dir = tls_dir(log_dir);
+    let stem = port.map_or("client".to_string(), |p| format!("replica-{p}"));
+    TlsFiles {
+        cert: Some(dir.join(format!("{stem}.pem"))),
+        key: Some(dir.join(format!("{stem}-key.pem"))),
+        ca: dir.join("ca.pem"),
+    }
+}
+
+/// Makes the CA and issues every replica's certificate and the client's;
+/// returns the client's TLS settings.
+fn issue_certificates(log_dir: &Path, addr: &str, ports: &[u16]) -> Result<ClientTls, String> {
+    let dir = tls_dir(log_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let failed = |e: &dyn std::fmt::Display| format!("cannot issue the certificates: {e}");
+    let ca = ThrowawayCa::new("concoord cluster throwaway CA").map_err(|e| failed(&e))?;
+    ca.write_cert(&dir).map_err(|e| failed(&e))?;
+    for port in ports {
+        ca.replica(&format!("{addr}:{port}"))
+            .map_err(|e| failed(&e))?
+            .write(&dir, &format!("replica-{port}"))
+            .map_err(|e| failed(&e))?;
+    }
+    ca.client("cluster-client")
+        .map_err(|e| failed(&e))?
+        .write(&dir, "client")
+        .map_err(|e| failed(&e))?;
+    tls_files(log_dir, None).client().map_err(|e| e.to_string())
 }
 
 fn log_path(log_dir: &Path, port: u16) -> PathBuf {
@@ -114,6 +163,17 @@ fn spawn_replica(
     }
     if let Some(n) = args.snapshot_every {
         cmd.args(["--snapshot-every", &n.to_string()]);
+    }
+    if args.tls {
+        let files = tls_files(log_dir, Some(port));
+        if let (Some(cert), Some(key)) = (files.cert, files.key) {
+            cmd.arg("--tls-ca")
+                .arg(files.ca)
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a replica: {e}"))
@@ -205,6 +265,7 @@ async fn supervise(args: &ClusterArgs, log_dir: &Path, replicas: &mut [Supervise
 async fn wait_for_members(
     first: &str,
     token: Option<String>,
+    tls: Option<&ClientTls>,
     n: usize,
     children: &mut [Child],
 ) -> Result<(), String> {
@@ -217,7 +278,7 @@ async fn wait_for_members(
                 ));
             }
         }
-        if let Ok(r) = fetch(first, token.clone(), Duration::from_secs(1)).await
+        if let Ok(r) = fetch(first, token.clone(), tls, Duration::from_secs(1)).await
             && r.members.len() == n
             && r.leader.is_some()
         {
@@ -264,6 +325,29 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
+    let ports: Vec<u16> = (args.base_port..=last_port).collect();
+    let tls = match args
+        .tls
+        .then(|| issue_certificates(&log_dir, &args.addr, &ports))
+        .transpose()
+    {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let client_flags = if args.tls {
+        let files = tls_files(&log_dir, None);
+        format!(
+            " --tls-ca {} --tls-cert {} --tls-key {}",
+            files.ca.display(),
+            files.cert.unwrap_or_default().display(),
+            files.key.unwrap_or_default().display()
+        )
+    } else {
+        String::new()
+    };
     concoord_replica::block_on(async move {
         let mut children = Vec::new();
         eprintln!(
@@ -283,12 +367,25 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             }
             if i == 0 {
                 // Let the founder bind its port before the others contact it.
-                let _ = wait_for_members(&addrs[0], args.token.clone(), 1, &mut children).await;
+                let _ = wait_for_members(
+                    &addrs[0],
+                    args.token.clone(),
+                    tls.as_ref(),
+                    1,
+                    &mut children,
+                )
+                .await;
             }
         }
-        if let Err(e) =
-            wait_for_members(&addrs[0], args.token.clone(), children.len(), &mut children).await
-        {
+        let formed = wait_for_members(
+            &addrs[0],
+            args.token.clone(),
+            tls.as_ref(),
+            children.len(),
+            &mut children,
+        )
+        .await;
+        if let Err(e) = formed {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
@@ -297,8 +394,8 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             "ConCoord instance is up with {} replicas. Try:",
             args.replicas
         );
-        eprintln!("  concoord call -b \"{bootstrap}\" increment");
-        eprintln!("  concoord status -b \"{bootstrap}\"");
+        eprintln!("  concoord call -b \"{bootstrap}\"{client_flags} increment");
+        eprintln!("  concoord status -b \"{bootstrap}\"{client_flags}");
         eprintln!(
             "The instance secret is in {} (replicas joining by hand and concoord add/remove \
              need it: --peer-secret FILE).",

@@ -47,7 +47,9 @@ use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::InstanceSecret;
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::determinism::HashMap;
+use concoord_transport::handshake::MemberAddrs;
 use concoord_transport::peer_pool::PeerPool;
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, DnsService,
     MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
@@ -87,6 +89,11 @@ pub struct Security {
     /// The listener's floor for new sessions' issue time, kept here from the
     /// replicated state (see `sessions`).
     pub sessions_not_before_ms: Arc<AtomicU64>,
+    /// TLS for the peer links this replica opens, if the instance uses it.
+    pub tls: Option<ClientTls>,
+    /// The members' addresses the listener checks peer certificates
+    /// against, kept up to date with the views.
+    pub members: Arc<MemberAddrs>,
 }
 
 /// The replica's name server (`-n`): what status reports about it, and where
@@ -135,6 +142,8 @@ pub struct Driver<O> {
     sessions: SessionKeeper,
     guard: PeerGuard,
     peers_authenticated: bool,
+    links_encrypted: bool,
+    members: Arc<MemberAddrs>,
     sessions_not_before_ms: Arc<AtomicU64>,
     stats: Arc<ListenerStats>,
     budgets: Arc<Budgets>,
@@ -157,7 +166,14 @@ impl<O: ReplicatedObject> Driver<O> {
         dns: Option<DnsLink>,
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
-        let pool = PeerPool::new(node.id(), my_addr.clone(), security.token, security.secret);
+        let links_encrypted = security.tls.is_some();
+        let pool = PeerPool::new(
+            node.id(),
+            my_addr.clone(),
+            security.token,
+            security.secret,
+            security.tls,
+        );
         let mut driver = Driver {
             node,
             state: ReplicatedState::default(),
@@ -179,6 +195,8 @@ impl<O: ReplicatedObject> Driver<O> {
             sessions,
             guard: PeerGuard::default(),
             peers_authenticated,
+            links_encrypted,
+            members: security.members,
             sessions_not_before_ms: security.sessions_not_before_ms,
             stats: security.stats,
             budgets: security.budgets,
@@ -657,6 +675,11 @@ impl<O: ReplicatedObject> Driver<O> {
                         peers.insert(*id, addr.clone());
                     }
                 }
+                if let Ok(mut members) = self.members.write()
+                    && *members != peers
+                {
+                    members.clone_from(&peers);
+                }
             }
             None => peers.clone_from(&self.peers_seen),
         }
@@ -827,6 +850,7 @@ impl<O: ReplicatedObject> Driver<O> {
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
             peers_authenticated: self.peers_authenticated,
+            links_encrypted: self.links_encrypted,
             connections_refused: self.stats.refused.load(Ordering::Relaxed),
             peer_messages_dropped: self.guard.dropped(),
             peer_frame_bytes_max: self

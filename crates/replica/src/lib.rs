@@ -34,11 +34,13 @@ pub mod startup;
 pub mod storage;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+pub mod tls_args;
 
 use clap::Parser;
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
 use concoord_transport::net::TcpListener;
+use concoord_transport::tls_config::TlsFiles;
 use concoord_transport::wire::DnsService;
 use paxos_core::Member;
 use std::process::ExitCode;
@@ -55,8 +57,8 @@ pub use peer_secret::PeerSecretSource;
 /// frames they carry are bounded in bytes by `limits::Budgets`.
 const EVENT_QUEUE_MAX: usize = 65_536;
 
-/// How a replica runs.
-#[derive(Clone, Debug)]
+/// How a replica runs. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct ReplicaOptions {
     /// Address to listen on and announce.
     pub addr: String,
@@ -92,6 +94,24 @@ pub struct ReplicaOptions {
     /// Also answer DNS for a domain from the live view (`-n`), and publish
     /// to Route53 (`-r`).
     pub nameserver: Option<NameServerConfig>,
+    /// TLS for every connection (`--tls-ca`, `--tls-cert`, `--tls-key`);
+    /// `None`: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+impl std::fmt::Debug for ReplicaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaOptions")
+            .field("addr", &self.addr)
+            .field("port", &self.port)
+            .field("bootstrap", &self.bootstrap)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("peer_secret", &self.peer_secret)
+            .field("tls", &self.tls)
+            .field("data_dir", &self.data_dir)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ReplicaOptions {
@@ -112,6 +132,7 @@ impl Default for ReplicaOptions {
             session_ttl: Duration::from_secs(5),
             max_connections: limits::CLIENT_CONNECTIONS_MAX,
             nameserver: None,
+            tls: None,
         }
     }
 }
@@ -151,6 +172,9 @@ pub enum ReplicaError {
     /// The data directory cannot be used.
     #[error("{0}")]
     Storage(#[from] storage::StorageError),
+    /// The TLS files cannot be used.
+    #[error("{0}")]
+    Tls(#[from] concoord_transport::TlsError),
     /// The name server (`-n`) cannot start.
     #[error("{0}")]
     Nameserver(#[from] concoord_nameserver::NameserverError),
@@ -171,6 +195,8 @@ pub async fn run_on<O: ReplicatedObject>(
     disk: Option<Arc<dyn storage::Disk>>,
 ) -> Result<(), ReplicaError> {
     let my_addr = format!("{}:{}", opts.addr, opts.port);
+    // TLS files are checked before anything listens or touches the disk.
+    let tls = opts.tls.as_ref().map(TlsFiles::replica).transpose()?;
     let listener = TcpListener::bind(&my_addr)
         .await
         .map_err(|source| ReplicaError::Listen {
@@ -188,6 +214,7 @@ pub async fn run_on<O: ReplicatedObject>(
     let sessions_not_before_ms = Arc::new(AtomicU64::new(0));
     let stats = Arc::new(server::ListenerStats::default());
     let budgets = Arc::new(limits::Budgets::default());
+    let members = Arc::new(concoord_transport::handshake::MemberAddrs::default());
     let gate = server::Gate {
         me: id,
         token: opts.token.clone(),
@@ -196,6 +223,8 @@ pub async fn run_on<O: ReplicatedObject>(
         client_slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
         budgets: budgets.clone(),
         stats: stats.clone(),
+        tls: tls.as_ref().map(|t| t.server.clone()),
+        members: members.clone(),
     };
     concoord_transport::determinism::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
@@ -204,8 +233,11 @@ pub async fn run_on<O: ReplicatedObject>(
             addr: my_addr.clone(),
         },
         opts.bootstrap.clone(),
-        opts.token.clone(),
-        secret.clone(),
+        join::JoinCredentials {
+            token: opts.token.clone(),
+            secret: secret.clone(),
+            tls: tls.as_ref().map(|t| t.client.clone()),
+        },
         opts.failure_detection,
         start.joining,
     );
@@ -233,6 +265,8 @@ pub async fn run_on<O: ReplicatedObject>(
         sessions_not_before_ms,
         stats,
         budgets,
+        tls: tls.map(|t| t.client),
+        members,
     };
     let driver = driver::Driver::<O>::new(
         start.node,

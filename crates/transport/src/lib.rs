@@ -10,6 +10,10 @@
 //!   as a replica, as an operator, and as a client session;
 //! * [`peer_pool`]: outbound replica connections with reconnection;
 //! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings;
+//! * [`stream`], [`tls_config`], [`tls_identity`]: plain TCP or TLS under
+//!   every connection, the TLS settings, and the certificate convention that
+//!   binds a replica's address to its certificate (`throwaway_ca`, with
+//!   feature `throwaway-ca`, issues such certificates for local use);
 //! * [`net`], [`determinism`]: sockets, randomness and clocks, which a
 //!   simulation (feature `sim`) replaces with deterministic ones.
 //!
@@ -43,8 +47,13 @@ pub mod net;
 pub mod peer_auth;
 pub mod peer_pool;
 pub mod session_ticket;
+pub mod stream;
+#[cfg(feature = "throwaway-ca")]
+pub mod throwaway_ca;
+pub mod tls_config;
+pub mod tls_identity;
 pub mod wire;
 
-pub use errors::{CodecError, HandshakeError, SecretError};
+pub use errors::{CodecError, HandshakeError, SecretError, TlsError};
 pub use frame_codec::MsgpackCodec;
 pub use instance_secret::InstanceSecret;

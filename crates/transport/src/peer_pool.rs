@@ -14,6 +14,7 @@ use crate::errors::{CodecError, HandshakeError};
 use crate::frame_io::split_framed;
 use crate::handshake::connect_peer;
 use crate::instance_secret::InstanceSecret;
+use crate::tls_config::ClientTls;
 use crate::wire::{PEER_FRAME_BYTES_MAX, PeerFrame};
 use paxos_core::{Message, NodeId};
 use std::collections::BTreeMap;
@@ -48,6 +49,7 @@ pub struct PeerPool {
     my_addr: String,
     token: Option<String>,
     secret: InstanceSecret,
+    tls: Option<ClientTls>,
     peers: BTreeMap<NodeId, Peer>,
     dropped: u64,
     largest_frame: Arc<AtomicU64>,
@@ -55,13 +57,21 @@ pub struct PeerPool {
 
 impl PeerPool {
     /// A pool for replica `me`, reachable at `my_addr`, proving `secret`
-    /// to every peer it connects to.
-    pub fn new(me: NodeId, my_addr: String, token: Option<String>, secret: InstanceSecret) -> Self {
+    /// to every peer it connects to (over TLS with `tls`, presenting its
+    /// certificate).
+    pub fn new(
+        me: NodeId,
+        my_addr: String,
+        token: Option<String>,
+        secret: InstanceSecret,
+        tls: Option<ClientTls>,
+    ) -> Self {
         PeerPool {
             me,
             my_addr,
             token,
             secret,
+            tls,
             peers: BTreeMap::new(),
             dropped: 0,
             largest_frame: Arc::new(AtomicU64::new(0)),
@@ -108,6 +118,7 @@ impl PeerPool {
                 my_addr: self.my_addr.clone(),
                 token: self.token.clone(),
                 secret: self.secret.clone(),
+                tls: self.tls.clone(),
                 largest_frame: self.largest_frame.clone(),
             };
             let task = crate::determinism::spawn(peer_task(link, rx));
@@ -150,6 +161,7 @@ struct Link {
     my_addr: String,
     token: Option<String>,
     secret: InstanceSecret,
+    tls: Option<ClientTls>,
     largest_frame: Arc<AtomicU64>,
 }
 
@@ -161,12 +173,21 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         my_addr,
         token,
         secret,
+        tls,
         largest_frame,
     } = link;
     let mut backoff = BACKOFF_MIN;
     loop {
-        let connected =
-            connect_peer(&addr, me, &my_addr, token.clone(), &secret, CONNECT_TIMEOUT).await;
+        let connected = connect_peer(
+            &addr,
+            me,
+            &my_addr,
+            token.clone(),
+            &secret,
+            tls.as_ref(),
+            CONNECT_TIMEOUT,
+        )
+        .await;
         let conn = match connected {
             Ok((node, conn)) if node == to => conn,
             Ok((node, _)) => {
@@ -175,7 +196,12 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
-            Err(e @ (HandshakeError::Impostor(_) | HandshakeError::Rejected { .. })) => {
+            Err(
+                e @ (HandshakeError::Impostor(_)
+                | HandshakeError::Rejected { .. }
+                | HandshakeError::NotThatReplica { .. }
+                | HandshakeError::Tls { .. }),
+            ) => {
                 // Reachable but refusing, or not of this instance: say so
                 // (once per back-off round), it will not fix itself quickly.
                 warn!(%addr, error = %e, "cannot connect to peer");
