@@ -588,6 +588,8 @@ fn a_member_contradicting_a_decided_slot_is_reported_and_the_replica_keeps_servi
             token: None,
             secret: &secret,
             instance: &InstanceCell::new(None),
+            tls: None,
+            expect_node: None,
         };
         let (_, mut conn) = connect_peer(&addr, &insider, Duration::from_secs(2))
             .await

@@ -46,6 +46,8 @@ pub struct CallArgs {
     /// or permit it acquired) alive for this many seconds, then release it.
     #[arg(long, value_name = "SECS")]
     hold: Option<f64>,
+    #[command(flatten)]
+    tls: concoord_replica::tls_args::TlsArgs,
 }
 
 /// Parses a shell argument: JSON if it is JSON, else a string.
@@ -90,8 +92,16 @@ pub fn run(args: CallArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match args.tls.client() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = ClientOptions {
         token: args.token.clone(),
+        tls,
         call_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
         dns_server: args.dns_server,
         ..ClientOptions::default()

@@ -7,11 +7,19 @@
 //! through the others as a new incarnation, or resuming its data directory
 //! with `-w`); one that keeps failing is left stopped and reported, while
 //! the others go on serving.
+//!
+//! With `--tls`, the command makes a throwaway CA (`throwaway_ca`; its key
+//! is never written) and issues every replica a certificate for its
+//! address, plus one client certificate, into `LOG_DIR/tls`: the replicas
+//! run with mutual TLS on every link, and the command prints the flags a
+//! client needs.
 
 use crate::status::fetch;
 use clap::Args;
 use concoord_replica::builtin;
 use concoord_transport::InstanceSecret;
+use concoord_transport::throwaway_ca::ThrowawayCa;
+use concoord_transport::tls_config::{ClientTls, TlsFiles};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
@@ -68,6 +76,47 @@ pub struct ClusterArgs {
     /// Seconds of silence before the leader removes a replica from the view.
     #[arg(long, value_name = "SECS")]
     remove_after: Option<f64>,
+    /// Mutual TLS on every link, with a throwaway CA and certificates made
+    /// now in LOG_DIR/tls (the CA's key is never written).
+    #[arg(long)]
+    tls: bool,
+}
+
+/// Where `--tls` puts the certificates.
+fn tls_dir(log_dir: &Path) -> PathBuf {
+    log_dir.join("tls")
+}
+
+/// The TLS files of the replica on `port` (or of the client, `None`).
+fn tls_files(log_dir: &Path, port: Option<u16>) -> TlsFiles {
+    let dir = tls_dir(log_dir);
+    let stem = port.map_or("client".to_string(), |p| format!("replica-{p}"));
+    TlsFiles {
+        cert: Some(dir.join(format!("{stem}.pem"))),
+        key: Some(dir.join(format!("{stem}-key.pem"))),
+        ca: dir.join("ca.pem"),
+    }
+}
+
+/// Makes the CA and issues every replica's certificate and the client's;
+/// returns the client's TLS settings.
+fn issue_certificates(log_dir: &Path, addr: &str, ports: &[u16]) -> Result<ClientTls, String> {
+    let dir = tls_dir(log_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let failed = |e: &dyn std::fmt::Display| format!("cannot issue the certificates: {e}");
+    let ca = ThrowawayCa::new("concoord cluster throwaway CA").map_err(|e| failed(&e))?;
+    ca.write_cert(&dir).map_err(|e| failed(&e))?;
+    for port in ports {
+        ca.replica(&format!("{addr}:{port}"))
+            .map_err(|e| failed(&e))?
+            .write(&dir, &format!("replica-{port}"))
+            .map_err(|e| failed(&e))?;
+    }
+    ca.client("cluster-client")
+        .map_err(|e| failed(&e))?
+        .write(&dir, "client")
+        .map_err(|e| failed(&e))?;
+    tls_files(log_dir, None).client().map_err(|e| e.to_string())
 }
 
 fn log_path(log_dir: &Path, port: u16) -> PathBuf {
@@ -141,6 +190,17 @@ fn spawn_replica(
     for (flag, value) in passed_on {
         if let Some(v) = value {
             cmd.args([flag, &v.to_string()]);
+        }
+    }
+    if args.tls {
+        let files = tls_files(log_dir, Some(port));
+        if let (Some(cert), Some(key)) = (files.cert, files.key) {
+            cmd.arg("--tls-ca")
+                .arg(files.ca)
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
         }
     }
     cmd.spawn()
@@ -233,6 +293,7 @@ async fn supervise(args: &ClusterArgs, log_dir: &Path, replicas: &mut [Supervise
 async fn wait_for_members(
     first: &str,
     token: Option<String>,
+    tls: Option<&ClientTls>,
     n: usize,
     children: &mut [Child],
 ) -> Result<(), String> {
@@ -245,7 +306,7 @@ async fn wait_for_members(
                 ));
             }
         }
-        if let Ok(r) = fetch(first, token.clone(), Duration::from_secs(1)).await
+        if let Ok(r) = fetch(first, token.clone(), tls, Duration::from_secs(1)).await
             && r.members.len() == n
             && r.leader.is_some()
         {
@@ -292,6 +353,29 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
+    let ports: Vec<u16> = (args.base_port..=last_port).collect();
+    let tls = match args
+        .tls
+        .then(|| issue_certificates(&log_dir, &args.addr, &ports))
+        .transpose()
+    {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let client_flags = if args.tls {
+        let files = tls_files(&log_dir, None);
+        format!(
+            " --tls-ca {} --tls-cert {} --tls-key {}",
+            files.ca.display(),
+            files.cert.unwrap_or_default().display(),
+            files.key.unwrap_or_default().display()
+        )
+    } else {
+        String::new()
+    };
     concoord_replica::block_on(async move {
         let mut children = Vec::new();
         eprintln!(
@@ -311,12 +395,25 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             }
             if i == 0 {
                 // Let the founder bind its port before the others contact it.
-                let _ = wait_for_members(&addrs[0], args.token.clone(), 1, &mut children).await;
+                let _ = wait_for_members(
+                    &addrs[0],
+                    args.token.clone(),
+                    tls.as_ref(),
+                    1,
+                    &mut children,
+                )
+                .await;
             }
         }
-        if let Err(e) =
-            wait_for_members(&addrs[0], args.token.clone(), children.len(), &mut children).await
-        {
+        let formed = wait_for_members(
+            &addrs[0],
+            args.token.clone(),
+            tls.as_ref(),
+            children.len(),
+            &mut children,
+        )
+        .await;
+        if let Err(e) = formed {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
@@ -329,10 +426,10 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             .map(|b| b.methods.iter().map(|(name, _)| *name).collect())
             .unwrap_or_default();
         if let Some(first) = methods.first() {
-            eprintln!("  concoord call -b \"{bootstrap}\" {first} [ARGS…]");
+            eprintln!("  concoord call -b \"{bootstrap}\"{client_flags} {first} [ARGS…]");
             eprintln!("  (methods of {}: {})", args.objectname, methods.join(", "));
         }
-        eprintln!("  concoord status -b \"{bootstrap}\"");
+        eprintln!("  concoord status -b \"{bootstrap}\"{client_flags}");
         eprintln!(
             "The instance secret is in {} (replicas joining by hand and concoord add/remove \
              need it: --peer-secret FILE).",

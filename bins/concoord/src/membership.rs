@@ -4,9 +4,11 @@
 
 use crate::status::fetch;
 use clap::Args;
+use concoord_replica::tls_args::TlsArgs;
 use concoord_transport::InstanceSecret;
 use concoord_transport::addresses::parse_bootstrap;
-use concoord_transport::admin::admin_request;
+use concoord_transport::admin::admin_request_tls;
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{AdminReply, AdminRequest};
 use paxos_core::{Member, NodeId};
 use std::path::PathBuf;
@@ -29,12 +31,15 @@ pub struct OperatorArgs {
     /// --no-peer-secret).
     #[arg(long, conflicts_with = "peer_secret")]
     no_peer_secret: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// An operator's loaded credentials.
 struct Operator {
     secret: InstanceSecret,
     token: Option<String>,
+    tls: Option<ClientTls>,
 }
 
 impl OperatorArgs {
@@ -49,6 +54,7 @@ impl OperatorArgs {
         Ok(Operator {
             secret,
             token: self.token.clone(),
+            tls: self.tls.client().map_err(|e| e.to_string())?,
         })
     }
 }
@@ -87,10 +93,11 @@ async fn propose(boot: &[String], op: &Operator, request: AdminRequest) -> Resul
     for start in boot {
         let mut addr = start.clone();
         for _ in 0..REDIRECTS_MAX {
-            match admin_request(
+            match admin_request_tls(
                 &addr,
                 Some(&op.secret),
                 op.token.clone(),
+                op.tls.as_ref(),
                 request.clone(),
                 TIMEOUT,
             )
@@ -141,7 +148,7 @@ pub fn add(args: AddArgs) -> ExitCode {
     };
     report(concoord_replica::block_on(async {
         let op = args.operator.load()?;
-        let status = fetch(&args.node, op.token.clone(), TIMEOUT)
+        let status = fetch(&args.node, op.token.clone(), op.tls.as_ref(), TIMEOUT)
             .await
             .map_err(|e| format!("cannot ask {} who it is: {e}", args.node))?;
         let member = Member {
@@ -165,10 +172,10 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
         let op = args.operator.load()?;
         let by_addr = args.node.contains(':');
         let node = if by_addr {
-            match fetch(&args.node, op.token.clone(), TIMEOUT).await {
+            match fetch(&args.node, op.token.clone(), op.tls.as_ref(), TIMEOUT).await {
                 Ok(s) => s.node,
                 // A dead replica cannot say who it is: find it in the view.
-                Err(e) => find_in_view(&boot, &args.node, op.token.clone())
+                Err(e) => find_in_view(&boot, &args.node, &op)
                     .await
                     .ok_or_else(|| format!("{} is not in the view ({e})", args.node))?,
             }
@@ -180,10 +187,11 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
         };
         propose(&boot, &op, AdminRequest::Remove { node }).await?;
         if by_addr && !args.keep_running {
-            let _ = admin_request(
+            let _ = admin_request_tls(
                 &args.node,
                 Some(&op.secret),
                 op.token.clone(),
+                op.tls.as_ref(),
                 AdminRequest::Shutdown,
                 TIMEOUT,
             )
@@ -196,9 +204,9 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
 }
 
 /// The id of the member at `addr`, from any live replica's view.
-async fn find_in_view(boot: &[String], addr: &str, token: Option<String>) -> Option<NodeId> {
+async fn find_in_view(boot: &[String], addr: &str, op: &Operator) -> Option<NodeId> {
     for b in boot {
-        if let Ok(s) = fetch(b, token.clone(), TIMEOUT).await
+        if let Ok(s) = fetch(b, op.token.clone(), op.tls.as_ref(), TIMEOUT).await
             && let Some(m) = s.members.iter().find(|m| m.addr == addr)
         {
             return Some(m.node);

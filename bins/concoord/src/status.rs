@@ -4,7 +4,9 @@
 use clap::Args;
 use concoord_client::ClientError;
 use concoord_client::discovery::resolve_bootstrap;
-use concoord_transport::admin::admin_request;
+use concoord_replica::tls_args::TlsArgs;
+use concoord_transport::admin::admin_request_tls;
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -28,15 +30,18 @@ pub struct StatusArgs {
     /// Seconds to wait for each replica.
     #[arg(long, default_value_t = 3.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Asks one replica for its status.
 pub async fn fetch(
     addr: &str,
     token: Option<String>,
+    tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<StatusReport, String> {
-    match admin_request(addr, None, token, AdminRequest::Status, limit).await? {
+    match admin_request_tls(addr, None, token, tls, AdminRequest::Status, limit).await? {
         AdminReply::Status(report) => Ok(*report),
         other => Err(format!("unexpected answer {other:?}")),
     }
@@ -68,6 +73,7 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "client_sessions": r.client_sessions,
         "uptime_secs": r.uptime_secs,
         "peers_authenticated": r.peers_authenticated,
+        "links_encrypted": r.links_encrypted,
         "connections_refused": r.connections_refused,
         "peer_messages_dropped": r.peer_messages_dropped,
         "peer_frame_bytes_max": r.peer_frame_bytes_max,
@@ -81,6 +87,13 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
 
 pub fn run(args: StatusArgs) -> ExitCode {
     let limit = Duration::from_secs_f64(args.timeout.max(0.1));
+    let tls = match args.tls.client() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let resolved = concoord_replica::block_on(resolve_bootstrap(&args.boot, args.dns_server));
     let addrs = match resolved {
         Ok((addrs, _)) => addrs,
@@ -96,7 +109,10 @@ pub fn run(args: StatusArgs) -> ExitCode {
     let results = concoord_replica::block_on(async {
         let mut out = Vec::new();
         for addr in &addrs {
-            out.push((addr.clone(), fetch(addr, args.token.clone(), limit).await));
+            out.push((
+                addr.clone(),
+                fetch(addr, args.token.clone(), tls.as_ref(), limit).await,
+            ));
         }
         out
     });
@@ -158,6 +174,14 @@ pub fn run(args: StatusArgs) -> ExitCode {
                     );
                     if let Some(dns) = &r.dns {
                         println!("{:<22} answers DNS for {} on {}", "", dns.domain, dns.addr);
+                    }
+                    if r.links_encrypted {
+                        println!("{:<22} links are encrypted (TLS, mutual on peer links)", "");
+                    } else {
+                        println!(
+                            "{:<22} ! links are NOT encrypted (plain TCP; start replicas with --tls-ca)",
+                            ""
+                        );
                     }
                     if !r.peers_authenticated {
                         println!(

@@ -15,6 +15,7 @@ use crate::errors::{ClientError, MethodError};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
 use concoord_transport::InstanceId;
 use concoord_transport::handshake::{ClientConnection, ClientWelcome, connect_client_of};
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{
     CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, ReplicaFrame, SessionTicket,
 };
@@ -77,11 +78,14 @@ impl CallMode {
     }
 }
 
-/// How a client behaves.
-#[derive(Clone, Debug)]
+/// How a client behaves. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct ClientOptions {
     /// The instance's security token, if it has one.
     pub token: Option<String>,
+    /// TLS towards the replicas (`TlsFiles::client`), if the instance uses
+    /// it; `None`: plain TCP.
+    pub tls: Option<ClientTls>,
     /// Time a call may take in total before it fails with `Timeout`.
     pub call_timeout: Duration,
     /// Time one replica gets to answer before the call moves to the next.
@@ -99,10 +103,26 @@ pub struct ClientOptions {
     pub dns_server: Option<SocketAddr>,
 }
 
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("call_timeout", &self.call_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("mode", &self.mode)
+            .field("keepalive", &self.keepalive)
+            .field("dns_server", &self.dns_server)
+            .finish()
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             token: None,
+            tls: None,
             call_timeout: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
@@ -701,6 +721,7 @@ impl Actor {
                 self.ticket.clone(),
                 self.options.token.clone(),
                 self.instance.as_ref().map(|(i, _)| *i),
+                self.options.tls.as_ref(),
                 self.options.connect_timeout,
             )
             .await
@@ -1080,7 +1101,15 @@ async fn refuse_mixed_instances(
         .filter(|a| a.as_str() != first)
         .map(|addr| async move {
             let probe =
-                connect_client_of(addr, None, options.token.clone(), Some(instance), limit).await;
+                connect_client_of(
+                    addr,
+                    None,
+                    options.token.clone(),
+                    Some(instance),
+                    options.tls.as_ref(),
+                    limit,
+                )
+                .await;
             (addr, probe)
         })
         .collect();

@@ -34,6 +34,8 @@ async fn fake_replica(listener: TcpListener, second: Second) {
         secret: &secret,
         sessions_not_before_ms: 0,
         client_slots: None,
+        tls: None,
+        members: None,
     };
     let mut connection = 0;
     let mut too_many_sent = false;

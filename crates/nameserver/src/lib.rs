@@ -92,8 +92,8 @@ pub struct Route53Options {
     pub endpoint: Option<String>,
 }
 
-/// How a name server runs.
-#[derive(Clone, Debug)]
+/// How a name server runs. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct NameServerConfig {
     /// The zone.
     pub domain: String,
@@ -107,6 +107,19 @@ pub struct NameServerConfig {
     pub route53: Option<Route53Options>,
     /// How often members are asked for their status.
     pub probe_every: Duration,
+}
+
+impl std::fmt::Debug for NameServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameServerConfig")
+            .field("domain", &self.domain)
+            .field("ttl", &self.ttl)
+            .field("dns_addr", &self.dns_addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("route53", &self.route53)
+            .field("probe_every", &self.probe_every)
+            .finish()
+    }
 }
 
 impl NameServerConfig {

@@ -10,8 +10,8 @@ use concoord_nameserver::{NameServerConfig, Route53Options};
 use concoord_transport::addresses::{parse_bootstrap, parse_domain};
 use std::net::SocketAddr;
 
-/// Flags of `concoord replica`.
-#[derive(Args, Debug, Clone)]
+/// Flags of `concoord replica`. Its `Debug` leaves the token out.
+#[derive(Args, Clone)]
 pub struct ReplicaArgs {
     /// Address this replica listens on and announces to others.
     #[arg(
@@ -133,6 +133,23 @@ pub struct ReplicaArgs {
     /// for isolated test networks; every replica of the instance needs it.
     #[arg(long)]
     pub no_peer_secret: bool,
+    /// TLS for client and peer connections.
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
+}
+
+impl std::fmt::Debug for ReplicaArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaArgs")
+            .field("addr", &self.addr)
+            .field("port", &self.port)
+            .field("boot", &self.boot)
+            .field("objectname", &self.objectname)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("peer_secret", &self.peer_secret)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReplicaArgs {
@@ -151,6 +168,13 @@ impl ReplicaArgs {
         if self.remove_after < self.suspect_after || self.suspect_after <= 0.0 {
             return Err(ReplicaError::BadFlags(
                 "--remove-after must be at least --suspect-after, and both positive".into(),
+            ));
+        }
+        if self.tls.tls_cert.is_none() && self.tls.tls_ca.is_some() {
+            return Err(ReplicaError::BadFlags(
+                "a replica with --tls-ca needs its own certificate: give --tls-cert and --tls-key \
+                 (see docs/security.md)"
+                    .into(),
             ));
         }
         if self.max_connections == 0 {
@@ -195,6 +219,7 @@ impl ReplicaArgs {
             session_ttl: std::time::Duration::from_secs_f64(self.session_ttl),
             max_connections: self.max_connections,
             metrics_addr: self.metrics_addr,
+            tls: self.tls.files(),
             ..ReplicaOptions::default()
         })
     }

@@ -47,7 +47,9 @@ use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::determinism::HashMap;
+use concoord_transport::handshake::MemberAddrs;
 use concoord_transport::peer_pool::PeerPool;
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CALL_BYTES_MAX, CallError, CallRequest, ClientFrame, DnsService,
     MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
@@ -90,6 +92,11 @@ pub struct Security {
     /// The listener's floor for new sessions' issue time, kept here from the
     /// replicated state (see `sessions`).
     pub sessions_not_before_ms: Arc<AtomicU64>,
+    /// TLS for the peer links this replica opens, if the instance uses it.
+    pub tls: Option<ClientTls>,
+    /// The members' addresses the listener checks peer certificates
+    /// against, kept up to date with the views.
+    pub members: Arc<MemberAddrs>,
 }
 
 /// The replica's name server (`-n`): what status reports about it, and where
@@ -143,6 +150,8 @@ pub struct Driver<O> {
     instance: Arc<InstanceCell>,
     /// Whether it led at the end of the last turn (for the log).
     was_leader: bool,
+    links_encrypted: bool,
+    members: Arc<MemberAddrs>,
     sessions_not_before_ms: Arc<AtomicU64>,
     stats: Arc<ListenerStats>,
     budgets: Arc<Budgets>,
@@ -169,12 +178,14 @@ impl<O: ReplicatedObject> Driver<O> {
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
         let instance = security.instance.clone();
+        let links_encrypted = security.tls.is_some();
         let pool = PeerPool::new(
             node.id(),
             my_addr.clone(),
             security.token,
             security.secret,
             security.instance,
+            security.tls,
         );
         let mut driver = Driver {
             node,
@@ -199,6 +210,8 @@ impl<O: ReplicatedObject> Driver<O> {
             peers_authenticated,
             instance,
             was_leader: false,
+            links_encrypted,
+            members: security.members,
             sessions_not_before_ms: security.sessions_not_before_ms,
             stats: security.stats,
             budgets: security.budgets,
@@ -724,6 +737,11 @@ impl<O: ReplicatedObject> Driver<O> {
                         peers.insert(*id, addr.clone());
                     }
                 }
+                if let Ok(mut members) = self.members.write()
+                    && *members != peers
+                {
+                    members.clone_from(&peers);
+                }
             }
             None => peers.clone_from(&self.peers_seen),
         }
@@ -950,6 +968,7 @@ impl<O: ReplicatedObject> Driver<O> {
             state_digest: self.state.digest(),
             uptime_secs: self.started.elapsed().as_secs(),
             peers_authenticated: self.peers_authenticated,
+            links_encrypted: self.links_encrypted,
             connections_refused: self.stats.refused.load(Ordering::Relaxed),
             peer_messages_dropped: self.guard.dropped(),
             peer_frame_bytes_max: self

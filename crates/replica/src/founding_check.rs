@@ -19,6 +19,7 @@
 use crate::ReplicaError;
 use concoord_transport::handshake::{Accepted, Credentials, accept};
 use concoord_transport::net::TcpListener;
+use concoord_transport::tls_config::ServerTls;
 use concoord_transport::{InstanceCell, InstanceId, InstanceSecret};
 use paxos_core::NodeId;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ const HANDSHAKE_LIMIT: Duration = Duration::from_secs(2);
 struct Evidence {
     addr: String,
     node: NodeId,
-    instance: InstanceId,
+    instance: Option<InstanceId>,
 }
 
 /// What the founder checks connections against.
@@ -50,6 +51,8 @@ pub struct Founder<'a> {
     pub token: Option<&'a str>,
     /// The secret it would found the instance with.
     pub secret: &'a InstanceSecret,
+    /// Its TLS, if the instance uses it (its replicas call over TLS).
+    pub tls: Option<&'a ServerTls>,
 }
 
 /// Listens on `listener` for `grace`: returns an error naming the instance
@@ -82,12 +85,13 @@ pub async fn listen_before_founding(
                     me: founder.me,
                     token: founder.token.map(str::to_string),
                     secret: founder.secret.clone(),
+                    tls: founder.tls.cloned(),
                     slots: no_clients.clone(),
                 };
                 let found_tx = found_tx.clone();
                 concoord_transport::determinism::spawn(async move {
                     if let Some(evidence) = identify(stream, &creds).await {
-                        warn!(%peer, replica = %evidence.addr, instance = %evidence.instance,
+                        warn!(%peer, replica = %evidence.addr, instance = ?evidence.instance,
                               "a replica of a running instance connected to this address as to its member");
                         let _ = found_tx.try_send(evidence);
                     }
@@ -102,6 +106,7 @@ struct OwnedCreds {
     me: NodeId,
     token: Option<String>,
     secret: InstanceSecret,
+    tls: Option<ServerTls>,
     slots: Arc<Semaphore>,
 }
 
@@ -116,12 +121,18 @@ async fn identify(stream: concoord_transport::net::TcpStream, c: &OwnedCreds) ->
         secret: &c.secret,
         sessions_not_before_ms: 0,
         client_slots: Some(&c.slots),
+        tls: c.tls.as_ref(),
+        // No view yet: any member may call.
+        members: None,
     };
     match accept(stream, &creds, HANDSHAKE_LIMIT).await {
+        // Any replica that proves the secret and calls this address counts
+        // it as a member, whether or not it knows its instance's id yet (a
+        // restarted durable joiner, or an instance older than the id).
         Ok(Accepted::Replica {
             node,
             addr,
-            instance: Some(instance),
+            instance,
             ..
         }) => Some(Evidence {
             addr,
@@ -133,11 +144,14 @@ async fn identify(stream: concoord_transport::net::TcpStream, c: &OwnedCreds) ->
 }
 
 fn member_elsewhere(my_addr: &str, e: Evidence) -> ReplicaError {
+    let instance = e
+        .instance
+        .map_or("(id not known to it)".to_string(), |i| i.to_string());
     ReplicaError::MemberElsewhere(format!(
-        "{my_addr} is a member of running instance {}: its replica {} (node {}) connected to \
-         this address as to one of its own. Founding a new instance here would leave two \
-         instances on one address. Rejoin the running instance with `-b {}` (and -w to keep \
-         state across restarts), or pass --new-instance to found a new one anyway",
-        e.instance, e.addr, e.node, e.addr
+        "{my_addr} is a member of running instance {instance}: its replica {} (node {}) \
+         connected to this address as to one of its own. Founding a new instance here would \
+         leave two instances on one address. Rejoin the running instance with `-b {}` (and -w \
+         to keep state across restarts), or pass --new-instance to found a new one anyway",
+        e.addr, e.node, e.addr
     ))
 }

@@ -4,7 +4,8 @@
 //! cannot prove it has no business in the view.
 
 use concoord_transport::InstanceSecret;
-use concoord_transport::admin::admin_request;
+use concoord_transport::admin::admin_request_tls;
+use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{AdminReply, AdminRequest};
 use paxos_core::Member;
 use std::sync::Arc;
@@ -15,14 +16,25 @@ use tracing::{info, warn};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
+/// What a replica proves when it asks to be added, and how it connects.
+#[derive(Clone, Debug)]
+pub struct JoinCredentials {
+    /// The instance's token, if any.
+    pub token: Option<String>,
+    /// The instance secret (proves it may join).
+    pub secret: InstanceSecret,
+    /// TLS, with the replica's own certificate, if the instance uses it.
+    pub tls: Option<ClientTls>,
+}
+
 /// Keeps asking to be added until `joined` is set by the driver.
 pub async fn join_instance(
     bootstrap: Vec<String>,
     member: Member,
-    token: Option<String>,
-    secret: InstanceSecret,
+    creds: JoinCredentials,
     joined: Arc<AtomicBool>,
 ) {
+    let JoinCredentials { token, secret, tls } = creds;
     let mut round = 0usize;
     let mut redirect: Option<String> = None;
     while !joined.load(Ordering::Relaxed) {
@@ -33,10 +45,11 @@ pub async fn join_instance(
         let request = AdminRequest::Join {
             member: member.clone(),
         };
-        match admin_request(
+        match admin_request_tls(
             &addr,
             Some(&secret),
             token.clone(),
+            tls.as_ref(),
             request,
             REQUEST_TIMEOUT,
         )

@@ -41,12 +41,14 @@ pub mod startup;
 pub mod storage;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+pub mod tls_args;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
 use concoord_transport::InstanceCell;
 use concoord_transport::net::TcpListener;
+use concoord_transport::tls_config::TlsFiles;
 use concoord_transport::wire::DnsService;
 use paxos_core::Member;
 use std::process::ExitCode;
@@ -63,8 +65,8 @@ pub use peer_secret::PeerSecretSource;
 /// frames they carry are bounded in bytes by `limits::Budgets`.
 const EVENT_QUEUE_MAX: usize = 65_536;
 
-/// How a replica runs.
-#[derive(Clone, Debug)]
+/// How a replica runs. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct ReplicaOptions {
     /// Address to listen on and announce.
     pub addr: String,
@@ -105,6 +107,24 @@ pub struct ReplicaOptions {
     pub nameserver: Option<NameServerConfig>,
     /// Serve Prometheus metrics here (`--metrics-addr`).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// TLS for every connection (`--tls-ca`, `--tls-cert`, `--tls-key`);
+    /// `None`: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+impl std::fmt::Debug for ReplicaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaOptions")
+            .field("addr", &self.addr)
+            .field("port", &self.port)
+            .field("bootstrap", &self.bootstrap)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("peer_secret", &self.peer_secret)
+            .field("tls", &self.tls)
+            .field("data_dir", &self.data_dir)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ReplicaOptions {
@@ -127,6 +147,7 @@ impl Default for ReplicaOptions {
             max_connections: limits::CLIENT_CONNECTIONS_MAX,
             nameserver: None,
             metrics_addr: None,
+            tls: None,
         }
     }
 }
@@ -166,6 +187,9 @@ pub enum ReplicaError {
     /// The data directory cannot be used.
     #[error("{0}")]
     Storage(#[from] storage::StorageError),
+    /// The TLS files cannot be used.
+    #[error("{0}")]
+    Tls(#[from] concoord_transport::TlsError),
     /// The name server (`-n`) cannot start.
     #[error("{0}")]
     Nameserver(#[from] concoord_nameserver::NameserverError),
@@ -189,6 +213,8 @@ pub async fn run_on<O: ReplicatedObject>(
     disk: Option<Arc<dyn storage::Disk>>,
 ) -> Result<(), ReplicaError> {
     let my_addr = format!("{}:{}", opts.addr, opts.port);
+    // TLS files are checked before anything listens or touches the disk.
+    let tls = opts.tls.as_ref().map(TlsFiles::replica).transpose()?;
     let listener = TcpListener::bind(&my_addr)
         .await
         .map_err(|source| ReplicaError::Listen {
@@ -212,6 +238,7 @@ pub async fn run_on<O: ReplicatedObject>(
             my_addr: &my_addr,
             token: opts.token.as_deref(),
             secret: &start.secret.secret,
+            tls: tls.as_ref().map(|t| &t.server),
         };
         founding_check::listen_before_founding(&listener, &founder, founding_check::GRACE).await?;
     }
@@ -221,6 +248,7 @@ pub async fn run_on<O: ReplicatedObject>(
     let sessions_not_before_ms = Arc::new(AtomicU64::new(0));
     let stats = Arc::new(server::ListenerStats::default());
     let budgets = Arc::new(limits::Budgets::default());
+    let members = Arc::new(concoord_transport::handshake::MemberAddrs::default());
     let gate = server::Gate {
         me: id,
         token: opts.token.clone(),
@@ -230,6 +258,8 @@ pub async fn run_on<O: ReplicatedObject>(
         client_slots: Arc::new(Semaphore::new(opts.max_connections.max(1))),
         budgets: budgets.clone(),
         stats: stats.clone(),
+        tls: tls.as_ref().map(|t| t.server.clone()),
+        members: members.clone(),
     };
     concoord_transport::determinism::spawn(server::serve(listener, gate, events_tx));
     let membership = membership::Membership::new(
@@ -238,8 +268,11 @@ pub async fn run_on<O: ReplicatedObject>(
             addr: my_addr.clone(),
         },
         opts.bootstrap.clone(),
-        opts.token.clone(),
-        secret.clone(),
+        join::JoinCredentials {
+            token: opts.token.clone(),
+            secret: secret.clone(),
+            tls: tls.as_ref().map(|t| t.client.clone()),
+        },
         opts.failure_detection,
         start.joining,
     );
@@ -268,6 +301,8 @@ pub async fn run_on<O: ReplicatedObject>(
         sessions_not_before_ms,
         stats,
         budgets,
+        tls: tls.map(|t| t.client),
+        members,
     };
     let driver = driver::Driver::<O>::new(
         start.node,

@@ -9,8 +9,7 @@
 //!   view includes it. A durable replica removed while it was down resumes
 //!   its identity and is added back.
 
-use crate::join::join_instance;
-use concoord_transport::InstanceSecret;
+use crate::join::{JoinCredentials, join_instance};
 use concoord_transport::determinism::HashMap;
 use paxos_core::{Member, Node, NodeId, Reconfig};
 use std::collections::BTreeSet;
@@ -30,8 +29,7 @@ const REMOVAL_RETRY: Duration = Duration::from_secs(2);
 pub struct Membership {
     me: Member,
     bootstrap: Vec<String>,
-    token: Option<String>,
-    secret: InstanceSecret,
+    creds: JoinCredentials,
     detection: Option<(Duration, Duration)>,
     joined: Arc<AtomicBool>,
     join_task: Option<JoinHandle<()>>,
@@ -48,16 +46,14 @@ impl Membership {
     pub fn new(
         me: Member,
         bootstrap: Vec<String>,
-        token: Option<String>,
-        secret: InstanceSecret,
+        creds: JoinCredentials,
         detection: Option<(Duration, Duration)>,
         joining: bool,
     ) -> Membership {
         let mut m = Membership {
             me,
             bootstrap,
-            token,
-            secret,
+            creds,
             detection,
             joined: Arc::new(AtomicBool::new(!joining)),
             join_task: None,
@@ -94,8 +90,7 @@ impl Membership {
         self.join_task = Some(concoord_transport::determinism::spawn(join_instance(
             targets,
             self.me.clone(),
-            self.token.clone(),
-            self.secret.clone(),
+            self.creds.clone(),
             self.joined.clone(),
         )));
     }

@@ -15,6 +15,13 @@
 //! held until the driver has handled it; a client connection's replies are
 //! bounded in bytes, and the driver closes a connection whose replies it
 //! cannot queue (see `reply_queue`).
+//!
+//! With TLS, the TLS handshake is part of the handshake (same time limit,
+//! same count of handshakes in progress). Whatever fails before a
+//! connection is admitted — a certificate from another CA, garbage instead
+//! of a TLS record or a `Hello`, a connection that never finishes — closes
+//! that connection with a log line saying why; a flood of them is reported
+//! once per power of two rather than line by line.
 
 use crate::limits::{
     Budgets, FRAME_BODY_TIMEOUT, HANDSHAKES_MAX, REPLIES_QUEUED_PER_CONNECTION_BYTES, WRITE_TIMEOUT,
@@ -24,8 +31,11 @@ use concoord_transport::CodecError;
 use concoord_transport::HandshakeError;
 use concoord_transport::byte_budget::Reserved;
 use concoord_transport::frame_io::{ConnReader, ConnWriter, split_framed};
-use concoord_transport::handshake::{Accepted, Credentials, PeerConnection, ServedClient, accept};
+use concoord_transport::handshake::{
+    Accepted, Credentials, MemberAddrs, PeerConnection, ServedClient, accept,
+};
 use concoord_transport::net::TcpListener;
+use concoord_transport::tls_config::ServerTls;
 use concoord_transport::wire::{
     CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
 };
@@ -112,6 +122,8 @@ pub struct ListenerStats {
     pub over_limit: AtomicU64,
     /// The largest frame received from a peer, in bytes.
     pub largest_peer_frame: AtomicU64,
+    /// Connections closed for not finishing their handshake in time.
+    pub handshake_timeouts: AtomicU64,
 }
 
 impl ListenerStats {
@@ -122,7 +134,31 @@ impl ListenerStats {
             warn!(%peer, total = n, "closed a connection: {what}");
         }
     }
+
+    /// Counts and reports a connection refused before it was admitted: each
+    /// of the first `REFUSALS_LOGGED`, then once per power of two.
+    fn count_refused(&self, peer: SocketAddr, why: &HandshakeError) {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= REFUSALS_LOGGED || n.is_power_of_two() {
+            warn!(%peer, total = n, "connection refused: {why}");
+        }
+    }
+
+    fn count_timed_out(&self, peer: SocketAddr) {
+        let n = self.handshake_timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= REFUSALS_LOGGED || n.is_power_of_two() {
+            warn!(
+                %peer,
+                total = n,
+                "closed a connection that did not finish its handshake within {}s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            );
+        }
+    }
 }
+
+/// Refusals logged one by one before only powers of two are.
+const REFUSALS_LOGGED: u64 = 16;
 
 /// What the listener checks connections against, and what they may hold.
 pub struct Gate {
@@ -143,6 +179,11 @@ pub struct Gate {
     pub budgets: Arc<Budgets>,
     /// Counters shared with the driver's status.
     pub stats: Arc<ListenerStats>,
+    /// TLS for every connection, if the instance uses it.
+    pub tls: Option<ServerTls>,
+    /// The members' addresses by node id (kept by the driver): a peer link
+    /// claims a member only with the certificate of its address.
+    pub members: Arc<MemberAddrs>,
 }
 
 /// Accepts connections forever.
@@ -176,14 +217,19 @@ pub async fn serve(listener: TcpListener, gate: Gate, events: mpsc::Sender<Event
                 secret: &gate.secret,
                 sessions_not_before_ms: gate.sessions_not_before_ms.load(Ordering::Relaxed),
                 client_slots: Some(&gate.client_slots),
+                tls: gate.tls.as_ref(),
+                members: Some(&gate.members),
             };
             let accepted = accept(stream, &creds, HANDSHAKE_TIMEOUT).await;
             drop(handshaking);
             match accepted {
-                Err(e @ (HandshakeError::Refused(_) | HandshakeError::OtherInstance { .. })) => {
-                    gate.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    warn!(%peer, "connection refused: {e}");
-                }
+                Err(
+                    e @ (HandshakeError::Refused(_)
+                    | HandshakeError::Tls { .. }
+                    | HandshakeError::Codec { .. }
+                    | HandshakeError::OtherInstance { .. }),
+                ) => gate.stats.count_refused(peer, &e),
+                Err(HandshakeError::Timeout(_)) => gate.stats.count_timed_out(peer),
                 Err(HandshakeError::TooManyClients(_)) => gate.stats.count_over_limit(
                     peer,
                     "as many clients are connected as --max-connections allows",

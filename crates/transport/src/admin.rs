@@ -2,8 +2,9 @@
 //! connection. Status is open to any client; view changes and stopping a
 //! member need an operator connection, which proves the instance secret.
 
-use crate::handshake::{connect_client, connect_operator};
+use crate::handshake::{connect_client_tls, connect_operator};
 use crate::instance_secret::InstanceSecret;
+use crate::tls_config::ClientTls;
 use crate::wire::{AdminReply, AdminRequest, ClientFrame, ReplicaFrame};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -19,9 +20,21 @@ pub async fn admin_request(
     request: AdminRequest,
     limit: Duration,
 ) -> Result<AdminReply, String> {
+    admin_request_tls(addr, operator, token, None, request, limit).await
+}
+
+/// [`admin_request`], over TLS if `tls` is given.
+pub async fn admin_request_tls(
+    addr: &str,
+    operator: Option<&InstanceSecret>,
+    token: Option<String>,
+    tls: Option<&ClientTls>,
+    request: AdminRequest,
+    limit: Duration,
+) -> Result<AdminReply, String> {
     let connected = match operator {
-        Some(secret) => connect_operator(addr, secret, token, limit).await,
-        None => connect_client(addr, None, token, limit)
+        Some(secret) => connect_operator(addr, secret, token, tls, limit).await,
+        None => connect_client_tls(addr, None, token, tls, limit)
             .await
             .map(|(node, _, conn)| (node, conn)),
     };

@@ -101,6 +101,27 @@ pub enum HandshakeError {
         /// Ours.
         ours: crate::InstanceId,
     },
+    /// The TLS handshake failed: no TLS on the other side, a certificate
+    /// the CA did not sign, or garbage instead of a TLS record.
+    #[error(
+        "TLS handshake with {addr} failed: {source}; both sides need certificates from the same CA (--tls-ca)"
+    )]
+    Tls {
+        /// The other side.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The replica dialed as a peer showed a certificate that does not name
+    /// the address dialed (see `tls_identity`).
+    #[error("{addr} is not the replica the view lists there: {reason}")]
+    NotThatReplica {
+        /// The address dialed.
+        addr: String,
+        /// Why its certificate does not speak for it.
+        reason: String,
+    },
     /// The replica answered with a handshake step that does not fit.
     #[error("{addr} answered the handshake with {got}")]
     Unexpected {
@@ -142,4 +163,25 @@ pub enum SecretError {
         /// Its length.
         chars: usize,
     },
+}
+
+/// TLS material could not be loaded or does not fit together.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    /// A PEM file cannot be read or holds nothing usable.
+    #[error("cannot use {what} {path}: {detail}; give a PEM file (see docs/security.md)")]
+    File {
+        /// What the file should hold (a certificate chain, a key, a CA).
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The certificates and key do not make a valid TLS configuration.
+    #[error("invalid TLS configuration: {0}; check that --tls-key is the key of --tls-cert")]
+    Config(String),
+    /// `--tls-cert` without `--tls-key`, or a replica without a certificate.
+    #[error("{0}")]
+    Flags(String),
 }

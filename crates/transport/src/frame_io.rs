@@ -2,7 +2,8 @@
 //! more memory than the frame in hand.
 //!
 //! The handshake uses `tokio_util`'s `Framed`; after it, a replica switches
-//! its connections to these (see [`split_framed`]):
+//! its connections to these (see [`split_framed`]), whether the stream under
+//! them is plain TCP or TLS (see `stream`):
 //!
 //! * [`FrameReader`] reads a frame's 4-byte length, refuses it above the
 //!   limit, then reserves that many bytes from a [`ByteBudget`] *before*
@@ -18,7 +19,7 @@
 
 use crate::byte_budget::{ByteBudget, Reserved};
 use crate::errors::CodecError;
-use crate::net::TcpStream;
+use crate::stream::Stream;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -141,16 +142,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 }
 
 /// The reading side of a connection after its handshake.
-pub type ConnReader = FrameReader<ReadHalf<TcpStream>>;
+pub type ConnReader = FrameReader<ReadHalf<Stream>>;
 /// The writing side of a connection after its handshake.
-pub type ConnWriter = FrameWriter<WriteHalf<TcpStream>>;
+pub type ConnWriter = FrameWriter<WriteHalf<Stream>>;
 
 /// Takes over a connection after its handshake: a reader (keeping whatever
 /// the handshake had already buffered) and a writer, each with its limit.
-/// (`tokio::io::split` rather than `into_split`: the stream may be a
-/// simulated one, see `net`.)
+/// (`tokio::io::split` rather than `into_split`: the stream may be TLS or a
+/// simulated one, see `stream` and `net`.)
 pub fn split_framed<C>(
-    framed: Framed<TcpStream, C>,
+    framed: Framed<Stream, C>,
     max_in_bytes: usize,
     max_out_bytes: usize,
 ) -> (ConnReader, ConnWriter) {

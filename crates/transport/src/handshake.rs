@@ -7,6 +7,13 @@
 //! a replica is then bound to the node id it proved. The accepting side
 //! counts nothing itself; it returns why it refused, and the caller logs and
 //! counts.
+//!
+//! With TLS (`tls_config`), the TLS handshake comes first, within the same
+//! time limit. A connection claiming to be a replica must then present the
+//! certificate of the member it claims (`tls_identity`): its address named
+//! in the certificate, and its node id the one the view lists at that
+//! address. The HMAC proof still follows: TLS says *which* member, the
+//! instance secret says it is a member *of this instance*.
 
 use crate::errors::HandshakeError;
 use crate::frame_codec::MsgpackCodec;
@@ -14,6 +21,9 @@ use crate::instance_id::{InstanceCell, InstanceId, compatible};
 use crate::instance_secret::InstanceSecret;
 use crate::net::TcpStream;
 use crate::peer_auth::{Exchange, Purpose, Side, nonce};
+use crate::stream::Stream;
+use crate::tls_config::{ClientTls, ServerTls, server_name};
+use crate::tls_identity::check_replica_binding;
 use crate::wire::{
     CLIENT_FRAME_BYTES_MAX, ClientFrame, Hello, HelloProof, HelloReply, MAGIC,
     PEER_FRAME_BYTES_MAX, PROTOCOL_VERSION, PeerFrame, ReplicaFrame, Role, SessionTicket,
@@ -21,7 +31,8 @@ use crate::wire::{
 use futures::{SinkExt, StreamExt};
 use paxos_core::NodeId;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -32,11 +43,11 @@ use tokio_util::codec::Framed;
 const HELLO_BYTES_MAX: usize = 4096;
 
 /// A replica-to-replica connection.
-pub type PeerConnection = Framed<TcpStream, MsgpackCodec<PeerFrame, PeerFrame>>;
+pub type PeerConnection = Framed<Stream, MsgpackCodec<PeerFrame, PeerFrame>>;
 /// A client's connection to a replica.
-pub type ClientConnection = Framed<TcpStream, MsgpackCodec<ReplicaFrame, ClientFrame>>;
+pub type ClientConnection = Framed<Stream, MsgpackCodec<ReplicaFrame, ClientFrame>>;
 /// A replica's end of a client connection.
-pub type ServedClient = Framed<TcpStream, MsgpackCodec<ClientFrame, ReplicaFrame>>;
+pub type ServedClient = Framed<Stream, MsgpackCodec<ClientFrame, ReplicaFrame>>;
 
 /// An accepted, authenticated connection.
 pub enum Accepted {
@@ -86,7 +97,16 @@ pub struct Credentials<'a> {
     /// answer (a refusal would tell it never to retry), and tries again.
     /// Replicas take no place.
     pub client_slots: Option<&'a Arc<Semaphore>>,
+    /// TLS for every connection, if the instance uses it.
+    pub tls: Option<&'a ServerTls>,
+    /// The members of the views this replica holds, by node id: with TLS, a
+    /// connection may claim a listed node only with the certificate of its
+    /// address.
+    pub members: Option<&'a MemberAddrs>,
 }
+
+/// Members' addresses by node id, kept up to date by the replica.
+pub type MemberAddrs = RwLock<BTreeMap<NodeId, String>>;
 
 /// Whether the presented token matches the expected one, in constant time.
 pub fn token_matches(expected: Option<&str>, presented: Option<&str>) -> bool {
@@ -101,12 +121,13 @@ pub fn token_matches(expected: Option<&str>, presented: Option<&str>) -> bool {
     }
 }
 
-type Handshaking<In> = Framed<TcpStream, MsgpackCodec<In, HelloReply>>;
+type Handshaking<In> = Framed<Stream, MsgpackCodec<In, HelloReply>>;
 
 /// Server side: reads the `Hello`, checks magic, version and token, issues or
 /// checks the session of a client, challenges a replica or operator, and
 /// returns the connection in its role's codec. Refused peers get a
-/// `Rejected` with the reason before the connection closes.
+/// `Rejected` with the reason before the connection closes. With TLS, the
+/// TLS handshake comes first (within `limit` too).
 pub async fn accept(
     stream: TcpStream,
     creds: &Credentials<'_>,
@@ -116,6 +137,14 @@ pub async fn accept(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "unknown peer".into());
+    let stream = match creds.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match timeout(limit, tls.acceptor().accept(stream)).await {
+            Err(_) => return Err(HandshakeError::Timeout(peer)),
+            Ok(Err(source)) => return Err(HandshakeError::Tls { addr: peer, source }),
+            Ok(Ok(s)) => Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(s))),
+        },
+    };
     let mut framed: Handshaking<Hello> = Framed::new(stream, MsgpackCodec::new(HELLO_BYTES_MAX));
     let hello: Hello = receive(&mut framed, limit, &peer).await?;
     if hello.magic != MAGIC {
@@ -162,6 +191,11 @@ pub async fn accept(
             welcome_client(framed, creds, ticket, false, slot, limit, &peer).await
         }
         Role::Replica { node, addr } => {
+            if creds.tls.is_some()
+                && let Err(reason) = certificate_speaks_for(&framed, creds, node, &addr)
+            {
+                return refuse(framed, limit, &peer, &reason).await;
+            }
             let mut framed = challenge(
                 framed,
                 creds,
@@ -173,8 +207,19 @@ pub async fn accept(
             )
             .await?;
             // Only now, authenticated, may its instance count: it may be
-            // what tells a founder it is a member elsewhere.
-            if let Err(ours) = creds.instance.check_or_adopt(hello.instance) {
+            // what tells a founder it is a member elsewhere. It is adopted
+            // only from a member of our view (a replica restarted without
+            // its state answers at a member's address under a new node id).
+            let is_member = creds
+                .members
+                .and_then(|m| m.read().ok().map(|m| m.contains_key(&node)))
+                .unwrap_or(false);
+            let verdict = if is_member {
+                creds.instance.check_or_adopt(hello.instance)
+            } else {
+                creds.instance.check(hello.instance)
+            };
+            if let Err(ours) = verdict {
                 let theirs = hello.instance.unwrap_or(ours);
                 let reason = mismatch_reason(Some(ours), Some(theirs));
                 let _ = refuse::<_, ()>(framed, limit, &peer, &reason).await;
@@ -211,6 +256,29 @@ pub async fn accept(
             let ticket = creds.secret.issue_session(creds.sessions_not_before_ms);
             welcome_client(framed, creds, ticket, true, slot, limit, &peer).await
         }
+    }
+}
+
+/// Whether the certificate of a connection claiming to be replica `node` at
+/// `addr` speaks for it: it names `addr`, and the view (if it lists `node`)
+/// has `node` at `addr`.
+fn certificate_speaks_for<In>(
+    framed: &Handshaking<In>,
+    creds: &Credentials<'_>,
+    node: NodeId,
+    addr: &str,
+) -> Result<(), String> {
+    check_replica_binding(framed.get_ref().peer_certificate(), addr)
+        .map_err(|e| format!("peer certificate refused: {e}"))?;
+    let listed = creds
+        .members
+        .and_then(|m| m.read().ok().and_then(|m| m.get(&node).cloned()));
+    match listed {
+        Some(member_addr) if member_addr != addr => Err(format!(
+            "node {node} is the member at {member_addr}, not at {addr}: a certificate for \
+             {addr} cannot speak for it"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -313,7 +381,7 @@ async fn refuse<In, T>(
 
 /// Reads one handshake frame within `limit`.
 async fn receive<In: DeserializeOwned, Out>(
-    framed: &mut Framed<TcpStream, MsgpackCodec<In, Out>>,
+    framed: &mut Framed<Stream, MsgpackCodec<In, Out>>,
     limit: Duration,
     peer: &str,
 ) -> Result<In, HandshakeError> {
@@ -329,7 +397,7 @@ async fn receive<In: DeserializeOwned, Out>(
 }
 
 async fn send_within<T, I>(
-    framed: &mut Framed<TcpStream, MsgpackCodec<I, T>>,
+    framed: &mut Framed<Stream, MsgpackCodec<I, T>>,
     value: T,
     limit: Duration,
     peer: &str,
@@ -347,14 +415,30 @@ where
     }
 }
 
-type Connecting<Out> = Framed<TcpStream, MsgpackCodec<HelloReply, Out>>;
+type Connecting<Out> = Framed<Stream, MsgpackCodec<HelloReply, Out>>;
 
-/// Client side: connects and sends `Hello`; returns the first answer.
-async fn open(
-    addr: &str,
-    hello: Hello,
+/// What a connection is opened with.
+struct Dial<'a> {
+    addr: &'a str,
+    tls: Option<&'a ClientTls>,
+    /// The other side must show the replica certificate of `addr` (a peer
+    /// link; with TLS only).
+    expect_replica: bool,
     limit: Duration,
+}
+
+/// Client side: connects (with TLS if given) and sends `Hello`; returns the
+/// first answer.
+async fn open(
+    dial: Dial<'_>,
+    hello: Hello,
 ) -> Result<(HelloReply, Connecting<Hello>), HandshakeError> {
+    let Dial {
+        addr,
+        tls,
+        expect_replica,
+        limit,
+    } = dial;
     let stream = match timeout(limit, TcpStream::connect(addr)).await {
         Err(_) => return Err(HandshakeError::Timeout(addr.to_string())),
         Ok(Err(source)) => {
@@ -366,6 +450,32 @@ async fn open(
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
+    let stream = match tls {
+        None => Stream::Plain(stream),
+        Some(tls) => {
+            let tls_failed = |source| HandshakeError::Tls {
+                addr: addr.to_string(),
+                source,
+            };
+            let name = server_name(addr).map_err(|e| {
+                tls_failed(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            let stream = match timeout(limit, tls.connector().connect(name, stream)).await {
+                Err(_) => return Err(HandshakeError::Timeout(addr.to_string())),
+                Ok(Err(source)) => return Err(tls_failed(source)),
+                Ok(Ok(s)) => Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(s))),
+            };
+            if expect_replica
+                && let Err(reason) = check_replica_binding(stream.peer_certificate(), addr)
+            {
+                return Err(HandshakeError::NotThatReplica {
+                    addr: addr.to_string(),
+                    reason,
+                });
+            }
+            stream
+        }
+    };
     let mut framed: Connecting<Hello> = Framed::new(stream, MsgpackCodec::new(HELLO_BYTES_MAX));
     send_within(&mut framed, hello, limit, addr).await?;
     let reply = receive(&mut framed, limit, addr).await?;
@@ -399,15 +509,15 @@ struct Welcomed {
 /// with its own, and waits for the welcome. Returns the replica's node id
 /// and instance.
 async fn prove(
-    addr: &str,
+    dial: Dial<'_>,
     hello: Hello,
     purpose: Purpose,
     me: NodeId,
     secret: &InstanceSecret,
-    limit: Duration,
 ) -> Result<(Welcomed, Connecting<HelloProof>), HandshakeError> {
+    let (addr, limit) = (dial.addr, dial.limit);
     let my_nonce = hello.nonce.clone();
-    let (reply, framed) = open(addr, hello, limit).await?;
+    let (reply, framed) = open(dial, hello).await?;
     let HelloReply::Challenge { node, nonce, proof } = reply else {
         return Err(unexpected(addr, reply));
     };
@@ -449,13 +559,20 @@ pub struct PeerIdentity<'a> {
     pub token: Option<String>,
     /// The instance secret it proves.
     pub secret: &'a InstanceSecret,
-    /// Its instance (learned here if not known yet).
+    /// Its instance (learned here if not known yet, from `expect_node`).
     pub instance: &'a InstanceCell,
+    /// The member this link is meant to reach, if known: only its welcome
+    /// may teach us our instance.
+    pub expect_node: Option<NodeId>,
+    /// With TLS: its certificate, and the CA the other side's must be
+    /// signed by (the other side must show the replica certificate of the
+    /// address dialed).
+    pub tls: Option<&'a ClientTls>,
 }
 
 /// Opens a replica-to-replica connection as `me.me`, proving it holds the
-/// instance secret (and checking the other side does and is of the same
-/// instance).
+/// instance secret (and checking the other side does, is of the same
+/// instance and, with TLS, shows the replica certificate of `addr`).
 pub async fn connect_peer(
     addr: &str,
     me: &PeerIdentity<'_>,
@@ -466,8 +583,21 @@ pub async fn connect_peer(
         addr: me.my_addr.to_string(),
     };
     let hello = Hello::new(role, me.token.clone(), nonce()).of_instance(me.instance.get());
-    let (welcomed, framed) = prove(addr, hello, Purpose::Replica, me.me, me.secret, limit).await?;
-    if let Err(ours) = me.instance.check_or_adopt(welcomed.instance) {
+    let dial = Dial {
+        addr,
+        tls: me.tls,
+        expect_replica: true,
+        limit,
+    };
+    let (welcomed, framed) = prove(dial, hello, Purpose::Replica, me.me, me.secret).await?;
+    // Adopted only from the member the link was meant to reach, never from
+    // another replica answering at its address.
+    let verdict = if me.expect_node == Some(welcomed.node) {
+        me.instance.check_or_adopt(welcomed.instance)
+    } else {
+        me.instance.check(welcomed.instance)
+    };
+    if let Err(ours) = verdict {
         return Err(HandshakeError::OtherInstance {
             addr: addr.to_string(),
             theirs: welcomed.instance.unwrap_or(ours),
@@ -488,7 +618,18 @@ pub async fn connect_client(
     token: Option<String>,
     limit: Duration,
 ) -> Result<(NodeId, SessionTicket, ClientConnection), HandshakeError> {
-    let w = connect_client_of(addr, session, token, None, limit).await?;
+    connect_client_tls(addr, session, token, None, limit).await
+}
+
+/// [`connect_client`], over TLS if `tls` is given.
+pub async fn connect_client_tls(
+    addr: &str,
+    session: Option<SessionTicket>,
+    token: Option<String>,
+    tls: Option<&ClientTls>,
+    limit: Duration,
+) -> Result<(NodeId, SessionTicket, ClientConnection), HandshakeError> {
+    let w = connect_client_of(addr, session, token, None, tls, limit).await?;
     Ok((w.node, w.ticket, w.conn))
 }
 
@@ -504,17 +645,24 @@ pub struct ClientWelcome {
     pub conn: ClientConnection,
 }
 
-/// Like [`connect_client`], for a client that met instance `expected`
+/// Like [`connect_client_tls`], for a client that met instance `expected`
 /// before: a replica of another instance is an error (`OtherInstance`).
 pub async fn connect_client_of(
     addr: &str,
     session: Option<SessionTicket>,
     token: Option<String>,
     expected: Option<InstanceId>,
+    tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<ClientWelcome, HandshakeError> {
     let hello = Hello::new(Role::Client { session }, token, Vec::new()).of_instance(expected);
-    let (reply, framed) = open(addr, hello, limit).await?;
+    let dial = Dial {
+        addr,
+        tls,
+        expect_replica: false,
+        limit,
+    };
+    let (reply, framed) = open(dial, hello).await?;
     match reply {
         HelloReply::Welcome {
             node,
@@ -549,11 +697,17 @@ pub async fn connect_operator(
     addr: &str,
     secret: &InstanceSecret,
     token: Option<String>,
+    tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<(NodeId, ClientConnection), HandshakeError> {
     let hello = Hello::new(Role::Operator, token, nonce());
-    let (welcomed, framed) =
-        prove(addr, hello, Purpose::Operator, NodeId(0), secret, limit).await?;
+    let dial = Dial {
+        addr,
+        tls,
+        expect_replica: false,
+        limit,
+    };
+    let (welcomed, framed) = prove(dial, hello, Purpose::Operator, NodeId(0), secret).await?;
     Ok((
         welcomed.node,
         framed.map_codec(|_| MsgpackCodec::new(CLIENT_FRAME_BYTES_MAX)),

@@ -66,8 +66,19 @@ impl InstanceCell {
         }
     }
 
+    /// Checks a peer's instance against ours without adopting it. Returns
+    /// ours when the two differ.
+    pub fn check(&self, theirs: Option<InstanceId>) -> Result<(), InstanceId> {
+        match self.get() {
+            Some(mine) if !compatible(Some(mine), theirs) => Err(mine),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks an authenticated peer's instance against ours, adopting it if
-    /// we know none yet. Returns ours when the two differ.
+    /// we know none yet (only from a peer known to be of our instance: a
+    /// member of our view, or the member a link was meant to reach). Returns
+    /// ours when the two differ.
     pub fn check_or_adopt(&self, theirs: Option<InstanceId>) -> Result<(), InstanceId> {
         let Some(theirs) = theirs else {
             return Ok(());

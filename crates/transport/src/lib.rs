@@ -11,6 +11,10 @@
 //!   which instance a replica belongs to;
 //! * [`peer_pool`]: outbound replica connections with reconnection;
 //! * [`admin`]: one-shot operator requests; [`addresses`]: bootstrap strings;
+//! * [`stream`], [`tls_config`], [`tls_identity`]: plain TCP or TLS under
+//!   every connection, the TLS settings, and the certificate convention that
+//!   binds a replica's address to its certificate (`throwaway_ca`, with
+//!   feature `throwaway-ca`, issues such certificates for local use);
 //! * [`net`], [`determinism`]: sockets, randomness and clocks, which a
 //!   simulation (feature `sim`) replaces with deterministic ones.
 //!
@@ -45,9 +49,14 @@ pub mod net;
 pub mod peer_auth;
 pub mod peer_pool;
 pub mod session_ticket;
+pub mod stream;
+#[cfg(feature = "throwaway-ca")]
+pub mod throwaway_ca;
+pub mod tls_config;
+pub mod tls_identity;
 pub mod wire;
 
-pub use errors::{CodecError, HandshakeError, SecretError};
+pub use errors::{CodecError, HandshakeError, SecretError, TlsError};
 pub use frame_codec::MsgpackCodec;
 pub use instance_id::{InstanceCell, InstanceId};
 pub use instance_secret::InstanceSecret;

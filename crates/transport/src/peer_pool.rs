@@ -15,6 +15,7 @@ use crate::frame_io::split_framed;
 use crate::handshake::{PeerIdentity, connect_peer};
 use crate::instance_id::InstanceCell;
 use crate::instance_secret::InstanceSecret;
+use crate::tls_config::ClientTls;
 use crate::wire::{PEER_FRAME_BYTES_MAX, PeerFrame};
 use paxos_core::{Message, NodeId};
 use std::collections::BTreeMap;
@@ -50,6 +51,7 @@ pub struct PeerPool {
     token: Option<String>,
     secret: InstanceSecret,
     instance: Arc<InstanceCell>,
+    tls: Option<ClientTls>,
     peers: BTreeMap<NodeId, Peer>,
     dropped: u64,
     largest_frame: Arc<AtomicU64>,
@@ -57,13 +59,15 @@ pub struct PeerPool {
 
 impl PeerPool {
     /// A pool for replica `me` of `instance`, reachable at `my_addr`,
-    /// proving `secret` to every peer it connects to.
+    /// proving `secret` to every peer it connects to (over TLS with `tls`,
+    /// presenting its certificate).
     pub fn new(
         me: NodeId,
         my_addr: String,
         token: Option<String>,
         secret: InstanceSecret,
         instance: Arc<InstanceCell>,
+        tls: Option<ClientTls>,
     ) -> Self {
         PeerPool {
             me,
@@ -71,6 +75,7 @@ impl PeerPool {
             token,
             secret,
             instance,
+            tls,
             peers: BTreeMap::new(),
             dropped: 0,
             largest_frame: Arc::new(AtomicU64::new(0)),
@@ -118,6 +123,7 @@ impl PeerPool {
                 token: self.token.clone(),
                 secret: self.secret.clone(),
                 instance: self.instance.clone(),
+                tls: self.tls.clone(),
                 largest_frame: self.largest_frame.clone(),
             };
             let task = crate::determinism::spawn(peer_task(link, rx));
@@ -161,6 +167,7 @@ struct Link {
     token: Option<String>,
     secret: InstanceSecret,
     instance: Arc<InstanceCell>,
+    tls: Option<ClientTls>,
     largest_frame: Arc<AtomicU64>,
 }
 
@@ -173,6 +180,7 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         token,
         secret,
         instance,
+        tls,
         largest_frame,
     } = link;
     let identity = PeerIdentity {
@@ -181,6 +189,8 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         token,
         secret: &secret,
         instance: &instance,
+        tls: tls.as_ref(),
+        expect_node: Some(to),
     };
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -196,7 +206,9 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
             Err(
                 e @ (HandshakeError::Impostor(_)
                 | HandshakeError::Rejected { .. }
-                | HandshakeError::OtherInstance { .. }),
+                | HandshakeError::OtherInstance { .. }
+                | HandshakeError::NotThatReplica { .. }
+                | HandshakeError::Tls { .. }),
             ) => {
                 // Reachable but refusing, or not of this instance: say so
                 // (once per back-off round), it will not fix itself quickly.

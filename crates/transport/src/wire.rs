@@ -432,6 +432,10 @@ pub struct StatusReport {
     /// (`ip:port`) it answers on; name servers list it in NS from this.
     #[serde(default)]
     pub dns: Option<DnsService>,
+    /// Whether client and peer links are encrypted and authenticated with
+    /// TLS (`--tls-ca`); `false`: plain TCP, readable on the network.
+    #[serde(default)]
+    pub links_encrypted: bool,
 }
 
 /// A replica's DNS service (`-n DOMAIN`), as its status reports it.

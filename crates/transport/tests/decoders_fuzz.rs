@@ -14,7 +14,7 @@
 //! -p concoord-transport --test decoders_fuzz`.
 
 use bytes::BytesMut;
-use concoord_transport::MsgpackCodec;
+use concoord_transport::{InstanceId, MsgpackCodec};
 use concoord_transport::byte_budget::ByteBudget;
 use concoord_transport::frame_io::FrameReader;
 use concoord_transport::wire::{
@@ -127,21 +127,28 @@ fn hello() -> impl Strategy<Value = Hello> {
         role(),
         prop::option::of(".{0,40}"),
         prop::collection::vec(any::<u8>(), 0..40),
+        prop::option::of(any::<u64>()),
     )
-        .prop_map(|(magic, version, role, token, nonce)| Hello {
+        .prop_map(|(magic, version, role, token, nonce, instance)| Hello {
             magic,
             version,
             role,
             token,
             nonce,
+            instance: instance.map(InstanceId),
         })
 }
 
 fn hello_reply() -> impl Strategy<Value = HelloReply> {
     let bytes = || prop::collection::vec(any::<u8>(), 0..40);
     prop_oneof![
-        (node(), prop::option::of(ticket()))
-            .prop_map(|(node, session)| HelloReply::Welcome { node, session }),
+        (node(), prop::option::of(ticket()), prop::option::of(any::<u64>())).prop_map(
+            |(node, session, instance)| HelloReply::Welcome {
+                node,
+                session,
+                instance: instance.map(InstanceId),
+            }
+        ),
         (node(), bytes(), bytes()).prop_map(|(node, nonce, proof)| HelloReply::Challenge {
             node,
             nonce,

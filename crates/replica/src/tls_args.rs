@@ -1,0 +1,42 @@
+//! The TLS flags (`--tls-cert`, `--tls-key`, `--tls-ca`), one definition for
+//! every command that opens or accepts connections: replicas, `concoord
+//! call/status/add/remove`, users' replica binaries. See docs/security.md
+//! for the certificate convention.
+
+use clap::Args;
+use concoord_transport::TlsError;
+use concoord_transport::tls_config::{ClientTls, TlsFiles};
+use std::path::PathBuf;
+
+/// TLS flags. Without `--tls-ca`, connections are plain TCP.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsArgs {
+    /// PEM certificate chain this process presents. A replica's must name
+    /// concoord-replica://ADDR:PORT (its -a/-p) and the IP or DNS name of
+    /// ADDR; a client's is optional.
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificate of the CA that signs every certificate of the
+    /// instance. Turns TLS on (mutual TLS on peer links).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The files, if TLS is on.
+    pub fn files(&self) -> Option<TlsFiles> {
+        self.tls_ca.as_ref().map(|ca| TlsFiles {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            ca: ca.clone(),
+        })
+    }
+
+    /// A client's TLS settings, if TLS is on.
+    pub fn client(&self) -> Result<Option<ClientTls>, TlsError> {
+        self.files().map(|f| f.client()).transpose()
+    }
+}
