@@ -16,10 +16,12 @@ use concoord_client::proxies::Counter;
 use concoord_integration_tests::{
     Replica, binary, log_dir, output_within, runtime, secret_file, wait_until,
 };
+use concoord_transport::InstanceCell;
 use concoord_transport::InstanceSecret;
 use concoord_transport::admin::admin_request_tls;
-use concoord_transport::handshake::{PeerIdentity, PeerConnection, connect_client_tls, connect_peer};
-use concoord_transport::InstanceCell;
+use concoord_transport::handshake::{
+    PeerConnection, PeerIdentity, connect_client_tls, connect_peer,
+};
 use concoord_transport::throwaway_ca::ThrowawayCa;
 use concoord_transport::tls_config::{ClientTls, TlsFiles, server_name};
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};

@@ -1100,16 +1100,15 @@ async fn refuse_mixed_instances(
         .iter()
         .filter(|a| a.as_str() != first)
         .map(|addr| async move {
-            let probe =
-                connect_client_of(
-                    addr,
-                    None,
-                    options.token.clone(),
-                    Some(instance),
-                    options.tls.as_ref(),
-                    limit,
-                )
-                .await;
+            let probe = connect_client_of(
+                addr,
+                None,
+                options.token.clone(),
+                Some(instance),
+                options.tls.as_ref(),
+                limit,
+            )
+            .await;
             (addr, probe)
         })
         .collect();

@@ -155,3 +155,55 @@ fn member_elsewhere(my_addr: &str, e: Evidence) -> ReplicaError {
         e.addr, e.node, e.addr
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! An authenticated replica dialing this address as
+    //! a member is the evidence, whether or not it knows its instance id.
+    use super::*;
+    use concoord_transport::handshake::{PeerIdentity, connect_peer};
+
+    /// Members of an instance whose durable founder predates the instance
+    /// line (an upgraded instance: no member ever learns an id), or a
+    /// durable joiner just restarted, say `instance: None`; they still
+    /// prove the secret and still count this address as a member. The
+    /// check ignores them and founds a second instance on the address.
+    #[tokio::test]
+    async fn a_member_that_does_not_know_its_instance_id_still_stops_the_founder() {
+        let secret = InstanceSecret::generate();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let peer_secret = secret.clone();
+        let target = addr.clone();
+        let member = tokio::spawn(async move {
+            let unknown = InstanceCell::new(None);
+            let me = PeerIdentity {
+                me: NodeId(7),
+                my_addr: "127.0.0.1:1",
+                token: None,
+                secret: &peer_secret,
+                instance: &unknown,
+                tls: None,
+                expect_node: None,
+            };
+            loop {
+                let _ = connect_peer(&target, &me, Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let founder = Founder {
+            me: NodeId(1),
+            my_addr: &addr,
+            token: None,
+            secret: &secret,
+            tls: None,
+        };
+        let outcome = listen_before_founding(&listener, &founder, Duration::from_millis(800)).await;
+        member.abort();
+        assert!(
+            matches!(outcome, Err(ReplicaError::MemberElsewhere(_))),
+            "an authenticated replica of a running instance dialed this address as a member, \
+             yet the founder would found: {outcome:?}"
+        );
+    }
+}

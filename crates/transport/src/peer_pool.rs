@@ -266,3 +266,66 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A replica must learn its instance only from a
+    //! replica it meant to reach.
+    use super::*;
+    use crate::handshake::{Credentials, accept};
+    use crate::instance_id::InstanceId;
+    use crate::net::TcpListener;
+    use std::time::Duration;
+
+    /// A replica of another instance `I'` answers at an address this
+    /// replica's (stale) view gives to node 5: a founder restarted there
+    /// without its state, with the same secret file, so it proves the
+    /// secret, but with a new node id. The pool sees the node mismatch and
+    /// does not use the link, yet the handshake already made the joiner
+    /// (instance unknown, e.g. a durable joiner just restarted) adopt `I'`;
+    /// from then on it refuses every peer of its own instance.
+    #[tokio::test]
+    async fn a_joiner_does_not_adopt_the_instance_of_a_replica_it_did_not_mean_to_reach() {
+        let secret = InstanceSecret::generate();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let other = InstanceCell::new(Some(InstanceId(0xbad)));
+        let responder_secret = secret.clone();
+        let responder = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let creds = Credentials {
+                    me: NodeId(99), // not node 5
+                    instance: &other,
+                    token: None,
+                    secret: &responder_secret,
+                    sessions_not_before_ms: 0,
+                    client_slots: None,
+                    tls: None,
+                    members: None,
+                };
+                let _ = accept(stream, &creds, Duration::from_secs(2)).await;
+            }
+        });
+        let mine = Arc::new(InstanceCell::new(None));
+        let mut pool = PeerPool::new(
+            NodeId(1),
+            "127.0.0.1:1".into(),
+            None,
+            secret,
+            mine.clone(),
+            None,
+        );
+        pool.set_peers(&BTreeMap::from([(NodeId(5), addr)]));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let learned = mine.get();
+        drop(pool);
+        responder.abort();
+        assert_eq!(
+            learned, None,
+            "adopted the instance of node 99 on a link to node 5: its own instance's peers are refused from now on"
+        );
+    }
+}

@@ -14,13 +14,13 @@
 //! -p concoord-transport --test decoders_fuzz`.
 
 use bytes::BytesMut;
-use concoord_transport::{InstanceId, MsgpackCodec};
 use concoord_transport::byte_budget::ByteBudget;
 use concoord_transport::frame_io::FrameReader;
 use concoord_transport::wire::{
     AdminReply, AdminRequest, CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame, Hello, HelloProof,
     HelloReply, PEER_FRAME_BYTES_MAX, PeerFrame, ReplicaFrame, Role, SessionTicket,
 };
+use concoord_transport::{InstanceId, MsgpackCodec};
 use paxos_core::{Member, NodeId};
 use proptest::prelude::*;
 use serde::Serialize;
@@ -142,13 +142,16 @@ fn hello() -> impl Strategy<Value = Hello> {
 fn hello_reply() -> impl Strategy<Value = HelloReply> {
     let bytes = || prop::collection::vec(any::<u8>(), 0..40);
     prop_oneof![
-        (node(), prop::option::of(ticket()), prop::option::of(any::<u64>())).prop_map(
-            |(node, session, instance)| HelloReply::Welcome {
+        (
+            node(),
+            prop::option::of(ticket()),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(|(node, session, instance)| HelloReply::Welcome {
                 node,
                 session,
                 instance: instance.map(InstanceId),
-            }
-        ),
+            }),
         (node(), bytes(), bytes()).prop_map(|(node, nonce, proof)| HelloReply::Challenge {
             node,
             nonce,
