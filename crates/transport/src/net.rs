@@ -130,5 +130,13 @@ mod switched {
                 TcpListener::Sim(l) => l.accept().await.map(|(s, a)| (TcpStream::Sim(s), a)),
             }
         }
+
+        /// The address it listens on.
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            match self {
+                TcpListener::Os(l) => l.local_addr(),
+                TcpListener::Sim(l) => l.local_addr(),
+            }
+        }
     }
 }
