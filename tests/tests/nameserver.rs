@@ -472,13 +472,19 @@ fn a_client_that_lost_every_replica_resolves_the_domain_again() {
         dig(dns, "A", DOMAIN).answers == vec![second.to_string()]
     });
     rt.block_on(async {
-        // A fresh instance: a counter at 0, reached only through DNS. Bounded
-        // here: a call made while no replica is reachable waits in the
-        // client's queue (no deadline runs before it is sent).
-        let value = tokio::time::timeout(Duration::from_secs(20), counter.getvalue())
+        // A fresh instance answers at the name now, reached only through
+        // DNS: the client finds it by resolving the domain again, and
+        // refuses it, since one client never mixes two instances.
+        let outcome = tokio::time::timeout(Duration::from_secs(20), counter.getvalue())
             .await
-            .expect("an answer within 20 s: the client resolved the domain again")
-            .expect("getvalue after resolving again");
-        assert_eq!(value, 0);
+            .expect("an answer within 20 s: the client resolved the domain again");
+        match outcome {
+            Err(e) => assert!(
+                e.to_string()
+                    .contains(&format!("{second}:{PORT}: belongs to instance")),
+                "the client reached the new replica through DNS and refused its instance: {e}"
+            ),
+            Ok(v) => panic!("read {v} from a replica of another instance"),
+        }
     });
 }
