@@ -55,12 +55,16 @@ use concoord_transport::wire::{
     MemberStatus, REPLY_BYTES_MAX, ReplicaFrame, StatusReport,
 };
 use concoord_transport::{InstanceCell, InstanceSecret};
-use paxos_core::{Entry, Node, NodeId, PeerFault, ProposeError, Reconfig, Role};
+use paxos_core::{
+    Command, Entry, Node, NodeId, Outgoing, PeerFault, ProposeError, Ready, Reconfig, Role, Slot,
+    Snapshot,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio::time::MissedTickBehavior;
@@ -115,6 +119,23 @@ struct PendingRead {
     args: Vec<u8>,
     /// Its bytes in the calls budget.
     _bytes: Reserved,
+}
+
+/// Why a replica must stop: its state could not be kept.
+#[derive(Debug, Error)]
+pub enum StopError {
+    /// The log could not be written.
+    #[error("cannot write the log, so the replica must stop: {0}")]
+    LogWrite(#[source] crate::storage::StorageError),
+    /// A peer's snapshot could not be installed.
+    #[error("cannot install the snapshot at slot {slot} received from a peer: {source}")]
+    Snapshot {
+        /// The slot the snapshot ends at.
+        slot: Slot,
+        /// Why it could not be read.
+        #[source]
+        source: concoord_object::ObjectError,
+    },
 }
 
 /// The state the driver owns.
@@ -237,7 +258,7 @@ impl<O: ReplicatedObject> Driver<O> {
         mut self,
         mut events: mpsc::Receiver<Event>,
         tick: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), StopError> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -555,27 +576,61 @@ impl<O: ReplicatedObject> Driver<O> {
     }
 
     /// Handles one `Ready`: send, restore, execute, answer, compact.
-    fn process_ready(&mut self) -> Result<(), String> {
+    /// Carries out one `Ready`, in the order its contract asks: persist,
+    /// report faulty peers, send, install a snapshot, execute what was
+    /// committed, answer reads, answer what was dropped, announce a new
+    /// view, compact.
+    fn process_ready(&mut self) -> Result<(), StopError> {
         let ready = self.node.take_ready();
-        // Persist first, with one sync for the whole turn (group commit): no
-        // promise or acceptance leaves before it is on disk, nor a decided
-        // floor above what is on disk. An in-memory replica has nothing to
-        // write; its restarts are new incarnations.
-        if let Some(storage) = self.storage.as_mut() {
-            let fsyncs_before = storage.stats().fsyncs;
-            storage
-                .write(&ready.persist, announced_floor(&ready.messages))
-                .map_err(|e| format!("cannot write the log, so the replica must stop: {e}"))?;
-            let stats = storage.stats();
-            if stats.fsyncs > fsyncs_before {
-                self.metrics.fsyncs.inc_by(stats.fsyncs - fsyncs_before);
-                self.metrics
-                    .fsync_seconds
-                    .observe(stats.last_fsync.as_secs_f64());
-            }
+        self.persist(&ready)?;
+        self.report_peer_faults(&ready.peer_faults);
+        self.send_messages(ready.messages);
+        if let Some(snapshot) = &ready.restore {
+            self.install_snapshot(snapshot)?;
         }
-        for (peer, fault) in &ready.peer_faults {
-            // The core dropped what the peer sent and keeps running; say who.
+        let views_changed = self.execute_committed(&ready.committed) || ready.restore.is_some();
+        self.answer_reads(&ready.reads);
+        if !ready.committed.is_empty() || ready.restore.is_some() {
+            // New sessions are issued after every ended session the state forgot.
+            let floor = self.state.sessions.sessions_not_before_ms();
+            self.sessions_not_before_ms
+                .fetch_max(floor, Ordering::Relaxed);
+        }
+        self.redirect_dropped(&ready.dropped_commands, &ready.dropped_reads);
+        if views_changed {
+            self.announce_view();
+        }
+        if ready.compaction_wanted {
+            self.compact();
+        }
+        Ok(())
+    }
+
+    /// Persists first, with one sync for the whole turn (group commit): no
+    /// promise or acceptance leaves before it is on disk, nor a decided
+    /// floor above what is on disk. An in-memory replica has nothing to
+    /// write; its restarts are new incarnations.
+    fn persist(&mut self, ready: &Ready) -> Result<(), StopError> {
+        let Some(storage) = self.storage.as_mut() else {
+            return Ok(());
+        };
+        let fsyncs_before = storage.stats().fsyncs;
+        storage
+            .write(&ready.persist, announced_floor(&ready.messages))
+            .map_err(StopError::LogWrite)?;
+        let stats = storage.stats();
+        if stats.fsyncs > fsyncs_before {
+            self.metrics.fsyncs.inc_by(stats.fsyncs - fsyncs_before);
+            self.metrics
+                .fsync_seconds
+                .observe(stats.last_fsync.as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// The core dropped what these peers sent and keeps running; says who.
+    fn report_peer_faults(&mut self, faults: &[(NodeId, PeerFault)]) {
+        for (peer, fault) in faults {
             let why = match fault {
                 PeerFault::ConflictingDecision { .. } => Refusal::Contradiction,
                 PeerFault::Malformed(_) => Refusal::Malformed,
@@ -584,7 +639,10 @@ impl<O: ReplicatedObject> Driver<O> {
             self.guard
                 .refused(*peer, addr.as_deref(), &fault.to_string(), why);
         }
-        for out in ready.messages {
+    }
+
+    fn send_messages(&mut self, messages: Vec<Outgoing>) {
+        for out in messages {
             let bytes = out.msg.size_bytes() as u64;
             let to = out.to;
             if self.pool.send(to, out.msg) {
@@ -593,65 +651,33 @@ impl<O: ReplicatedObject> Driver<O> {
                 bytes_out.inc_by(bytes);
             }
         }
-        if let Some(snapshot) = &ready.restore {
-            self.state = ReplicatedState::restore(&snapshot.data).map_err(|e| {
-                format!(
-                    "cannot install the snapshot at slot {} received from a peer: {e}",
-                    snapshot.slot
-                )
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StopError> {
+        self.state =
+            ReplicatedState::restore(&snapshot.data).map_err(|source| StopError::Snapshot {
+                slot: snapshot.slot,
+                source,
             })?;
-            self.executed = snapshot.slot;
-            self.metrics
-                .snapshot_bytes
-                .set(gauge_value(snapshot.data.len() as u64));
-            info!(slot = snapshot.slot, "installed snapshot");
-        }
-        let mut views_changed = ready.restore.is_some();
-        let executes = !ready.committed.is_empty() || ready.restore.is_some();
-        for (slot, entry) in &ready.committed {
+        self.executed = snapshot.slot;
+        self.metrics
+            .snapshot_bytes
+            .set(gauge_value(snapshot.data.len() as u64));
+        info!(slot = snapshot.slot, "installed snapshot");
+        Ok(())
+    }
+
+    /// Executes the committed entries in slot order; true if one of them
+    /// changed the view.
+    fn execute_committed(&mut self, committed: &[(Slot, Entry)]) -> bool {
+        let mut views_changed = false;
+        for (slot, entry) in committed {
             self.executed = *slot;
             match entry {
                 Entry::Commands(cmds) => {
                     self.metrics.batch_commands.observe(cmds.len() as f64);
                     for cmd in cmds {
-                        let Some(call) = LoggedCall::from_command(cmd) else {
-                            warn!("skipping an undecodable command in the log");
-                            continue;
-                        };
-                        let executed = self.state.execute(&call);
-                        self.commands_executed += 1;
-                        self.metrics.commands_executed.inc();
-                        let key = (call.client_id, call.seq);
-                        if let Some((_, proposed_at)) = self.proposed.remove(&key) {
-                            self.metrics
-                                .commit_latency_seconds
-                                .observe(proposed_at.elapsed().as_secs_f64());
-                        }
-                        match executed.answer {
-                            Some(Answer::Blocked) => {
-                                if let Some(conn) = self.waiting_writes.get(&key).copied() {
-                                    self.send(conn, ReplicaFrame::Blocked { seq: call.seq });
-                                }
-                            }
-                            Some(Answer::Reply(reply)) => {
-                                if let Some(conn) = self.waiting_writes.remove(&key) {
-                                    self.reply(conn, call.seq, reply);
-                                }
-                            }
-                            None => {
-                                self.waiting_writes.remove(&key);
-                            }
-                        }
-                        for (waiter, reply) in executed.woken {
-                            let key = (waiter.client_id, waiter.seq);
-                            if bugs::strikes(bugs::ReplicaBug::DroppedWakeUp) {
-                                self.waiting_writes.remove(&key);
-                                continue;
-                            }
-                            if let Some(conn) = self.waiting_writes.remove(&key) {
-                                self.reply_woken(conn, waiter.seq, reply);
-                            }
-                        }
+                        self.execute_command(cmd);
                     }
                 }
                 Entry::Reconfig(change) => {
@@ -661,22 +687,68 @@ impl<O: ReplicatedObject> Driver<O> {
                 Entry::Noop => {}
             }
         }
-        for id in &ready.reads {
+        views_changed
+    }
+
+    /// Executes one decided command and answers the callers it concerns:
+    /// its own (if connected here) and those it woke.
+    fn execute_command(&mut self, cmd: &Command) {
+        let Some(call) = LoggedCall::from_command(cmd) else {
+            warn!("skipping an undecodable command in the log");
+            return;
+        };
+        let executed = self.state.execute(&call);
+        self.commands_executed += 1;
+        self.metrics.commands_executed.inc();
+        let key = (call.client_id, call.seq);
+        if let Some((_, proposed_at)) = self.proposed.remove(&key) {
+            self.metrics
+                .commit_latency_seconds
+                .observe(proposed_at.elapsed().as_secs_f64());
+        }
+        match executed.answer {
+            Some(Answer::Blocked) => {
+                if let Some(conn) = self.waiting_writes.get(&key).copied() {
+                    self.send(conn, ReplicaFrame::Blocked { seq: call.seq });
+                }
+            }
+            Some(Answer::Reply(reply)) => {
+                if let Some(conn) = self.waiting_writes.remove(&key) {
+                    self.reply(conn, call.seq, reply);
+                }
+            }
+            None => {
+                self.waiting_writes.remove(&key);
+            }
+        }
+        for (waiter, reply) in executed.woken {
+            let key = (waiter.client_id, waiter.seq);
+            if bugs::strikes(bugs::ReplicaBug::DroppedWakeUp) {
+                self.waiting_writes.remove(&key);
+                continue;
+            }
+            if let Some(conn) = self.waiting_writes.remove(&key) {
+                self.reply_woken(conn, waiter.seq, reply);
+            }
+        }
+    }
+
+    fn answer_reads(&mut self, reads: &[u64]) {
+        for id in reads {
             if let Some(read) = self.waiting_reads.remove(id) {
                 let reply = self.state.query(&read.method, &read.args);
                 self.reply(read.conn, read.seq, reply);
             }
         }
-        if executes {
-            // New sessions are issued after every ended session the state forgot.
-            let floor = self.state.sessions.sessions_not_before_ms();
-            self.sessions_not_before_ms
-                .fetch_max(floor, Ordering::Relaxed);
-        }
+    }
+
+    /// Commands and reads the core dropped (it stepped down) are answered
+    /// with the leader to retry at.
+    fn redirect_dropped(&mut self, commands: &[Command], reads: &[u64]) {
         let redirect = CallError::NotLeader {
             leader: self.node.leader().and_then(|l| self.addr_of(l)),
         };
-        for cmd in &ready.dropped_commands {
+        for cmd in commands {
             let Some(call) = LoggedCall::from_command(cmd) else {
                 continue;
             };
@@ -686,24 +758,22 @@ impl<O: ReplicatedObject> Driver<O> {
                 self.reply(conn, call.seq, Err(redirect.clone()));
             }
         }
-        for id in &ready.dropped_reads {
+        for id in reads {
             if let Some(read) = self.waiting_reads.remove(id) {
                 self.reply(read.conn, read.seq, Err(redirect.clone()));
             }
         }
-        if views_changed {
-            self.view_changed = true;
-            self.refresh_peers();
-            let view = self.view_frame();
-            let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-            for conn in conns {
-                self.send(conn, view.clone());
-            }
+    }
+
+    /// Tells every connection the new view.
+    fn announce_view(&mut self) {
+        self.view_changed = true;
+        self.refresh_peers();
+        let view = self.view_frame();
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.send(conn, view.clone());
         }
-        if ready.compaction_wanted {
-            self.compact();
-        }
-        Ok(())
     }
 
     fn compact(&mut self) {

@@ -319,7 +319,7 @@ pub async fn run_on<O: ReplicatedObject>(
     driver
         .run(events_rx, opts.tick)
         .await
-        .map_err(ReplicaError::Fatal)
+        .map_err(|e| ReplicaError::Fatal(e.to_string()))
 }
 
 #[derive(Parser, Debug)]
