@@ -247,7 +247,7 @@ fn main() -> ExitCode {
     let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
     let stop_at = warmup_until + measured;
     if let Workload::Barrier = args.workload
-        && let Err(e) = concoord_replica::block_on(async {
+        && let Err(e) = concoord_transport::cli::block_on(async {
             let c = Client::connect_with(&args.boot, options.clone()).await?;
             c.call::<_, ()>(concoord_client::CONCOORD_INIT, &(args.clients as u64,))
                 .await
@@ -262,7 +262,7 @@ fn main() -> ExitCode {
     let results: Vec<Result<Outcome, String>> = if let Mode::Blocking = args.mode {
         run_blocking(&args, options, warmup_until, stop_at)
     } else {
-        concoord_replica::block_on(async {
+        concoord_transport::cli::block_on(async {
             let connect = || Client::connect_with(&args.boot, options.clone());
             let clients = match clients(args.clients, args.shared, connect).await {
                 Ok(c) => c,

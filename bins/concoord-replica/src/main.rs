@@ -2,7 +2,7 @@
 //! `concoord replica`.
 
 use clap::Parser;
-use concoord_replica::{ReplicaArgs, builtin};
+use concoord_replica_cli::{ReplicaArgs, builtin};
 use std::process::ExitCode;
 
 #[derive(Parser)]

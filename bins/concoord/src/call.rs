@@ -47,7 +47,7 @@ pub struct CallArgs {
     #[arg(long, value_name = "SECS")]
     hold: Option<f64>,
     #[command(flatten)]
-    tls: concoord_replica::tls_args::TlsArgs,
+    tls: concoord_transport::cli::TlsArgs,
 }
 
 /// Parses a shell argument: JSON if it is JSON, else a string.
@@ -111,7 +111,7 @@ pub fn run(args: CallArgs) -> ExitCode {
         "concoord_init" => concoord_client::CONCOORD_INIT,
         other => other,
     };
-    let outcome = concoord_replica::block_on(async {
+    let outcome = concoord_transport::cli::block_on(async {
         let client = Client::connect_with(&args.boot, options).await?;
         let wait = Duration::from_secs_f64(args.timeout.max(0.1));
         let reply = client.call_raw_waiting(method, encoded, Some(wait)).await;

@@ -16,7 +16,7 @@
 
 use crate::status::fetch;
 use clap::Args;
-use concoord_replica::builtin;
+use concoord_replica_cli::builtin;
 use concoord_transport::InstanceSecret;
 use concoord_transport::throwaway_ca::ThrowawayCa;
 use concoord_transport::tls_config::{ClientTls, TlsFiles};
@@ -326,10 +326,10 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         eprintln!("error: a cluster needs at least one replica (-n 1 or more)");
         return ExitCode::from(2);
     }
-    if concoord_replica::builtin::resolve(&args.objectname).is_none() {
+    if concoord_replica_cli::builtin::resolve(&args.objectname).is_none() {
         eprintln!(
             "error: {}",
-            concoord_replica::builtin::unknown(&args.objectname)
+            concoord_replica_cli::builtin::unknown(&args.objectname)
         );
         return ExitCode::from(2);
     }
@@ -376,7 +376,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
     } else {
         String::new()
     };
-    concoord_replica::block_on(async move {
+    concoord_transport::cli::block_on(async move {
         let mut children = Vec::new();
         eprintln!(
             "starting {} replicas of {} (logs in {})",

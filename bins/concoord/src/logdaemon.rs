@@ -1,9 +1,9 @@
 //! `concoord logdaemon`: prints the log lines of replicas started with
-//! `-l ADDR:PORT` (the collecting is `concoord_replica::log_daemon`).
+//! `-l ADDR:PORT` (the collecting is `concoord_replica_cli::log_daemon`).
 
 use clap::Args;
-use concoord_replica::log_daemon;
-use concoord_replica::logging::LogFormat;
+use concoord_replica_cli::log_daemon;
+use concoord_replica_cli::logging::LogFormat;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -21,8 +21,8 @@ pub struct LogDaemonArgs {
 }
 
 pub fn run(args: LogDaemonArgs) -> ExitCode {
-    concoord_replica::cli::init_logging(args.debug);
-    concoord_replica::report(concoord_replica::block_on(async {
+    concoord_replica_cli::cli::init_logging(args.debug);
+    concoord_replica_cli::report(concoord_transport::cli::block_on(async {
         let listener = log_daemon::bind(args.listen).await?;
         log_daemon::run(listener, args.log_format).await;
         Ok(())

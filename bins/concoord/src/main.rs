@@ -10,7 +10,7 @@ mod object;
 mod status;
 
 use clap::{Parser, Subcommand};
-use concoord_replica::{ReplicaArgs, builtin};
+use concoord_replica_cli::{ReplicaArgs, builtin};
 use std::process::ExitCode;
 
 #[derive(Parser)]

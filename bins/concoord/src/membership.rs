@@ -4,10 +4,10 @@
 
 use crate::status::fetch;
 use clap::Args;
-use concoord_replica::tls_args::TlsArgs;
 use concoord_transport::InstanceSecret;
 use concoord_transport::addresses::parse_bootstrap;
 use concoord_transport::admin::admin_request_tls;
+use concoord_transport::cli::TlsArgs;
 use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{AdminReply, AdminRequest};
 use paxos_core::{Member, NodeId};
@@ -146,7 +146,7 @@ pub fn add(args: AddArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    report(concoord_replica::block_on(async {
+    report(concoord_transport::cli::block_on(async {
         let op = args.operator.load()?;
         let status = fetch(&args.node, op.token.clone(), op.tls.as_ref(), TIMEOUT)
             .await
@@ -168,7 +168,7 @@ pub fn remove(args: RemoveArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    report(concoord_replica::block_on(async {
+    report(concoord_transport::cli::block_on(async {
         let op = args.operator.load()?;
         let by_addr = args.node.contains(':');
         let node = if by_addr {

@@ -38,11 +38,11 @@ pub struct NameserverArgs {
 }
 
 pub fn run(args: NameserverArgs) -> ExitCode {
-    concoord_replica::cli::init_logging(args.debug);
+    concoord_replica_cli::cli::init_logging(args.debug);
     let setup = (|| {
         let domain = parse_domain(&args.domain)?;
         let bootstrap = parse_bootstrap(&args.boot)?;
-        let addr = concoord_replica::cli::dns_socket_addr(&args.dns_addr, args.dns_port)
+        let addr = concoord_replica_cli::cli::dns_socket_addr(&args.dns_addr, args.dns_port)
             .map_err(|e| e.to_string())?;
         let mut config = NameServerConfig::new(&domain, addr);
         config.ttl = args.dns_ttl;
@@ -56,7 +56,7 @@ pub fn run(args: NameserverArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    concoord_replica::block_on(async move {
+    concoord_transport::cli::block_on(async move {
         let server = match NameServer::start(config, ViewSource::Remote { bootstrap }).await {
             Ok(s) => s,
             Err(e) => {

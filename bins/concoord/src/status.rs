@@ -4,8 +4,8 @@
 use clap::Args;
 use concoord_client::ClientError;
 use concoord_client::discovery::resolve_bootstrap;
-use concoord_replica::tls_args::TlsArgs;
 use concoord_transport::admin::admin_request_tls;
+use concoord_transport::cli::TlsArgs;
 use concoord_transport::tls_config::ClientTls;
 use concoord_transport::wire::{AdminReply, AdminRequest, StatusReport};
 use std::collections::BTreeMap;
@@ -94,7 +94,8 @@ pub fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let resolved = concoord_replica::block_on(resolve_bootstrap(&args.boot, args.dns_server));
+    let resolved =
+        concoord_transport::cli::block_on(resolve_bootstrap(&args.boot, args.dns_server));
     let addrs = match resolved {
         Ok((addrs, _)) => addrs,
         Err(e @ ClientError::Bootstrap(_)) => {
@@ -106,7 +107,7 @@ pub fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let results = concoord_replica::block_on(async {
+    let results = concoord_transport::cli::block_on(async {
         let mut out = Vec::new();
         for addr in &addrs {
             out.push((

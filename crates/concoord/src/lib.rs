@@ -54,7 +54,8 @@ pub use concoord_dsync as dsync;
 
 /// Hosting objects: the replica runtime.
 pub mod replica {
-    pub use concoord_replica::{ReplicaArgs, ReplicaError, ReplicaOptions, main, run};
+    pub use concoord_replica::{ReplicaError, ReplicaOptions, run};
+    pub use concoord_replica_cli::{ReplicaArgs, main};
 }
 
 #[doc(hidden)]

@@ -988,7 +988,7 @@ impl<O: ReplicatedObject> Driver<O> {
             &m.connections_refused,
             self.stats.refused.load(Ordering::Relaxed),
         );
-        advance(&m.log_lines_dropped, crate::net_log::lines_dropped());
+        advance(&m.log_lines_dropped, crate::metrics::log_lines_dropped());
     }
 
     fn status(&self) -> StatusReport {

@@ -1,35 +1,24 @@
-//! The ConCoord replica: drives `paxos-core` with real sockets and timers and
-//! hosts one replicated object.
+//! The ConCoord replica runtime: drives `paxos-core` with real sockets and
+//! timers and hosts one replicated object, of any type: it knows no
+//! ready-made object and parses no flags.
 //!
-//! Serve your own object from a three-line binary; it takes every flag of
-//! `concoord replica` (`-a -p -b -d -t`, `-n DOMAIN` for the name server):
-//!
-//! ```no_run
-//! # use concoord_objects::Counter as TenCounter;
-//! fn main() -> std::process::ExitCode {
-//!     concoord_replica::main::<TenCounter>()
-//! }
-//! ```
-//!
-//! Or from async code: [`run`] with [`ReplicaOptions`].
+//! Run it from async code: [`run`] with [`ReplicaOptions`]. The command line
+//! (`concoord replica`'s flags, the catalogue of ready-made objects, logging
+//! setup, and `main::<O>()` for a user's own replica binary) is
+//! `concoord-replica-cli`'s.
 
 #![deny(missing_docs)]
 
 pub mod bounded_accept;
 pub mod bugs;
-pub mod builtin;
-pub mod cli;
 pub mod driver;
 pub mod founding_check;
 pub mod join;
 pub mod limits;
-pub mod log_daemon;
 pub mod logged_call;
-pub mod logging;
 pub mod membership;
 pub mod metrics;
 pub mod metrics_server;
-pub mod net_log;
 pub mod peer_guard;
 pub mod peer_secret;
 pub mod replicated_state;
@@ -41,9 +30,7 @@ pub mod startup;
 pub mod storage;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
-pub mod tls_args;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
 use concoord_transport::InstanceCell;
@@ -51,14 +38,12 @@ use concoord_transport::net::TcpListener;
 use concoord_transport::tls_config::TlsFiles;
 use concoord_transport::wire::DnsService;
 use paxos_core::Member;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc};
 
-pub use cli::ReplicaArgs;
 pub use peer_secret::PeerSecretSource;
 
 /// Events queued from the network before senders wait (back-pressure). The
@@ -320,70 +305,4 @@ pub async fn run_on<O: ReplicatedObject>(
         .run(events_rx, opts.tick)
         .await
         .map_err(|e| ReplicaError::Fatal(e.to_string()))
-}
-
-#[derive(Parser, Debug)]
-#[command(about = "Serve a replicated object (ConCoord replica)", version)]
-struct StandaloneArgs {
-    #[command(flatten)]
-    replica: ReplicaArgs,
-}
-
-/// Entry point for a user's replica binary serving object type `O`: parses
-/// the `concoord replica` flags from the command line, logs to the console,
-/// and runs until killed. `-o`, if given, must name `O`.
-pub fn main<O: ReplicatedObject>() -> ExitCode {
-    // The binary serves one object: its help names it and leaves out -o
-    // (still accepted, and checked, for scripts written for `concoord
-    // replica`).
-    let command = StandaloneArgs::command()
-        .mut_arg("objectname", |a| a.hide(true))
-        .about(format!(
-            "Serve a replicated {} (a ConCoord replica)",
-            O::type_name()
-        ));
-    let args = match StandaloneArgs::from_arg_matches(&command.get_matches()) {
-        Ok(parsed) => parsed.replica,
-        Err(e) => e.exit(),
-    };
-    if let Err(e) = args.init_logging() {
-        return report(Err(e));
-    }
-    if let Some(name) = &args.objectname {
-        let class = O::type_name().rsplit('.').next().unwrap_or_default();
-        if name != O::type_name() && name != class {
-            eprintln!(
-                "error: this binary serves {}, not {name}; drop -o or use `concoord replica -o {name}`",
-                O::type_name()
-            );
-            return ExitCode::from(2);
-        }
-    }
-    let result = args.to_options().map(|opts| block_on(run::<O>(opts)));
-    report(result.and_then(|r| r))
-}
-
-/// Runs a future on a new multi-threaded runtime.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    }
-}
-
-/// Prints an error the way every ConCoord binary does and picks the exit code.
-pub fn report(result: Result<(), ReplicaError>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                ReplicaError::Fatal(_) => ExitCode::from(1),
-                _ => ExitCode::from(2),
-            }
-        }
-    }
 }

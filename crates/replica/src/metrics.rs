@@ -20,10 +20,26 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How often the driver copies its state gauges.
 pub const REFRESH: Duration = Duration::from_millis(250);
+
+/// Log lines dropped since the process started (one process, one logger).
+/// The network logger of the command line (`-l`) counts here, so the
+/// runtime exports the count without knowing the logger.
+static LOG_LINES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one log line the network logger dropped.
+pub fn count_log_line_dropped() {
+    LOG_LINES_DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Log lines the network logger dropped so far.
+pub fn log_lines_dropped() -> u64 {
+    LOG_LINES_DROPPED.load(Ordering::Relaxed)
+}
 
 /// Label set of the per-peer and per-role families: `(name, value)` pairs.
 pub type Labels = Vec<(String, String)>;

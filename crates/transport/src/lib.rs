@@ -16,7 +16,9 @@
 //!   binds a replica's address to its certificate (`throwaway_ca`, with
 //!   feature `throwaway-ca`, issues such certificates for local use);
 //! * [`net`], [`determinism`]: sockets, randomness and clocks, which a
-//!   simulation (feature `sim`) replaces with deterministic ones.
+//!   simulation (feature `sim`) replaces with deterministic ones;
+//! * `cli` (feature `cli`): the TLS flags and `block_on`, shared by every
+//!   command-line program, client tools and replicas alike.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +40,8 @@
 pub mod addresses;
 pub mod admin;
 pub mod byte_budget;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod determinism;
 pub mod errors;
 pub mod frame_codec;

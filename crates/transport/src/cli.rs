@@ -1,11 +1,15 @@
-//! The TLS flags (`--tls-cert`, `--tls-key`, `--tls-ca`), one definition for
-//! every command that opens or accepts connections: replicas, `concoord
-//! call/status/add/remove`, users' replica binaries. See docs/security.md
-//! for the certificate convention.
+//! What every ConCoord command-line program shares, client tools and
+//! replicas alike (feature `cli`): the TLS flags (`--tls-cert`, `--tls-key`,
+//! `--tls-ca`), one definition for every command that opens or accepts
+//! connections (replicas, `concoord call/status/add/remove`, users' replica
+//! binaries), and [`block_on`] for their `main`. It lives here, in the crate
+//! both sides depend on, so that a client tool needs neither the replica
+//! runtime nor clap in a library that does not parse flags. See
+//! docs/security.md for the certificate convention.
 
+use crate::TlsError;
+use crate::tls_config::{ClientTls, TlsFiles};
 use clap::Args;
-use concoord_transport::TlsError;
-use concoord_transport::tls_config::{ClientTls, TlsFiles};
 use std::path::PathBuf;
 
 /// TLS flags. Without `--tls-ca`, connections are plain TCP.
@@ -38,5 +42,17 @@ impl TlsArgs {
     /// A client's TLS settings, if TLS is on.
     pub fn client(&self) -> Result<Option<ClientTls>, TlsError> {
         self.files().map(|f| f.client()).transpose()
+    }
+}
+
+/// Runs a future on a new multi-threaded runtime, for a program's `main`;
+/// a runtime that cannot start ends the process with status 1.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
     }
 }

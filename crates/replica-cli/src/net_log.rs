@@ -28,10 +28,11 @@
 //! Bounds: [`QUEUE_BYTES_MAX`] bytes and `--log-buffer-lines` lines queued,
 //! so at most ~1 MiB held whatever the log rate.
 
+use concoord_replica::metrics;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -51,13 +52,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// The hello's first words: the protocol and its version.
 pub const HELLO_PREFIX: &str = "concoord-log 1 ";
 
-/// Lines dropped since the process started (one process, one logger).
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
 /// Log lines the network logger dropped so far (queue full, or lost with a
-/// connection).
+/// connection). The count is kept by the replica runtime, which exports it
+/// as a metric.
 pub fn lines_dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+    metrics::log_lines_dropped()
 }
 
 /// The producer side: what the tracing layer writes to.
@@ -96,14 +95,14 @@ impl NetLog {
         let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         if before + bytes > QUEUE_BYTES_MAX {
             self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            metrics::count_log_line_dropped();
             return;
         }
         match self.queue.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                DROPPED.fetch_add(1, Ordering::Relaxed);
+                metrics::count_log_line_dropped();
             }
         }
     }
@@ -233,7 +232,7 @@ impl Shipper {
         self.queued_bytes.fetch_sub(line.len(), Ordering::Relaxed);
         out.write_all(line.as_bytes()).inspect_err(|_| {
             // This line is lost with the connection.
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            metrics::count_log_line_dropped();
         })
     }
 

@@ -4,9 +4,9 @@
 
 use crate::logging::{LogFormat, LogSetup};
 use crate::net_log::{self, NetLog};
-use crate::{PeerSecretSource, ReplicaError, ReplicaOptions};
 use clap::Args;
 use concoord_nameserver::{NameServerConfig, Route53Options};
+use concoord_replica::{PeerSecretSource, ReplicaError, ReplicaOptions};
 use concoord_transport::addresses::{parse_bootstrap, parse_domain};
 use std::net::SocketAddr;
 
@@ -112,7 +112,7 @@ pub struct ReplicaArgs {
     /// Client connections (and operator tools) served at once; more are
     /// closed during their handshake and retry. Connections still in their
     /// handshake are limited to 128 besides.
-    #[arg(long, value_name = "N", default_value_t = crate::limits::CLIENT_CONNECTIONS_MAX)]
+    #[arg(long, value_name = "N", default_value_t = concoord_replica::limits::CLIENT_CONNECTIONS_MAX)]
     pub max_connections: usize,
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
@@ -135,7 +135,7 @@ pub struct ReplicaArgs {
     pub no_peer_secret: bool,
     /// TLS for client and peer connections.
     #[command(flatten)]
-    pub tls: crate::tls_args::TlsArgs,
+    pub tls: concoord_transport::cli::TlsArgs,
 }
 
 impl std::fmt::Debug for ReplicaArgs {

@@ -41,10 +41,10 @@ const ADDR_BYTES_MAX: usize = 256;
 const PRINT_QUEUE_MAX: usize = 4096;
 
 /// Binds the daemon's address, with an error that says what to do.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, crate::ReplicaError> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, concoord_replica::ReplicaError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| crate::ReplicaError::Listen {
+        .map_err(|source| concoord_replica::ReplicaError::Listen {
             addr: format!("{addr} (--listen)"),
             source,
         })
@@ -57,7 +57,7 @@ pub async fn run(listener: TcpListener, format: LogFormat) {
     }
     let (print_tx, print_rx) = mpsc::channel::<String>(PRINT_QUEUE_MAX);
     tokio::spawn(print(print_rx));
-    crate::bounded_accept::accept_bounded(
+    concoord_replica::bounded_accept::accept_bounded(
         listener,
         CONNECTIONS_MAX,
         "log daemon",

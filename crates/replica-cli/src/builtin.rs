@@ -1,11 +1,11 @@
 //! The ready-made objects `concoord replica -o NAME` can serve, by the seed's
 //! dotted names (`concoord.object.counter.Counter`) or short names (`counter`).
 
-use crate::{ReplicaError, ReplicaOptions, run};
 use concoord_dsync::{Barrier, BoundedSemaphore, Condition, Lock, RLock, Semaphore};
 use concoord_objects::{
     Bank, Counter, JobManager, KeyValue, Log, Membership, NameserverCoord, Queue, Stack,
 };
+use concoord_replica::{ReplicaError, ReplicaOptions, run};
 
 /// A ready-made object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn serve_from_args(args: crate::ReplicaArgs) -> std::process::ExitCode {
             return Err(unknown(&name));
         }
         let opts = args.to_options()?;
-        crate::block_on(run_builtin(&name, opts))
+        concoord_transport::cli::block_on(run_builtin(&name, opts))
     })();
     crate::report(result)
 }
