@@ -9,24 +9,9 @@
 //! whose own wait timed out leaves the round without breaking it (it chose
 //! to leave and knows it; another party may take its place).
 
+pub use concoord_object::ready_made::{BarrierError, BarrierResult};
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
-
-/// Why a barrier wait failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum BarrierError {
-    /// The barrier is broken: a waiting party's session ended, or it was
-    /// aborted (Python's `BrokenBarrierError`).
-    #[error(
-        "the barrier is broken (a waiting party's session ended, or it was aborted); \
-         reset it (concoord_init) before waiting again"
-    )]
-    Broken,
-}
-
-/// What a barrier `wait` returns: the caller's arrival index in its round,
-/// or why the round cannot complete.
-pub type BarrierResult = Result<u64, BarrierError>;
 
 /// A replicated barrier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

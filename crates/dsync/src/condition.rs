@@ -11,6 +11,7 @@
 //! independent owner its own `Client`.
 
 use crate::lock::{Holder, LockError, carried_over, holder_of};
+pub use concoord_object::ready_made::{WaitResult, Waited};
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -34,20 +35,6 @@ impl LockWaiter {
         }
     }
 }
-
-/// How a condition `wait` ended, holding the lock again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waited {
-    /// `true` if notified, `false` if the wait timed out.
-    pub notified: bool,
-    /// The fencing token of the lock grant the waiter holds now (larger than
-    /// the one it held before waiting).
-    pub token: u64,
-}
-
-/// What `wait` returns: how it ended, or an error if the caller did not hold
-/// the lock.
-pub type WaitResult = Result<Waited, LockError>;
 
 /// A replicated condition variable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

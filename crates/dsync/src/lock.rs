@@ -9,32 +9,10 @@
 //! sharing one client both get in, so it does **not** exclude them from
 //! each other. Give each independent owner its own `Client`.
 
+pub use concoord_object::ready_made::LockError;
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-/// Why a release (or a condition operation) was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum LockError {
-    /// Nobody holds the lock.
-    #[error("the lock is not held")]
-    NotLocked,
-    /// Another client holds it. Which one is not said: a session id is
-    /// nobody else's business.
-    #[error("the lock is held by another client")]
-    NotHolder,
-    /// The caller held the lock, but the object was re-initialised
-    /// (`__concoordinit__`) and its grant revoked: its fencing token is
-    /// stale, and every later grant's is larger.
-    #[error(
-        "your grant of this lock (fencing token {token}) was revoked when the object was \
-         re-initialised; acquire it again"
-    )]
-    Revoked {
-        /// The revoked grant's fencing token.
-        token: u64,
-    },
-}
 
 /// Who holds a lock, since which grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,20 +16,10 @@
 //!   below the bound: a session holding none gives back the permit that has
 //!   been held longest (the pool always adds up to `bound`).
 
+pub use concoord_object::ready_made::SemaphoreError;
 use concoord_object::{CallContext, Wait, Waiter};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-
-/// Why a release was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum SemaphoreError {
-    /// A bounded semaphore was released while every permit was free.
-    #[error("released too many times: the semaphore would exceed its bound of {bound}")]
-    OverReleased {
-        /// Its initial value.
-        bound: u64,
-    },
-}
 
 /// A replicated counting semaphore: Python's `threading.Semaphore`
 /// ([`DSemaphore::new`]) or `threading.BoundedSemaphore`

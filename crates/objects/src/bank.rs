@@ -2,28 +2,9 @@
 //! debits never overdraw and every failure is a typed error.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::BankError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Why a bank operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BankError {
-    /// No account with this number.
-    NoSuchAccount(String),
-    /// An account with this number exists already.
-    AccountExists(String),
-    /// The debit would overdraw the account.
-    InsufficientFunds {
-        /// The account.
-        account: String,
-        /// Its balance.
-        balance: i64,
-        /// What was asked.
-        requested: i64,
-    },
-    /// Amounts must be positive.
-    InvalidAmount(i64),
-}
 
 /// Accounts and balances.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

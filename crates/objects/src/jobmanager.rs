@@ -2,28 +2,9 @@
 //! and their states.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::{Job, JobError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// One job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    /// Its id.
-    pub id: String,
-    /// What to run (free text for the scheduler that reads it).
-    pub spec: String,
-    /// Its state (free text: "scheduled", "running", "done", …).
-    pub state: String,
-}
-
-/// Why a job operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JobError {
-    /// A job with this id exists already.
-    Exists(String),
-    /// No job with this id.
-    NoSuchJob(String),
-}
 
 /// Jobs by id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,18 +2,9 @@
 //! compare-and-swap, the building block of etcd- or ZooKeeper-style use.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::KvError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Why a compare-and-swap failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KvError {
-    /// The key did not hold the expected value.
-    Mismatch {
-        /// What it holds (`None`: absent).
-        current: Option<String>,
-    },
-}
 
 /// Keys and values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,15 +3,9 @@
 //! (`replica`, `nameserver`, …) to node addresses.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::NameserverError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Why a registry operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NameserverError {
-    /// No such subdomain.
-    NoSuchSubdomain(String),
-}
 
 /// Subdomain → node type → addresses.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,20 +2,9 @@
 //! capacity, after Python's `queue.Queue(maxsize)`.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::QueueError;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-/// Why a queue operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum QueueError {
-    /// Nothing to get.
-    Empty,
-    /// The queue holds `capacity` items already.
-    Full {
-        /// The capacity.
-        capacity: u64,
-    },
-}
 
 /// A FIFO queue of text items.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,14 +1,8 @@
 //! `concoord.object.stack.Stack`: a replicated LIFO stack.
 
 use concoord_macros::object;
+pub use concoord_object::ready_made::StackError;
 use serde::{Deserialize, Serialize};
-
-/// Why a stack operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StackError {
-    /// Nothing to pop.
-    Empty,
-}
 
 /// A stack of text items.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

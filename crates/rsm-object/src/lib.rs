@@ -42,6 +42,8 @@
 
 #![deny(missing_docs)]
 
+pub mod ready_made;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,12 +1,15 @@
 //! Typed proxies for the ready-made objects of `concoord-objects`, generated
 //! by `#[concoord::proxy]` from their method signatures. Each object has an
-//! async proxy and a blocking one (`BlockingX`).
+//! async proxy and a blocking one (`BlockingX`). The values and errors the
+//! methods return are `concoord_object::ready_made`'s, re-exported here, so
+//! a client compiles none of the objects; a test (with the object crates as
+//! dev-dependencies) keeps each proxy's method list equal to its object's.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use concoord_client::proxies::Bank;
 //! use concoord_client::MethodError;
-//! use concoord_objects::BankError;
+//! use concoord_client::proxies::BankError;
 //!
 //! let bank = Bank::connect("127.0.0.1:14000").await?;
 //! bank.open("alice".into()).await?;
@@ -29,10 +32,12 @@ pub use sync::{
     BlockingRLock, BlockingSemaphore, BoundedSemaphore, Condition, Lock, RLock, Semaphore,
 };
 
-use concoord_macros::proxy;
-use concoord_objects::{
-    BankError, Job, JobError, KvError, NameserverError, QueueError, StackError,
+pub use concoord_object::ready_made::{
+    BankError, BarrierError, BarrierResult, Job, JobError, KvError, LockError, NameserverError,
+    QueueError, SemaphoreError, StackError, WaitResult, Waited,
 };
+
+use concoord_macros::proxy;
 use std::collections::BTreeMap;
 
 /// `concoord.object.counter.Counter`.

@@ -4,8 +4,10 @@
 //! replicas decide, through the log, whether the grant or the cancellation
 //! came first, so a timed-out acquire never leaves the lock held).
 
-use concoord_dsync::{BarrierError, BarrierResult, LockError, SemaphoreError, WaitResult};
 use concoord_macros::proxy;
+use concoord_object::ready_made::{
+    BarrierError, BarrierResult, LockError, SemaphoreError, WaitResult,
+};
 use std::time::Duration;
 
 /// Declares the proxies of a lock object.
