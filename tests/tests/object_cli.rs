@@ -2,7 +2,7 @@
 //! unsafe objects with file, line and reason (also in another module file of
 //! the object's crate) and accepts every ready-made object, `-t` and `-p`
 //! shape the proxy. The check itself is tested case by case against the
-//! corpus in `crates/rsm-object/codegen/tests/lint_corpus/`.
+//! corpus in `crates/object/codegen/tests/lint_corpus/`.
 
 use concoord_integration_tests::binary;
 use std::path::{Path, PathBuf};
