@@ -4,10 +4,10 @@
 mod call;
 mod cluster;
 mod logdaemon;
-mod membership;
 mod nameserver;
 mod object;
 mod status;
+mod view_change;
 
 use clap::{Parser, Subcommand};
 use concoord_replica_cli::{ReplicaArgs, builtin};
@@ -39,9 +39,9 @@ enum Command {
     /// Write a standalone client proxy for an object's source (and check it with -s).
     Object(object::ObjectArgs),
     /// Add a running replica to the view.
-    Add(membership::AddArgs),
+    Add(view_change::AddArgs),
     /// Remove a replica from the view (and stop it).
-    Remove(membership::RemoveArgs),
+    Remove(view_change::RemoveArgs),
     /// Answer DNS for an instance from outside its view (follows it like a client).
     Nameserver(nameserver::NameserverArgs),
     /// Collect and print the log lines of replicas started with -l.
@@ -62,8 +62,8 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Object(args) => object::run(args),
-        Command::Add(args) => membership::add(args),
-        Command::Remove(args) => membership::remove(args),
+        Command::Add(args) => view_change::add(args),
+        Command::Remove(args) => view_change::remove(args),
         Command::Nameserver(args) => nameserver::run(args),
         Command::LogDaemon(args) => logdaemon::run(args),
         Command::Route53Id(args) => nameserver::store_id(args),

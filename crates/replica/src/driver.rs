@@ -33,7 +33,7 @@
 use crate::bugs;
 use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
-use crate::membership::Membership;
+use crate::member_keeper::MemberKeeper;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
@@ -153,7 +153,7 @@ pub struct Driver<O> {
     waiting_reads: HashMap<u64, PendingRead>,
     next_read: u64,
     started: Instant,
-    membership: Membership,
+    member_keeper: MemberKeeper,
     storage: Option<DurableStore>,
     commands_executed: u64,
     stopping: bool,
@@ -164,7 +164,7 @@ pub struct Driver<O> {
     /// Replicas that connected to us, with their addresses: a joining replica
     /// knows no view yet and answers the leader through these.
     peers_seen: BTreeMap<NodeId, String>,
-    sessions: SessionKeeper,
+    session_keeper: SessionKeeper,
     guard: PeerGuard,
     peers_authenticated: bool,
     /// The instance this replica belongs to.
@@ -193,8 +193,8 @@ impl<O: ReplicatedObject> Driver<O> {
         storage: Option<DurableStore>,
         my_addr: String,
         security: Security,
-        membership: Membership,
-        sessions: SessionKeeper,
+        member_keeper: MemberKeeper,
+        session_keeper: SessionKeeper,
         dns: Option<DnsLink>,
     ) -> Self {
         let peers_authenticated = !security.secret.is_open();
@@ -219,14 +219,14 @@ impl<O: ReplicatedObject> Driver<O> {
             waiting_reads: HashMap::default(),
             next_read: 0,
             started: Instant::now(),
-            membership,
+            member_keeper,
             storage,
             commands_executed: 0,
             stopping: false,
             peers_known: BTreeMap::new(),
             executed: 0,
             peers_seen: BTreeMap::new(),
-            sessions,
+            session_keeper,
             guard: PeerGuard::default(),
             peers_authenticated,
             instance,
@@ -288,8 +288,8 @@ impl<O: ReplicatedObject> Driver<O> {
                 // to the `Prepare`s sent after it), so this sees every end.
                 self.proposed.clear();
             }
-            self.membership.after_turn(&mut self.node);
-            self.sessions
+            self.member_keeper.after_turn(&mut self.node);
+            self.session_keeper
                 .after_turn(&mut self.node, self.state.sessions.client_ids());
             self.send_view_to_name_server();
             if self.metrics_refreshed.elapsed() >= crate::metrics::REFRESH {
@@ -342,7 +342,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 let view = self.view_frame();
                 self.send(conn, view);
             }
-            Event::ClientSending { client_id } => self.sessions.heard_from(client_id),
+            Event::ClientSending { client_id } => self.session_keeper.heard_from(client_id),
             Event::ClientGone { conn } => {
                 self.conns.remove(&conn);
                 self.forget_conn(conn);
@@ -353,7 +353,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 frame,
                 bytes,
             } => {
-                self.sessions.heard_from(client_id);
+                self.session_keeper.heard_from(client_id);
                 self.on_client_frame(conn, client_id, frame);
                 drop(bytes);
             }
@@ -497,7 +497,7 @@ impl<O: ReplicatedObject> Driver<O> {
             self.guard.refused(from, addr.as_deref(), kind, why);
             return;
         }
-        self.membership.heard_from(from);
+        self.member_keeper.heard_from(from);
         // A message the core refuses (malformed, or contradicting a decision)
         // comes back in `Ready::peer_faults`; the core never panics on input.
         self.node.step(from, msg);

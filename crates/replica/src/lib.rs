@@ -16,7 +16,7 @@ pub mod founding_check;
 pub mod join;
 pub mod limits;
 pub mod logged_call;
-pub mod membership;
+pub mod member_keeper;
 pub mod metrics;
 pub mod metrics_server;
 pub mod peer_guard;
@@ -247,7 +247,7 @@ pub async fn run_on<O: ReplicatedObject>(
         members: members.clone(),
     };
     concoord_transport::determinism::spawn(server::serve(listener, gate, events_tx));
-    let membership = membership::Membership::new(
+    let member_keeper = member_keeper::MemberKeeper::new(
         Member {
             id,
             addr: my_addr.clone(),
@@ -294,7 +294,7 @@ pub async fn run_on<O: ReplicatedObject>(
         start.storage,
         my_addr,
         security,
-        membership,
+        member_keeper,
         session_keeper::SessionKeeper::new(opts.session_ttl),
         dns,
     );

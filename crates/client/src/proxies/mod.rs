@@ -25,9 +25,9 @@
 
 #![allow(missing_docs)] // the signatures below are documented on the objects
 
-mod sync;
+mod dsync;
 
-pub use sync::{
+pub use dsync::{
     Barrier, BlockingBarrier, BlockingBoundedSemaphore, BlockingCondition, BlockingLock,
     BlockingRLock, BlockingSemaphore, BoundedSemaphore, Condition, Lock, RLock, Semaphore,
 };

@@ -1,4 +1,5 @@
-//! Membership upkeep, run by the driver after every turn:
+//! Member upkeep, run by the driver after every turn (the replicated object
+//! called `Membership` is unrelated):
 //!
 //! * **failure detection** (leader only): a member not heard from for
 //!   `suspect_after` is logged as suspected; after `remove_after` the leader
@@ -26,7 +27,7 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 const REMOVAL_RETRY: Duration = Duration::from_secs(2);
 
 /// Failure detection and (re)joining for one replica.
-pub struct Membership {
+pub struct MemberKeeper {
     me: Member,
     bootstrap: Vec<String>,
     creds: JoinCredentials,
@@ -41,7 +42,7 @@ pub struct Membership {
     last_check: Instant,
 }
 
-impl Membership {
+impl MemberKeeper {
     /// Upkeep for replica `me`; starts asking to join if `joining`.
     pub fn new(
         me: Member,
@@ -49,8 +50,8 @@ impl Membership {
         creds: JoinCredentials,
         detection: Option<(Duration, Duration)>,
         joining: bool,
-    ) -> Membership {
-        let mut m = Membership {
+    ) -> MemberKeeper {
+        let mut m = MemberKeeper {
             me,
             bootstrap,
             creds,
