@@ -12,7 +12,7 @@
 
 use crate::discovery::{resolve_bootstrap, resolve_domain};
 use crate::errors::{ClientError, MethodError};
-use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE};
+use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE, args};
 use concoord_transport::InstanceId;
 use concoord_transport::handshake::{ClientConnection, ClientWelcome, connect_client_of};
 use concoord_transport::tls_config::ClientTls;
@@ -502,8 +502,13 @@ impl Actor {
     /// released at once rather than when it expires.
     async fn close_session(&mut self) {
         let (reply, _) = oneshot::channel();
-        self.submit_internal(CONCOORD_CLOSE, vec![0x90], reply, CLOSE_TIMEOUT)
-            .await;
+        self.submit_internal(
+            CONCOORD_CLOSE,
+            vec![args::EMPTY_ARRAY],
+            reply,
+            CLOSE_TIMEOUT,
+        )
+        .await;
     }
 
     /// Sends a call of the client's own (close, cancel) whose reply nobody awaits.

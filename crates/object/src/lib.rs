@@ -169,12 +169,6 @@ impl CallContext {
         self.wakeups.push((waiter, reply(value)));
     }
 
-    /// Completes blocked call `waiter` with an application error value.
-    pub fn wake_with_error<E: Serialize>(&mut self, waiter: Waiter, error: &E) {
-        self.wakeups
-            .push((waiter, Err(ObjectError::application(error))));
-    }
-
     /// The wake-ups issued so far, in order.
     pub fn take_wakeups(&mut self) -> Vec<(Waiter, Result<Vec<u8>, ObjectError>)> {
         std::mem::take(&mut self.wakeups)
@@ -246,13 +240,32 @@ pub mod args {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
+    /// msgpack's empty array (a fixarray of length 0): the arguments of a
+    /// call that passes none.
+    pub const EMPTY_ARRAY: u8 = 0x90;
+    /// msgpack's nil: what `()` encodes to, and what a left-out `Option`
+    /// argument is padded with.
+    const NIL: u8 = 0xc0;
+    /// The first and last byte of a fixarray header (length in the low 4
+    /// bits, up to 15 elements).
+    const FIXARRAY_FIRST: u8 = 0x90;
+    const FIXARRAY_LAST: u8 = 0x9f;
+    /// An array header with a 16-bit big-endian length.
+    const ARRAY16: u8 = 0xdc;
+    /// An array header with a 32-bit big-endian length.
+    const ARRAY32: u8 = 0xdd;
+
     /// Encodes arguments given as a tuple (`()`, `(x,)`, `(x, y)`, …) into a
     /// msgpack array.
     pub fn encode<T: Serialize>(args: &T) -> Result<Vec<u8>, ObjectError> {
         // A unit `()` becomes an empty array rather than nil.
         let bytes = rmp_serde::to_vec(args)
             .map_err(|e| ObjectError::State(format!("cannot encode arguments: {e}")))?;
-        Ok(if bytes == [0xc0] { vec![0x90] } else { bytes })
+        Ok(if bytes == [NIL] {
+            vec![EMPTY_ARRAY]
+        } else {
+            bytes
+        })
     }
 
     /// Trailing arguments a caller may leave out (when they are `Option`s).
@@ -270,7 +283,7 @@ pub mod args {
             for extra in 1..=OMITTED_MAX {
                 let mut padded = array_header(len + extra);
                 padded.extend_from_slice(body);
-                padded.extend(std::iter::repeat_n(0xc0u8, extra));
+                padded.extend(std::iter::repeat_n(NIL, extra));
                 if let Ok(v) = rmp_serde::from_slice(&padded) {
                     return Ok(v);
                 }
@@ -285,12 +298,12 @@ pub mod args {
     /// The element count and the elements of a msgpack array.
     fn split_array(bytes: &[u8]) -> Option<(usize, &[u8])> {
         match bytes.first()? {
-            b @ 0x90..=0x9f => Some(((b & 0x0f) as usize, &bytes[1..])),
-            0xdc => {
+            b @ FIXARRAY_FIRST..=FIXARRAY_LAST => Some(((b & 0x0f) as usize, &bytes[1..])),
+            &ARRAY16 => {
                 let n = u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?);
                 Some((n as usize, &bytes[3..]))
             }
-            0xdd => {
+            &ARRAY32 => {
                 let n = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?);
                 Some((n as usize, &bytes[5..]))
             }
@@ -300,13 +313,13 @@ pub mod args {
 
     fn array_header(len: usize) -> Vec<u8> {
         if len < 16 {
-            vec![0x90 | len as u8]
+            vec![FIXARRAY_FIRST | len as u8]
         } else if let Ok(n) = u16::try_from(len) {
-            let mut h = vec![0xdc];
+            let mut h = vec![ARRAY16];
             h.extend_from_slice(&n.to_be_bytes());
             h
         } else {
-            let mut h = vec![0xdd];
+            let mut h = vec![ARRAY32];
             h.extend_from_slice(&(len as u32).to_be_bytes());
             h
         }
@@ -315,7 +328,7 @@ pub mod args {
     /// Checks that a method taking no arguments got none.
     pub fn none(method: &str, args: &[u8]) -> Result<(), ObjectError> {
         match args {
-            [0x90] | [0xc0] | [] => Ok(()),
+            [EMPTY_ARRAY] | [NIL] | [] => Ok(()),
             _ => Err(ObjectError::BadArguments {
                 method: method.to_string(),
                 detail: "this method takes no arguments".into(),
