@@ -183,7 +183,7 @@ fn a_replica_that_exits_under_concoord_cluster_is_started_again_and_the_rest_kee
         AdminRequest::Shutdown,
         Duration::from_secs(2),
     ));
-    assert_eq!(reply, Ok(AdminReply::Accepted));
+    assert_eq!(reply.map_err(|e| e.to_string()), Ok(AdminReply::Accepted));
     wait_until(Duration::from_secs(20), "the replica to come back", || {
         status(&victim)
             .is_some_and(|s| s.node != before && s.members.iter().any(|m| m.node == s.node))

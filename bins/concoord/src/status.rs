@@ -41,7 +41,10 @@ pub async fn fetch(
     tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<StatusReport, String> {
-    match admin_request_tls(addr, None, token, tls, AdminRequest::Status, limit).await? {
+    match admin_request_tls(addr, None, token, tls, AdminRequest::Status, limit)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         AdminReply::Status(report) => Ok(*report),
         other => Err(format!("unexpected answer {other:?}")),
     }

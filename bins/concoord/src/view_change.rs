@@ -111,7 +111,7 @@ async fn propose(boot: &[String], op: &Operator, request: AdminRequest) -> Resul
                 }
                 Ok(other) => return Err(format!("{addr} refused: {other:?}")),
                 Err(e) => {
-                    last = e;
+                    last = e.to_string();
                     break;
                 }
             }

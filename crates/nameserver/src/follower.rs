@@ -236,7 +236,10 @@ impl Follower {
 }
 
 async fn status(addr: &str, token: Option<String>) -> Result<StatusReport, String> {
-    match admin_request(addr, None, token, AdminRequest::Status, PROBE_TIMEOUT).await? {
+    match admin_request(addr, None, token, AdminRequest::Status, PROBE_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         AdminReply::Status(r) => Ok(*r),
         other => Err(format!("unexpected answer {other:?}")),
     }

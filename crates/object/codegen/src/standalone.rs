@@ -9,6 +9,47 @@ use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 use syn::visit::Visit;
 use syn::{Item, ItemImpl, Type};
+use thiserror::Error;
+
+/// Why no proxy file could be generated; each message says where to look.
+#[derive(Debug, Error)]
+pub enum GenerateError {
+    /// The source is not valid Rust.
+    #[error("{path}:{line}:{column}: cannot parse: {source}")]
+    Parse {
+        /// The source's path.
+        path: String,
+        /// Where (1-based line and column).
+        line: usize,
+        /// The column.
+        column: usize,
+        /// The parser's complaint.
+        #[source]
+        source: syn::Error,
+    },
+    /// The source has no `impl` block for the type.
+    #[error("{path}: no `impl {type_name}` block found; name the type whose methods to expose")]
+    NoImpl {
+        /// The source's path.
+        path: String,
+        /// The type asked for.
+        type_name: String,
+    },
+    /// The `impl` block breaks an object rule.
+    #[error("{path}:{line}: {source}")]
+    Model {
+        /// The source's path.
+        path: String,
+        /// Where (1-based line).
+        line: usize,
+        /// The rule broken.
+        #[source]
+        source: syn::Error,
+    },
+    /// The generated code did not parse back (a bug of the generator).
+    #[error("internal error formatting the proxy: {0}")]
+    Format(#[source] syn::Error),
+}
 
 /// What `concoord object` was asked for.
 pub struct Request<'a> {
@@ -143,25 +184,25 @@ fn copy_type(item: &Item) -> Option<(String, proc_macro2::TokenStream)> {
 }
 
 /// Generates the standalone proxy file.
-pub fn generate(req: &Request<'_>) -> Result<Generated, String> {
-    let file = syn::parse_file(req.source).map_err(|e| {
-        let at = e.span().start();
-        format!(
-            "{}:{}:{}: cannot parse: {e}",
-            req.source_path,
-            at.line,
-            at.column + 1
-        )
+pub fn generate(req: &Request<'_>) -> Result<Generated, GenerateError> {
+    let path = || req.source_path.to_string();
+    let file = syn::parse_file(req.source).map_err(|source| {
+        let at = source.span().start();
+        GenerateError::Parse {
+            path: path(),
+            line: at.line,
+            column: at.column + 1,
+            source,
+        }
     })?;
-    let imp = find_impl(&file, req.type_name).ok_or_else(|| {
-        format!(
-            "{}: no `impl {}` block found; name the type whose methods to expose",
-            req.source_path, req.type_name
-        )
+    let imp = find_impl(&file, req.type_name).ok_or_else(|| GenerateError::NoImpl {
+        path: path(),
+        type_name: req.type_name.to_string(),
     })?;
-    let model = from_impl(imp).map_err(|e| {
-        let at = e.span().start();
-        format!("{}:{}: {e}", req.source_path, at.line)
+    let model = from_impl(imp).map_err(|source| GenerateError::Model {
+        path: path(),
+        line: source.span().start().line,
+        source,
     })?;
     let used = signature_type_names(&model.methods, &model);
     let mut copied = Vec::new();
@@ -194,7 +235,7 @@ pub fn generate(req: &Request<'_>) -> Result<Generated, String> {
     };
     let body = syn::parse2::<syn::File>(tokens)
         .map(|f| prettyplease::unparse(&f))
-        .map_err(|e| format!("internal error formatting the proxy: {e}"))?;
+        .map_err(GenerateError::Format)?;
     let kind = match req.proxy_type {
         ProxyType::Basic => "0 (basic: one call at a time)",
         ProxyType::Blocking => "1 (blocking)",

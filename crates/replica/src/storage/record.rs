@@ -15,6 +15,27 @@
 
 use paxos_core::{AcceptedEntry, Ballot, Entry, NodeId, Persist, Slot, ViewHistory};
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a record body whose CRC matched cannot be read.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// No kind byte.
+    #[error("empty record")]
+    Empty,
+    /// A kind this version does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u8),
+    /// The payload does not decode as its kind says.
+    #[error("undecodable record of kind {kind}: {source}")]
+    Undecodable {
+        /// The kind byte.
+        kind: u8,
+        /// The decoder's complaint.
+        #[source]
+        source: rmp_serde::decode::Error,
+    },
+}
 
 /// Header bytes before the kind byte.
 pub const HEADER_BYTES: usize = 8;
@@ -104,9 +125,9 @@ impl Record {
     }
 
     /// Decodes a record body (kind byte + payload) whose CRC was checked.
-    pub fn decode(body: &[u8]) -> Result<Record, String> {
-        let (&kind, payload) = body.split_first().ok_or("empty record")?;
-        let err = |e: rmp_serde::decode::Error| format!("undecodable record of kind {kind}: {e}");
+    pub fn decode(body: &[u8]) -> Result<Record, RecordError> {
+        let (&kind, payload) = body.split_first().ok_or(RecordError::Empty)?;
+        let err = |source| RecordError::Undecodable { kind, source };
         Ok(match kind {
             1 => Record::Promise(rmp_serde::from_slice(payload).map_err(err)?),
             2 => Record::Accepted(rmp_serde::from_slice(payload).map_err(err)?),
@@ -118,7 +139,7 @@ impl Record {
             5 => Record::Commit(rmp_serde::from_slice(payload).map_err(err)?),
             6 => Record::Header(rmp_serde::from_slice(payload).map_err(err)?),
             7 => Record::Sealed(rmp_serde::from_slice(payload).map_err(err)?),
-            other => return Err(format!("unknown record kind {other}")),
+            other => return Err(RecordError::UnknownKind(other)),
         })
     }
 

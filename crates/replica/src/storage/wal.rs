@@ -77,7 +77,7 @@ fn parse_at(bytes: &[u8], off: usize) -> Parsed {
     }
     match Record::decode(body) {
         Ok(r) => Parsed::Record(r, off + HEADER_BYTES + rec_len),
-        Err(d) => Parsed::Damaged(d),
+        Err(d) => Parsed::Damaged(d.to_string()),
     }
 }
 
