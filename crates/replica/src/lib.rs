@@ -9,27 +9,35 @@
 
 #![deny(missing_docs)]
 
+// Public for the command line (`concoord-replica-cli`): the log daemon's
+// bounded accept loop, the connection limit's default, and the dropped-log
+// counter the network logger feeds.
 pub mod bounded_accept;
-pub mod bugs;
-pub mod driver;
-pub mod founding_check;
-pub mod join;
 pub mod limits;
-pub mod logged_call;
-pub mod member_keeper;
 pub mod metrics;
-pub mod metrics_server;
-pub mod peer_guard;
-pub mod peer_secret;
-pub mod replicated_state;
-pub mod reply_queue;
-pub mod server;
-pub mod session_keeper;
-pub mod sessions;
-pub mod startup;
+// Public for the replica simulation (`concoord-replica-sim`): injected bugs
+// and the disk under the data directory.
+pub mod bugs;
 pub mod storage;
+// Public for this crate's own integration tests (tests/): the exactly-once
+// table as the log executes it, and hooks that misbehave on purpose.
+pub mod logged_call;
+pub mod replicated_state;
+pub mod sessions;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+// The runtime itself.
+mod driver;
+mod founding_check;
+mod join;
+mod member_keeper;
+mod metrics_server;
+mod peer_guard;
+mod peer_secret;
+mod reply_queue;
+mod server;
+mod session_keeper;
+mod startup;
 
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;
