@@ -163,9 +163,6 @@ pub enum ReplicaError {
     /// Flags that do not go together.
     #[error("{0}")]
     BadFlags(String),
-    /// A flag whose feature this build lacks.
-    #[error("{0} is not supported yet in this build of concoord; run without it")]
-    Unsupported(String),
     /// `-o` named no known object.
     #[error("unknown object {name:?}; known objects: {known}")]
     UnknownObject {
