@@ -231,64 +231,67 @@ fn run_blocking(
         .collect()
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+/// Runs the workload on async clients, one task per caller.
+fn run_async(
+    args: &Args,
+    options: ClientOptions,
+    warmup_until: Instant,
+    stop_at: Instant,
+) -> Vec<Result<Outcome, String>> {
+    concoord_transport::cli::block_on(async {
+        let connect = || Client::connect_with(&args.boot, options.clone());
+        let clients = match clients(args.clients, args.shared, connect).await {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut tasks = Vec::new();
+        for client in clients {
+            tasks.push(tokio::spawn(one_caller(
+                client,
+                args.workload,
+                warmup_until,
+                stop_at,
+            )));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.map_err(|e| e.to_string()).and_then(|r| r));
+        }
+        out
+    })
+}
+
+/// The client options the flags ask for.
+fn client_options(args: &Args) -> ClientOptions {
     let mode = match args.mode {
         Mode::Serial => CallMode::Serial,
         Mode::Batched => CallMode::batched(),
         Mode::Pipelined | Mode::Blocking => CallMode::Pipelined,
     };
-    let options = ClientOptions {
+    ClientOptions {
         token: args.token.clone(),
         mode,
         ..ClientOptions::default()
-    };
-    let measured = Duration::from_secs_f64(args.duration.max(0.1));
-    let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
-    let stop_at = warmup_until + measured;
-    if let Workload::Barrier = args.workload
-        && let Err(e) = concoord_transport::cli::block_on(async {
-            let c = Client::connect_with(&args.boot, options.clone()).await?;
-            c.call::<_, ()>(concoord_client::CONCOORD_INIT, &(args.clients as u64,))
-                .await
-        })
-    {
-        eprintln!(
-            "error: cannot set the barrier to {} parties: {e}",
-            args.clients
-        );
-        return ExitCode::from(3);
     }
-    let results: Vec<Result<Outcome, String>> = if let Mode::Blocking = args.mode {
-        run_blocking(&args, options, warmup_until, stop_at)
-    } else {
-        concoord_transport::cli::block_on(async {
-            let connect = || Client::connect_with(&args.boot, options.clone());
-            let clients = match clients(args.clients, args.shared, connect).await {
-                Ok(c) => c,
-                Err(e) => return vec![Err(e)],
-            };
-            let mut tasks = Vec::new();
-            for client in clients {
-                tasks.push(tokio::spawn(one_caller(
-                    client,
-                    args.workload,
-                    warmup_until,
-                    stop_at,
-                )));
-            }
-            let mut out = Vec::new();
-            for t in tasks {
-                out.push(t.await.map_err(|e| e.to_string()).and_then(|r| r));
-            }
-            out
-        })
-    };
+}
+
+/// Re-initialises the barrier for `--clients` parties.
+fn reset_barrier(args: &Args, options: &ClientOptions) -> Result<(), concoord_client::ClientError> {
+    concoord_transport::cli::block_on(async {
+        let c = Client::connect_with(&args.boot, options.clone()).await?;
+        c.call::<_, ()>(concoord_client::CONCOORD_INIT, &(args.clients as u64,))
+            .await
+    })
+}
+
+/// Every caller's latencies in one histogram, and the errors they counted;
+/// `Err` with the exit code if a caller could not run.
+fn merge(results: Vec<Result<Outcome, String>>) -> Result<(Histogram<u64>, u64), ExitCode> {
     let mut total = match Histogram::<u64>::new_with_bounds(1, 60_000_000, 3) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
     let mut errors = 0;
@@ -300,10 +303,15 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: a client could not run: {e}");
-                return ExitCode::from(3);
+                return Err(ExitCode::from(3));
             }
         }
     }
+    Ok((total, errors))
+}
+
+/// Prints the run's numbers, as text or one JSON line.
+fn print_report(args: &Args, total: &Histogram<u64>, errors: u64, measured: Duration) {
     let ops = total.len();
     let ops_per_sec = ops as f64 / measured.as_secs_f64();
     let workload = format!("{:?}", args.workload).to_lowercase();
@@ -339,7 +347,34 @@ fn main() -> ExitCode {
             total.max()
         );
     }
-    if ops == 0 {
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = client_options(&args);
+    let measured = Duration::from_secs_f64(args.duration.max(0.1));
+    let warmup_until = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
+    let stop_at = warmup_until + measured;
+    if let Workload::Barrier = args.workload
+        && let Err(e) = reset_barrier(&args, &options)
+    {
+        eprintln!(
+            "error: cannot set the barrier to {} parties: {e}",
+            args.clients
+        );
+        return ExitCode::from(3);
+    }
+    let results = if let Mode::Blocking = args.mode {
+        run_blocking(&args, options, warmup_until, stop_at)
+    } else {
+        run_async(&args, options, warmup_until, stop_at)
+    };
+    let (total, errors) = match merge(results) {
+        Ok(merged) => merged,
+        Err(code) => return code,
+    };
+    print_report(&args, &total, errors, measured);
+    if total.is_empty() {
         eprintln!("error: no operation completed");
         return ExitCode::from(1);
     }
