@@ -862,7 +862,12 @@ impl<O: ReplicatedObject> Driver<O> {
             return;
         };
         if let Err(full) = c.replies.push(frame) {
-            self.close_full(conn, full.why);
+            if full.why == crate::reply_queue::CONNECTION_GONE {
+                // The client left; its task is gone, so is the connection.
+                self.conns.remove(&conn);
+            } else {
+                self.close_full(conn, full.why);
+            }
         }
     }
 
