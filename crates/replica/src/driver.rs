@@ -35,6 +35,7 @@ use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::membership::Membership;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
+use crate::overlapped_sync::split_before_sync;
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::reply_queue::ReplyQueue;
@@ -554,13 +555,34 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
+    /// Hands messages to the peer links, counting the bytes per peer.
+    fn send_to_peers(&mut self, messages: Vec<paxos_core::Outgoing>) {
+        for out in messages {
+            let bytes = out.msg.size_bytes() as u64;
+            let to = out.to;
+            if self.pool.send(to, out.msg) {
+                let addr = self.peer_addr(to);
+                let (_, bytes_out) = self.peer_counters.get(&self.metrics, to, addr.as_deref());
+                bytes_out.inc_by(bytes);
+            }
+        }
+    }
+
     /// Handles one `Ready`: send, restore, execute, answer, compact.
     fn process_ready(&mut self) -> Result<(), String> {
-        let ready = self.node.take_ready();
+        let mut ready = self.node.take_ready();
         // Persist first, with one sync for the whole turn (group commit): no
         // promise or acceptance leaves before it is on disk, nor a decided
-        // floor above what is on disk. An in-memory replica has nothing to
-        // write; its restarts are new incarnations.
+        // floor above what is on disk; a leader's `Accept`s leave before
+        // its sync, announcing only synced decisions (`overlapped_sync`).
+        // An in-memory replica has nothing to write; its restarts are new
+        // incarnations.
+        if let Some(storage) = &self.storage {
+            let (early, late) =
+                split_before_sync(std::mem::take(&mut ready.messages), storage, &ready.persist);
+            ready.messages = late;
+            self.send_to_peers(early);
+        }
         if let Some(storage) = self.storage.as_mut() {
             let fsyncs_before = storage.stats().fsyncs;
             storage
@@ -584,15 +606,7 @@ impl<O: ReplicatedObject> Driver<O> {
             self.guard
                 .refused(*peer, addr.as_deref(), &fault.to_string(), why);
         }
-        for out in ready.messages {
-            let bytes = out.msg.size_bytes() as u64;
-            let to = out.to;
-            if self.pool.send(to, out.msg) {
-                let addr = self.peer_addr(to);
-                let (_, bytes_out) = self.peer_counters.get(&self.metrics, to, addr.as_deref());
-                bytes_out.inc_by(bytes);
-            }
-        }
+        self.send_to_peers(ready.messages);
         if let Some(snapshot) = &ready.restore {
             self.state = ReplicatedState::restore(&snapshot.data).map_err(|e| {
                 format!(

@@ -30,6 +30,7 @@ pub mod membership;
 pub mod metrics;
 pub mod metrics_server;
 pub mod net_log;
+mod overlapped_sync;
 pub mod peer_guard;
 pub mod peer_secret;
 pub mod replicated_state;
