@@ -11,24 +11,65 @@ use concoord_integration_tests::{
 use std::process::Command;
 use std::time::Duration;
 
+/// Increments the cluster's counter `n` times; the instance its founder
+/// reports.
+fn count_to(
+    cluster: &mut Cluster,
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+) -> concoord_transport::InstanceId {
+    let boot = cluster.bootstrap_live();
+    rt.block_on(async {
+        let counter = Counter::connect(&boot).await.expect("connect");
+        for _ in 0..n {
+            counter.increment().await.expect("increment");
+        }
+    });
+    cluster
+        .status(&cluster.replicas[0].addr)
+        .and_then(|s| s.instance)
+        .expect("the founder reports its instance")
+}
+
+/// Starts the founder's replica (port 14000) again with `-b` and `extra`;
+/// it must rejoin `instance` and read `count` there.
+fn rejoin_and_read(
+    cluster: &mut Cluster,
+    rt: &tokio::runtime::Runtime,
+    test: &str,
+    extra: &[&str],
+    instance: concoord_transport::InstanceId,
+    count: i64,
+) {
+    let founder_addr = cluster.replicas[0].addr.clone();
+    let ip = founder_addr
+        .rsplit_once(':')
+        .map_or("", |(ip, _)| ip)
+        .to_string();
+    let others = cluster.bootstrap_live();
+    cluster.replicas[0] = Replica::start(test, &ip, 14000, Some(&others), extra);
+    wait_until(Duration::from_secs(30), "the founder to rejoin", || {
+        cluster
+            .status(&founder_addr)
+            .is_some_and(|s| s.instance == Some(instance) && s.executed > 0)
+    });
+    let value = rt.block_on(async {
+        let counter = Counter::connect(&founder_addr).await.expect("connect");
+        counter.getvalue().await.expect("read")
+    });
+    assert_eq!(
+        value, count,
+        "the rejoined replica reads the instance's count"
+    );
+}
+
 #[test]
 fn a_founder_restarted_without_its_state_refuses_to_found_a_second_instance() {
     let test = "instance_restarted_founder";
     let mut cluster = Cluster::start(test, "127.0.70.1", 3);
     cluster.wait_for_members(3);
     let rt = runtime();
-    let boot = cluster.bootstrap_live();
-    rt.block_on(async {
-        let counter = Counter::connect(&boot).await.expect("connect");
-        for _ in 0..7 {
-            counter.increment().await.expect("increment");
-        }
-    });
-    let founder_addr = cluster.replicas[0].addr.clone();
-    let instance = cluster
-        .status(&founder_addr)
-        .and_then(|s| s.instance)
-        .expect("the founder reports its instance");
+    let instance = count_to(&mut cluster, &rt, 7);
 
     // The founder dies and is started again with the command that founded
     // the instance: same address, same peer secret file, no -b.
@@ -45,18 +86,7 @@ fn a_founder_restarted_without_its_state_refuses_to_found_a_second_instance() {
     );
 
     // Rejoined with -b as the message says, it serves the instance's state.
-    let others = cluster.bootstrap_live();
-    cluster.replicas[0] = Replica::start(test, "127.0.70.1", 14000, Some(&others), &[]);
-    wait_until(Duration::from_secs(30), "the founder to rejoin", || {
-        cluster
-            .status(&founder_addr)
-            .is_some_and(|s| s.instance == Some(instance) && s.executed > 0)
-    });
-    let value = rt.block_on(async {
-        let counter = Counter::connect(&founder_addr).await.expect("connect");
-        counter.getvalue().await.expect("read")
-    });
-    assert_eq!(value, 7, "the rejoined founder reads the instance's count");
+    rejoin_and_read(&mut cluster, &rt, test, &[], instance, 7);
     for r in &cluster.replicas {
         let s = cluster.status(&r.addr).expect("status");
         assert_eq!(s.instance, Some(instance), "{} is of the instance", r.addr);
@@ -131,4 +161,34 @@ fn clients_and_tools_refuse_a_bootstrap_list_that_mixes_two_instances() {
     );
     assert!(one.status.success());
     assert!(String::from_utf8_lossy(&one.stdout).contains(&format!("instance {a_instance}")));
+}
+
+/// A durable founder that lost its data directory (its peer secret file is
+/// elsewhere and survived) is refused like an in-memory one. The refusal
+/// must leave no identity behind in the directory: otherwise its restart
+/// with `-b`, as the message says, resumes as the lone founder of the
+/// instance that was never founded — a second instance on the address.
+#[test]
+fn a_durable_founder_refused_at_start_then_rejoins_with_b_as_a_new_member() {
+    let test = "instance_durable_founder_refused";
+    let mut cluster = Cluster::start_with(COUNTER, test, "127.0.70.4", 3, &[], true);
+    let rt = runtime();
+    let instance = count_to(&mut cluster, &rt, 5);
+    let dir = cluster.data_dir(14000).expect("durable");
+    let dir_arg = dir.to_string_lossy().to_string();
+
+    cluster.replicas[0].kill9();
+    std::fs::remove_dir_all(&dir).expect("the disk is lost");
+    let durable = ["-w", "--data-dir", dir_arg.as_str()];
+    let mut again = Replica::start_as_user(COUNTER, test, "127.0.70.4", 14000, None, &durable, &[]);
+    let status = again
+        .exit_within(Duration::from_secs(15))
+        .expect("the restarted founder stops instead of founding");
+    assert_eq!(status.code(), Some(2), "refused: {:?}", again.log);
+    assert!(
+        !dir.join("identity").exists(),
+        "a refused founder leaves no identity in its data directory"
+    );
+
+    rejoin_and_read(&mut cluster, &rt, test, &durable, instance, 5);
 }

@@ -16,7 +16,8 @@ pub struct NodeId(pub u64);
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "n{}", self.0)
+        // The same as Display: one format for node ids in every log line.
+        write!(f, "{:016x}", self.0)
     }
 }
 

@@ -35,6 +35,7 @@ use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::member_keeper::MemberKeeper;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
+use crate::overlapped_sync::split_before_sync;
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::reply_queue::ReplyQueue;
@@ -575,16 +576,29 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
-    /// Handles one `Ready`: send, restore, execute, answer, compact.
-    /// Carries out one `Ready`, in the order its contract asks: persist,
-    /// report faulty peers, send, install a snapshot, execute what was
-    /// committed, answer reads, answer what was dropped, announce a new
-    /// view, compact.
+    /// Hands messages to the peer links, counting the bytes per peer.
+    fn send_to_peers(&mut self, messages: Vec<Outgoing>) {
+        for out in messages {
+            let bytes = out.msg.size_bytes() as u64;
+            let to = out.to;
+            if self.pool.send(to, out.msg) {
+                let addr = self.peer_addr(to);
+                let (_, bytes_out) = self.peer_counters.get(&self.metrics, to, addr.as_deref());
+                bytes_out.inc_by(bytes);
+            }
+        }
+    }
+
+    /// Carries out one `Ready`, in the order its contract asks: the
+    /// leader's early `Accept`s, persist, report faulty peers, send, install
+    /// a snapshot, execute what was committed, answer reads, answer what was
+    /// dropped, announce a new view, compact.
     fn process_ready(&mut self) -> Result<(), StopError> {
-        let ready = self.node.take_ready();
+        let mut ready = self.node.take_ready();
+        self.send_before_sync(&mut ready);
         self.persist(&ready)?;
         self.report_peer_faults(&ready.peer_faults);
-        self.send_messages(ready.messages);
+        self.send_to_peers(ready.messages);
         if let Some(snapshot) = &ready.restore {
             self.install_snapshot(snapshot)?;
         }
@@ -606,10 +620,23 @@ impl<O: ReplicatedObject> Driver<O> {
         Ok(())
     }
 
-    /// Persists first, with one sync for the whole turn (group commit): no
-    /// promise or acceptance leaves before it is on disk, nor a decided
-    /// floor above what is on disk. An in-memory replica has nothing to
-    /// write; its restarts are new incarnations.
+    /// A leader's `Accept`s leave before its sync, announcing only synced
+    /// decisions (`overlapped_sync`); the rest of the turn's messages wait
+    /// for it.
+    fn send_before_sync(&mut self, ready: &mut Ready) {
+        if let Some(storage) = &self.storage {
+            let (early, late) =
+                split_before_sync(std::mem::take(&mut ready.messages), storage, &ready.persist);
+            ready.messages = late;
+            self.send_to_peers(early);
+        }
+    }
+
+    /// Persists with one sync for the whole turn (group commit): no promise
+    /// or acceptance leaves before it is on disk (but the early `Accept`s,
+    /// which are not the leader's vote), nor a decided floor above what is
+    /// on disk. An in-memory replica has nothing to write; its restarts are
+    /// new incarnations.
     fn persist(&mut self, ready: &Ready) -> Result<(), StopError> {
         let Some(storage) = self.storage.as_mut() else {
             return Ok(());
@@ -638,18 +665,6 @@ impl<O: ReplicatedObject> Driver<O> {
             let addr = self.peer_addr(*peer);
             self.guard
                 .refused(*peer, addr.as_deref(), &fault.to_string(), why);
-        }
-    }
-
-    fn send_messages(&mut self, messages: Vec<Outgoing>) {
-        for out in messages {
-            let bytes = out.msg.size_bytes() as u64;
-            let to = out.to;
-            if self.pool.send(to, out.msg) {
-                let addr = self.peer_addr(to);
-                let (_, bytes_out) = self.peer_counters.get(&self.metrics, to, addr.as_deref());
-                bytes_out.inc_by(bytes);
-            }
         }
     }
 
@@ -932,7 +947,12 @@ impl<O: ReplicatedObject> Driver<O> {
             return;
         };
         if let Err(full) = c.replies.push(frame) {
-            self.close_full(conn, full.why);
+            if full.why == crate::reply_queue::CONNECTION_GONE {
+                // The client left; its task is gone, so is the connection.
+                self.conns.remove(&conn);
+            } else {
+                self.close_full(conn, full.why);
+            }
         }
     }
 

@@ -17,6 +17,7 @@
 //! cannot prove its secret, so they never talk to it as peers.
 
 use crate::ReplicaError;
+use crate::limits::HANDSHAKES_MAX;
 use concoord_transport::handshake::{Accepted, Credentials, accept};
 use concoord_transport::net::TcpListener;
 use concoord_transport::tls_config::ServerTls;
@@ -73,6 +74,9 @@ pub async fn listen_before_founding(
     let (found_tx, mut found_rx) = mpsc::channel::<Evidence>(1);
     // No client may be served before the instance exists.
     let no_clients = Arc::new(Semaphore::new(0));
+    // As many connections in their handshake as the server allows later;
+    // more are closed at once, so a flood cannot grow the task count.
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return Ok(()),
@@ -81,6 +85,10 @@ pub async fn listen_before_founding(
             }
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
+                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
+                    drop(stream);
+                    continue;
+                };
                 let creds = OwnedCreds {
                     me: founder.me,
                     token: founder.token.map(str::to_string),
@@ -90,8 +98,9 @@ pub async fn listen_before_founding(
                 };
                 let found_tx = found_tx.clone();
                 concoord_transport::determinism::spawn(async move {
+                    let _slot = slot;
                     if let Some(evidence) = identify(stream, &creds).await {
-                        warn!(%peer, replica = %evidence.addr, instance = ?evidence.instance,
+                        warn!(%peer, replica = %evidence.addr, instance = %evidence.instance.map_or("unknown".to_string(), |i| i.to_string()),
                               "a replica of a running instance connected to this address as to its member");
                         let _ = found_tx.try_send(evidence);
                     }

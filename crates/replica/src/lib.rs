@@ -32,6 +32,7 @@ mod founding_check;
 mod join;
 mod member_keeper;
 mod metrics_server;
+mod overlapped_sync;
 mod peer_guard;
 mod peer_secret;
 mod reply_queue;
@@ -215,11 +216,10 @@ pub async fn run_on<O: ReplicatedObject>(
         Some(addr) => Some(metrics_server::bind(addr).await?),
         None => None,
     };
-    let start = match disk {
+    let mut start = match disk {
         Some(disk) => startup::start_on::<O>(&opts, &my_addr, disk)?,
         None => startup::start::<O>(&opts, &my_addr)?,
     };
-    peer_secret::announce(&start.secret, &opts.addr, &my_addr);
     let id = start.node.id();
     // A secret this start did not make may be a running instance's.
     if start.founding && !opts.new_instance && !start.secret.created {
@@ -232,6 +232,8 @@ pub async fn run_on<O: ReplicatedObject>(
         };
         founding_check::listen_before_founding(&listener, &founder, founding_check::GRACE).await?;
     }
+    start.create_founders_storage()?;
+    peer_secret::announce(&start.secret, &opts.addr, &my_addr);
     let secret = start.secret.secret;
     let instance = Arc::new(InstanceCell::new(start.instance));
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE_MAX);

@@ -19,6 +19,10 @@ use tokio::sync::{Notify, mpsc};
 /// Frames queued per connection at most, whatever their size.
 const FRAMES_QUEUED_MAX: usize = 4096;
 
+/// [`QueueFull::why`] when the connection task has already ended (the client
+/// went away): the connection is dropped, but nothing was over a bound.
+pub const CONNECTION_GONE: &str = "the connection has closed";
+
 /// A frame could not be queued; the connection must be closed.
 #[derive(Debug, Error)]
 #[error(
@@ -80,9 +84,13 @@ impl ReplyQueue {
             frame,
             _held: [mine, shared],
         };
-        self.frames
-            .try_send(queued)
-            .map_err(|_| QueueFull { why: "frames" })
+        self.frames.try_send(queued).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => QueueFull { why: "frames" },
+            // The connection task ended: the client is gone, nothing is full.
+            mpsc::error::TrySendError::Closed(_) => QueueFull {
+                why: CONNECTION_GONE,
+            },
+        })
     }
 
     /// Tells the connection task to close the connection now, dropping what
@@ -137,6 +145,16 @@ mod tests {
         a.push(reply(600)).expect("room");
         assert!(b.push(reply(600)).is_err());
         assert_eq!(all.in_use(), frame_bytes(&reply(600)));
+    }
+
+    #[test]
+    fn a_push_after_the_client_left_says_so_and_is_not_a_full_queue() {
+        let all = ByteBudget::new(1000);
+        let (queue, outbox) = channel(1000, &all);
+        drop(outbox);
+        let err = queue.push(reply(10)).expect_err("nobody reads");
+        assert_eq!(err.why, CONNECTION_GONE);
+        assert_eq!(all.in_use(), 0, "the frame's bytes went back");
     }
 
     #[tokio::test]

@@ -290,7 +290,7 @@ async fn serve_peer(node: NodeId, conn: PeerConnection, events: mpsc::Sender<Eve
             }
             Ok(None) => return,
             Err(e) => {
-                warn!(peer = ?node, "closing peer connection: {e}");
+                warn!(peer = %node, "closing peer connection: {e}");
                 return;
             }
         }

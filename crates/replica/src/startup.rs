@@ -35,6 +35,35 @@ pub struct Start {
     pub instance: Option<InstanceId>,
     /// Its instance secret.
     pub secret: Resolved,
+    /// A founder's data directory, created only once it is sure to found
+    /// (see [`Start::create_founders_storage`]).
+    founders_storage: Option<FoundersStorage>,
+}
+
+/// The durable store a founder creates once it founds.
+struct FoundersStorage {
+    disk: Arc<dyn Disk>,
+    dir: std::path::PathBuf,
+    identity: Identity,
+    /// Whether the instance secret is kept in the directory (a real disk).
+    keep_secret: bool,
+}
+
+impl Start {
+    /// Creates a founder's data directory, after the check that no running
+    /// instance counts its address as a member (`founding_check`). Until
+    /// then the directory has no identity: a founder refused by the check
+    /// and restarted with `-b` joins as a new replica, instead of resuming
+    /// as the founder of an instance that never ran.
+    pub fn create_founders_storage(&mut self) -> Result<(), ReplicaError> {
+        if let Some(f) = self.founders_storage.take() {
+            self.storage = Some(DurableStore::create_on(f.disk, &f.dir, &f.identity)?);
+            if f.keep_secret {
+                peer_secret::store(&mut self.secret, &f.dir)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn config(opts: &ReplicaOptions, id: NodeId) -> Config {
@@ -56,8 +85,11 @@ pub fn start<O: ReplicatedObject>(
     my_addr: &str,
 ) -> Result<Start, ReplicaError> {
     let mut start = identity::<O>(opts, my_addr, Arc::new(OsDisk))?;
-    if let Some(dir) = &opts.data_dir {
-        peer_secret::store(&mut start.secret, dir)?;
+    match (&mut start.founders_storage, &opts.data_dir) {
+        // The directory does not exist yet: the secret goes in with it.
+        (Some(founders), _) => founders.keep_secret = true,
+        (None, Some(dir)) => peer_secret::store(&mut start.secret, dir)?,
+        (None, None) => {}
     }
     Ok(start)
 }
@@ -125,6 +157,7 @@ fn identity<O: ReplicatedObject>(
                 founding: false,
                 instance: identity.instance,
                 secret,
+                founders_storage: None,
             })
         }
         None => {
@@ -145,28 +178,42 @@ fn fresh<O: ReplicatedObject>(
     let id = NodeId(determinism::random::<u64>().max(1));
     let joining = !opts.bootstrap.is_empty();
     let instance = (!joining).then(InstanceId::generate);
-    let storage = match dir {
-        Some(dir) => Some(DurableStore::create_on(
-            disk,
-            dir,
-            &Identity {
+    let identity = |dir: &std::path::Path| {
+        (
+            dir.to_path_buf(),
+            Identity {
                 node: id,
                 addr: my_addr.to_string(),
                 object: O::type_name().to_string(),
                 instance,
             },
-        )?),
-        None => None,
+        )
     };
+    let (storage, founders_storage) = match dir.map(identity) {
+        Some((dir, identity)) if joining => {
+            (Some(DurableStore::create_on(disk, &dir, &identity)?), None)
+        }
+        Some((dir, identity)) => (
+            None,
+            Some(FoundersStorage {
+                disk,
+                dir,
+                identity,
+                keep_secret: false,
+            }),
+        ),
+        None => (None, None),
+    };
+    let durable = dir.is_some();
     let me = Member {
         id,
         addr: my_addr.to_string(),
     };
     let node = if joining {
-        info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, durable = storage.is_some(), "joining an instance");
+        info!(object = O::type_name(), addr = %my_addr, node = %id, bootstrap = ?opts.bootstrap, durable, "joining an instance");
         Node::join(config(opts, id))
     } else {
-        info!(object = O::type_name(), addr = %my_addr, node = %id, instance = %instance.map(|i| i.to_string()).unwrap_or_default(), durable = storage.is_some(), "starting a new instance");
+        info!(object = O::type_name(), addr = %my_addr, node = %id, instance = %instance.map(|i| i.to_string()).unwrap_or_default(), durable, "founding a new instance");
         Node::bootstrap(config(opts, id), std::slice::from_ref(&me))
     }
     .map_err(fatal)?;
@@ -177,5 +224,6 @@ fn fresh<O: ReplicatedObject>(
         founding: !joining,
         instance,
         secret,
+        founders_storage,
     })
 }

@@ -198,7 +198,7 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
         let conn = match connected {
             Ok((node, conn)) if node == to => conn,
             Ok((node, _)) => {
-                debug!(%addr, expected = ?to, found = ?node, "a different replica answers at this address");
+                debug!(%addr, expected = %to, found = %node, "a different replica answers at this address");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
@@ -228,7 +228,7 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
                 continue;
             }
         };
-        info!(peer = ?to, %addr, "connected to peer");
+        info!(peer = %to, %addr, "connected to peer");
         backoff = BACKOFF_MIN;
         // Nothing is read on this connection: the peer answers on its own.
         let (_unread, mut writer) = split_framed(conn, 0, PEER_FRAME_BYTES_MAX);
@@ -246,7 +246,7 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
                         largest_frame.fetch_max(bytes as u64, Ordering::Relaxed);
                     }
                     Err(CodecError::Oversized { bytes, limit }) => {
-                        error!(peer = ?to, kind, bytes, limit, "dropped a message too large for a peer frame; this is a bug: messages are split below the limit");
+                        error!(peer = %to, kind, bytes, limit, "dropped a message too large for a peer frame; this is a bug: messages are split below the limit");
                     }
                     Err(e) => {
                         result = Err(e);
@@ -260,7 +260,7 @@ async fn peer_task(link: Link, mut queue: mpsc::Receiver<(Message, Reserved)>) {
                 result = writer.flush().await;
             }
             if let Err(e) = result {
-                debug!(peer = ?to, error = %e, "peer connection lost; reconnecting");
+                debug!(peer = %to, error = %e, "peer connection lost; reconnecting");
                 break;
             }
         }

@@ -85,6 +85,11 @@ pub(crate) enum StorageBug {
     SnapshotDataNotSynced,
     /// A new data directory is not synced into its parent.
     DataDirNotSynced,
+    /// A leader's early `Accept`s announce decisions not yet synced
+    /// (`overlapped_sync` without its cap).
+    EarlyAcceptsAnnounceUnsynced,
+    /// Votes (`Promise`, `Accepted`) leave before the sync, like `Accept`s.
+    EarlyVotes,
 }
 
 #[cfg(test)]
@@ -260,6 +265,18 @@ impl DurableStore {
         }
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
         Ok(())
+    }
+
+    /// The highest decided floor on disk before `write(p, ..)`: below the
+    /// first decision held back from the disk or learned in `p` (`None`:
+    /// no decision is waiting for a sync).
+    pub fn synced_decided_floor(&self, p: &Persist) -> Option<Slot> {
+        let in_turn = p.decided.iter().map(|(s, _)| *s).min();
+        let first = match (self.unsynced_decided_from, in_turn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        first.map(|s| s.saturating_sub(1))
     }
 
     fn take_commit(&mut self) -> u64 {

@@ -1,0 +1,111 @@
+//! A leader's `Accept`s leave before its own sync of the turn, so its disk
+//! write overlaps the round trip to its followers (the Raft thesis, §10.2.1,
+//! makes the same argument for a Raft leader's log).
+//!
+//! Why it is safe. An `Accept` asks followers to vote; it is not the
+//! leader's vote. The leader counts its own acceptance only when a
+//! follower's `Accepted` completes a quorum, and that happens in a later
+//! turn: the driver finishes this turn's sync before it steps the node
+//! again. A leader that dies before the sync never counted its vote, and
+//! comes back as a follower whose next ballot is above the durable promise
+//! it campaigned with, so it never proposes another value under the ballot
+//! its lost `Accept`s carried. Its promise for that ballot was synced in the
+//! turn that sent its `Prepare`, which never leaves early.
+//!
+//! What an early `Accept` must not say. Its `commit` announces a decided
+//! floor, and decisions may be held back from the disk until a later sync
+//! (see `storage::announced_floor`): an early `Accept` announces at most the
+//! decisions already synced. Followers learn the rest from the next message.
+//! Everything else — promises, votes, heartbeats, catch-up — leaves after
+//! the sync, as before.
+
+use crate::storage::{DurableStore, StorageBug, injected};
+use paxos_core::message::Accept;
+use paxos_core::{Message, Outgoing, Persist, Slot};
+
+/// Splits a turn's messages into the leader's `Accept`s, which may leave
+/// before `store` writes `persist`, and the rest, which leave after. A turn
+/// that writes a snapshot sends nothing early: the snapshot may hold
+/// decisions the log never recorded on their own (a compaction folds the
+/// turn's new decisions into it), so no floor is known to be on disk.
+pub fn split_before_sync(
+    messages: Vec<Outgoing>,
+    store: &DurableStore,
+    persist: &Persist,
+) -> (Vec<Outgoing>, Vec<Outgoing>) {
+    if persist.snapshot.is_some() {
+        return (Vec::new(), messages);
+    }
+    split_with_cap(messages, store.synced_decided_floor(persist))
+}
+
+/// The split, given the highest decided floor already on disk
+/// (`synced_decided`; `None`: every decision is): early `Accept`s announce
+/// no more than that.
+fn split_with_cap(
+    messages: Vec<Outgoing>,
+    synced_decided: Option<Slot>,
+) -> (Vec<Outgoing>, Vec<Outgoing>) {
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    for mut out in messages {
+        match &mut out.msg {
+            Message::Accept(Accept { commit, .. }) => {
+                if let Some(cap) = synced_decided
+                    && !injected(StorageBug::EarlyAcceptsAnnounceUnsynced)
+                {
+                    *commit = (*commit).min(cap);
+                }
+                early.push(out);
+            }
+            Message::Promise(_) | Message::Accepted(_) if injected(StorageBug::EarlyVotes) => {
+                early.push(out);
+            }
+            _ => late.push(out),
+        }
+    }
+    (early, late)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxos_core::message::{Heartbeat, Prepare};
+    use paxos_core::{Ballot, Entry, NodeId};
+
+    fn out(msg: Message) -> Outgoing {
+        Outgoing { to: NodeId(2), msg }
+    }
+
+    #[test]
+    fn only_accepts_leave_early_and_they_announce_only_synced_decisions() {
+        let ballot = Ballot {
+            round: 3,
+            leader: NodeId(1),
+        };
+        let messages = vec![
+            out(Message::Accept(Accept {
+                ballot,
+                entries: vec![(11, Entry::Noop)],
+                commit: 10,
+            })),
+            out(Message::Heartbeat(Heartbeat {
+                ballot,
+                commit: 10,
+                round: 0,
+            })),
+            out(Message::Prepare(Prepare { ballot })),
+        ];
+        let (early, late) = split_with_cap(messages, Some(8));
+        assert_eq!(early.len(), 1);
+        assert!(matches!(
+            &early[0].msg,
+            Message::Accept(Accept { commit: 8, .. })
+        ));
+        assert_eq!(late.len(), 2, "votes and heartbeats wait for the sync");
+        assert!(matches!(
+            &late[0].msg,
+            Message::Heartbeat(Heartbeat { commit: 10, .. })
+        ));
+    }
+}
