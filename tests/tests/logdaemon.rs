@@ -121,6 +121,7 @@ fn lines_arrive_with_the_replica_address_and_a_dead_daemon_costs_nothing() {
         .block_on(Counter::connect(&replica_addr))
         .expect("connect to the replica");
     wait_until(Duration::from_secs(20), "lines to be dropped", || {
+        // Refusals past the first few are logged at debug only (-d).
         provoke_log_lines(&replica_addr, 20);
         dropped() > 0.0
     });

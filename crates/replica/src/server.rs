@@ -141,6 +141,9 @@ impl ListenerStats {
         let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= REFUSALS_LOGGED || n.is_power_of_two() {
             warn!(%peer, total = n, "connection refused: {why}");
+        } else {
+            // With -d every refusal is shown.
+            debug!(%peer, total = n, "connection refused: {why}");
         }
     }
 
