@@ -364,14 +364,7 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
             "write the type's plain name (impl MyObject { … })",
         ));
     };
-    let mut model = ObjectModel {
-        ty,
-        methods: Vec::new(),
-        init: None,
-        on_cancel: None,
-        on_expire: None,
-        on_reinit: None,
-    };
+    let mut model = ObjectModel::named(ty);
     for it in &item.items {
         let ImplItem::Fn(f) = it else {
             continue;
@@ -406,17 +399,24 @@ pub fn from_impl(item: &ItemImpl) -> syn::Result<ObjectModel> {
     Ok(model)
 }
 
+impl ObjectModel {
+    /// A model of `ty` with no methods and no hooks yet.
+    fn named(ty: syn::Ident) -> ObjectModel {
+        ObjectModel {
+            ty,
+            methods: Vec::new(),
+            init: None,
+            on_cancel: None,
+            on_expire: None,
+            on_reinit: None,
+        }
+    }
+}
+
 /// The model of an object from a trait listing its method signatures (for a
 /// proxy of an object defined in another crate).
 pub fn from_trait(item: &ItemTrait) -> syn::Result<ObjectModel> {
-    let mut model = ObjectModel {
-        ty: item.ident.clone(),
-        methods: Vec::new(),
-        init: None,
-        on_cancel: None,
-        on_expire: None,
-        on_reinit: None,
-    };
+    let mut model = ObjectModel::named(item.ident.clone());
     for it in &item.items {
         let TraitItem::Fn(f) = it else {
             continue;
