@@ -22,10 +22,12 @@
 
 #![deny(missing_docs)]
 
+mod actor;
 pub mod blocking;
 pub mod client;
 pub mod discovery;
 pub mod errors;
+mod in_flight;
 pub mod proxies;
 
 pub use client::{CallMode, Client, ClientOptions};
