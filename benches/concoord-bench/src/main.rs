@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use concoord_client::{CallMode, Client, ClientOptions, blocking};
 use hdrhistogram::Histogram;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -17,6 +18,9 @@ enum Workload {
     Incr,
     /// Counter reads (linearizable reads, no log write).
     Get,
+    /// KeyValue puts of `--value-size` bytes to one of `--keys` keys
+    /// (against `-o keyvalue`; writes through the log).
+    Put,
     /// Lock acquire + release round trips, contended by every client
     /// (against `-o concoord.object.lock.Lock`).
     Lock,
@@ -74,6 +78,44 @@ struct Args {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Bytes of each value the put workload writes.
+    #[arg(long, default_value_t = 256)]
+    value_size: usize,
+    /// Keys the put workload spreads its writes over.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: u64,
+}
+
+/// What every caller runs: the workload and, for puts, the value and the
+/// number of keys.
+#[derive(Clone)]
+struct Job {
+    workload: Workload,
+    value: Arc<str>,
+    keys: u64,
+}
+
+impl Job {
+    fn of(args: &Args) -> Job {
+        Job {
+            workload: args.workload,
+            value: "x".repeat(args.value_size).into(),
+            keys: args.keys,
+        }
+    }
+}
+
+/// A caller's walk over the keys: callers start at different keys and step
+/// by a prime, so concurrent puts mostly write different keys.
+struct KeyCursor(u64);
+
+impl KeyCursor {
+    const STEP: u64 = 7919;
+
+    fn next(&mut self, keys: u64) -> String {
+        self.0 = self.0.wrapping_add(Self::STEP);
+        format!("key{}", self.0 % keys)
+    }
 }
 
 struct Outcome {
@@ -85,11 +127,21 @@ struct Outcome {
 /// barrier wait (its round will not complete), which is not counted.
 async fn call(
     client: &Client,
-    workload: Workload,
+    job: &Job,
+    keys: &mut KeyCursor,
     stop_at: Instant,
 ) -> Result<bool, concoord_client::ClientError> {
-    match workload {
+    match job.workload {
         Workload::Incr => client.call::<_, ()>("increment", &()).await.map(|_| true),
+        Workload::Put => {
+            // The reply is the previous value, as large as the new one: it
+            // is skipped, not decoded.
+            let key = keys.next(job.keys);
+            client
+                .call::<_, serde::de::IgnoredAny>("put", &(key, &*job.value))
+                .await
+                .map(|_| true)
+        }
         Workload::Get => client.call::<_, i64>("getvalue", &()).await.map(|_| true),
         Workload::Lock => {
             client.call::<_, u64>("acquire", &()).await?;
@@ -152,13 +204,15 @@ impl Window {
 
 async fn one_caller(
     client: Client,
-    workload: Workload,
+    job: Job,
+    caller: u64,
     warmup_until: Instant,
     stop_at: Instant,
 ) -> Result<Outcome, String> {
     let mut window = Window::new(warmup_until, stop_at)?;
+    let mut keys = KeyCursor(caller);
     while let Some(started) = window.next() {
-        let outcome = call(&client, workload, stop_at).await;
+        let outcome = call(&client, &job, &mut keys, stop_at).await;
         window.record(started, outcome);
     }
     Ok(window.outcome)
@@ -166,7 +220,8 @@ async fn one_caller(
 
 fn one_blocking_caller(
     client: blocking::Client,
-    workload: Workload,
+    job: Job,
+    caller: u64,
     warmup_until: Instant,
     stop_at: Instant,
 ) -> Result<Outcome, String> {
@@ -174,7 +229,8 @@ fn one_blocking_caller(
     // waits for each reply, as a blocking caller does.
     futures::executor::block_on(one_caller(
         client.as_async().clone(),
-        workload,
+        job,
+        caller,
         warmup_until,
         stop_at,
     ))
@@ -215,10 +271,10 @@ fn run_blocking(
         Err(e) => return vec![Err(e)],
     };
     let mut threads = Vec::new();
-    for client in clients {
-        let workload = args.workload;
+    for (caller, client) in (0..).zip(clients) {
+        let job = Job::of(args);
         threads.push(std::thread::spawn(move || {
-            one_blocking_caller(client, workload, warmup_until, stop_at)
+            one_blocking_caller(client, job, caller, warmup_until, stop_at)
         }));
     }
     threads
@@ -245,10 +301,12 @@ fn run_async(
             Err(e) => return vec![Err(e)],
         };
         let mut tasks = Vec::new();
-        for client in clients {
+        let job = Job::of(args);
+        for (caller, client) in (0..).zip(clients) {
             tasks.push(tokio::spawn(one_caller(
                 client,
-                args.workload,
+                job.clone(),
+                caller,
                 warmup_until,
                 stop_at,
             )));
@@ -332,6 +390,7 @@ fn print_report(args: &Args, total: &Histogram<u64>, errors: u64, measured: Dura
                 "latency_us_p99": total.value_at_quantile(0.99),
                 "latency_us_p999": total.value_at_quantile(0.999),
                 "latency_us_max": total.max(),
+                "value_size": matches!(args.workload, Workload::Put).then_some(args.value_size),
                 "barrier_rounds_per_sec": matches!(args.workload, Workload::Barrier)
                     .then(|| (ops_per_sec / f64::from(args.clients.max(1))).round()),
             })

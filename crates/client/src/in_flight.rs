@@ -242,8 +242,8 @@ impl Calls {
         Some(call)
     }
 
-    /// Removes call `seq` without an answer (it expired): the replicas keep
-    /// its reply in case a copy ran.
+    /// Removes call `seq` without an answer (it expired). It is never listed
+    /// in `done`, though `acked` passes it once nothing older is in flight.
     pub(crate) fn remove(&mut self, seq: u64) -> Option<InFlight> {
         self.by_seq.remove(&seq)
     }
