@@ -93,6 +93,7 @@ struct Job {
     workload: Workload,
     value: Arc<str>,
     keys: u64,
+    callers: u64,
 }
 
 impl Job {
@@ -101,20 +102,35 @@ impl Job {
             workload: args.workload,
             value: "x".repeat(args.value_size).into(),
             keys: args.keys,
+            callers: u64::from(args.clients),
         }
     }
 }
 
-/// A caller's walk over the keys: callers start at different keys and step
-/// by a prime, so concurrent puts mostly write different keys.
-struct KeyCursor(u64);
+/// A caller's walk over the keys: the keys are cut into one block per
+/// caller and each caller writes its own block in turn, so concurrent puts
+/// write different keys and, after `--keys` puts spread evenly, every key
+/// exists (`scripts/large-object-bench.sh` fills an object that way).
+struct KeyCursor {
+    first: u64,
+    block: u64,
+    written: u64,
+}
 
 impl KeyCursor {
-    const STEP: u64 = 7919;
+    fn new(caller: u64, callers: u64, keys: u64) -> KeyCursor {
+        let block = keys.div_ceil(callers.max(1)).max(1);
+        KeyCursor {
+            first: caller.saturating_mul(block),
+            block,
+            written: 0,
+        }
+    }
 
     fn next(&mut self, keys: u64) -> String {
-        self.0 = self.0.wrapping_add(Self::STEP);
-        format!("key{}", self.0 % keys)
+        let key = (self.first + self.written % self.block) % keys;
+        self.written += 1;
+        format!("key{key}")
     }
 }
 
@@ -210,7 +226,7 @@ async fn one_caller(
     stop_at: Instant,
 ) -> Result<Outcome, String> {
     let mut window = Window::new(warmup_until, stop_at)?;
-    let mut keys = KeyCursor(caller);
+    let mut keys = KeyCursor::new(caller, job.callers, job.keys);
     while let Some(started) = window.next() {
         let outcome = call(&client, &job, &mut keys, stop_at).await;
         window.record(started, outcome);
@@ -438,4 +454,33 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyCursor;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn callers_write_disjoint_blocks_that_cover_every_key() {
+        let (keys, callers) = (1000, 64);
+        let mut cursors: Vec<KeyCursor> = (0..callers)
+            .map(|c| KeyCursor::new(c, callers, keys))
+            .collect();
+        let mut seen = BTreeSet::new();
+        // 16 puts each (the block size, rounded up): every key once.
+        for cursor in &mut cursors {
+            for _ in 0..16 {
+                seen.insert(cursor.next(keys));
+            }
+        }
+        assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn more_callers_than_keys_still_name_existing_keys() {
+        let mut cursor = KeyCursor::new(2047, 2048, 1000);
+        assert_eq!(cursor.next(1000), "key47");
+        assert_eq!(cursor.next(1000), "key47");
+    }
 }
