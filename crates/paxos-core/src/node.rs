@@ -446,8 +446,15 @@ impl Node {
     pub fn take_ready(&mut self) -> Ready {
         self.leader_flush();
         let mut ready = std::mem::take(&mut self.ready);
-        ready.compaction_wanted = self.log.len() > self.cfg.log_entries_soft_max
-            || self.log.bytes_to_prefix() > self.cfg.log_bytes_soft_max;
+        // Only what a snapshot at the decided prefix would remove counts:
+        // entries decided above a gap (a lagging replica learning later
+        // decisions) stay until the gap fills, and asking for a snapshot that
+        // cannot be taken would have the runtime serialize its object every
+        // turn in vain.
+        let compactable = self.log.prefix().saturating_sub(self.log.base());
+        ready.compaction_wanted = compactable > 0
+            && (compactable > self.cfg.log_entries_soft_max as u64
+                || self.log.bytes_to_prefix() > self.cfg.log_bytes_soft_max);
         ready
     }
 

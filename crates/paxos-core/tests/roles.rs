@@ -594,6 +594,82 @@ fn compaction_bounds_the_log_kept_in_memory() {
     assert!(wanted);
 }
 
+/// Delivers like `Cluster::deliver`, dropping what `drop` picks.
+fn deliver_dropping(c: &mut Cluster, drop: impl Fn(NodeId, NodeId, &Message) -> bool) {
+    for _ in 0..1_000 {
+        c.drain_all();
+        if c.wire.is_empty() {
+            return;
+        }
+        for (from, to, msg) in std::mem::take(&mut c.wire) {
+            if drop(from, to, &msg) {
+                continue;
+            }
+            if let Some(node) = c.nodes.get_mut(&to) {
+                node.step(from, msg);
+            }
+        }
+    }
+    panic!("messages never quiesced");
+}
+
+#[test]
+fn a_node_with_a_gap_is_not_asked_for_a_snapshot_it_cannot_take() {
+    // Decided entries held above a gap cannot be compacted: a snapshot is
+    // taken at the decided prefix. Counting them made a lagging replica
+    // (a joiner catching up) ask for a snapshot every turn, each refused as
+    // already held, while its driver serialized the whole object each time.
+    let mut c = Cluster::with_config(3, |i| {
+        let mut cfg = config(i);
+        cfg.log_entries_soft_max = 10;
+        cfg.log_retain_after_snapshot = 0;
+        cfg
+    });
+    let leader = c.elect();
+    let laggard = c
+        .nodes
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let catching_up = |from: NodeId, m: &Message| {
+        from == laggard && matches!(m, Message::CatchupRequest(_) | Message::SnapshotRequest(_))
+    };
+    // The laggard misses one slot and is kept from fetching it...
+    c.nodes
+        .get_mut(&leader)
+        .expect("leader")
+        .propose(cmd("missed"))
+        .expect("leader");
+    deliver_dropping(&mut c, |from, to, m| {
+        (to == laggard && matches!(m, Message::Accept(_))) || catching_up(from, m)
+    });
+    // ...while it learns the decisions of 30 later slots.
+    for i in 0..30 {
+        c.nodes
+            .get_mut(&leader)
+            .expect("leader")
+            .propose(cmd(&format!("{i}")))
+            .expect("leader");
+        deliver_dropping(&mut c, |from, _, m| catching_up(from, m));
+    }
+    assert!(
+        c.nodes[&laggard].status().log_entries > 10,
+        "held above the gap"
+    );
+    // Every compaction asked for can be taken, and once taken is not asked
+    // for again until the prefix moves.
+    for _ in 0..2 {
+        if c.drain(laggard).compaction_wanted {
+            let prefix = c.nodes[&laggard].decided();
+            c.node(laggard.0)
+                .compact(prefix, Vec::new())
+                .expect("a compaction asked for can be taken");
+        }
+    }
+    assert!(!c.drain(laggard).compaction_wanted);
+}
+
 #[test]
 fn a_node_just_behind_a_snapshot_catches_up_from_the_retained_log() {
     let mut c = Cluster::with_config(3, |i| {
