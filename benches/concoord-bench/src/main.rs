@@ -287,8 +287,9 @@ fn run_blocking(
         Err(e) => return vec![Err(e)],
     };
     let mut threads = Vec::new();
+    let job = Job::of(args);
     for (caller, client) in (0..).zip(clients) {
-        let job = Job::of(args);
+        let job = job.clone();
         threads.push(std::thread::spawn(move || {
             one_blocking_caller(client, job, caller, warmup_until, stop_at)
         }));

@@ -97,12 +97,13 @@ impl Actor {
         }
     }
 
-    /// The replica addresses known, and the instance and replica of the
-    /// first welcome (once connected).
+    /// The replica addresses known.
     pub(crate) fn addrs(&self) -> &[String] {
         &self.addrs
     }
 
+    /// The instance of the first replica that welcomed us, and that replica
+    /// (once connected).
     pub(crate) fn instance(&self) -> Option<&(InstanceId, String)> {
         self.instance.as_ref()
     }
