@@ -4,7 +4,11 @@
 //! * **failure detection** (leader only): a member not heard from for
 //!   `suspect_after` is logged as suspected; after `remove_after` the leader
 //!   proposes removing it from the view (through the log, effective `window`
-//!   slots later), as the original did;
+//!   slots later), as the original did. Silence counts from the later of the
+//!   last message and the moment this leader started watching the member (it
+//!   took the lead, or the member joined the view): a replica added to a
+//!   long-standing leader's view, or added back after a removal, is not
+//!   silent for as long as the leader has led, nor since its removal;
 //! * **joining and rejoining**: a replica that is not (or no longer) in the
 //!   view keeps asking any member to add it, following redirects, until the
 //!   view includes it. A durable replica removed while it was down resumes
@@ -38,7 +42,9 @@ pub struct MemberKeeper {
     last_heard: HashMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
     removal_asked: HashMap<NodeId, Instant>,
-    leader_since: Option<Instant>,
+    /// While leading: when each member of the view was first seen by this
+    /// leadership; its silence counts from here at the earliest.
+    watched_since: HashMap<NodeId, Instant>,
     last_check: Instant,
 }
 
@@ -62,7 +68,7 @@ impl MemberKeeper {
             last_heard: HashMap::default(),
             suspected: BTreeSet::new(),
             removal_asked: HashMap::default(),
-            leader_since: None,
+            watched_since: HashMap::default(),
             last_check: Instant::now(),
         };
         if joining {
@@ -73,7 +79,11 @@ impl MemberKeeper {
 
     /// A message came from `node`.
     pub fn heard_from(&mut self, node: NodeId) {
-        self.last_heard.insert(node, Instant::now());
+        self.heard_from_at(node, Instant::now());
+    }
+
+    fn heard_from_at(&mut self, node: NodeId, at: Instant) {
+        self.last_heard.insert(node, at);
     }
 
     fn ask_to_join(&mut self, members: Vec<String>) {
@@ -99,9 +109,10 @@ impl MemberKeeper {
     /// Runs after every driver turn.
     pub fn after_turn(&mut self, node: &mut Node) {
         self.track_own_membership(node);
-        if self.last_check.elapsed() >= CHECK_EVERY {
-            self.last_check = Instant::now();
-            self.detect_failures(node);
+        let now = Instant::now();
+        if now.duration_since(self.last_check) >= CHECK_EVERY {
+            self.last_check = now;
+            self.detect_failures(node, now);
         }
     }
 
@@ -135,17 +146,15 @@ impl MemberKeeper {
         }
     }
 
-    fn detect_failures(&mut self, node: &mut Node) {
+    fn detect_failures(&mut self, node: &mut Node, now: Instant) {
         let Some((suspect_after, remove_after)) = self.detection else {
             return;
         };
         if !node.is_leader() {
-            self.leader_since = None;
+            self.watched_since.clear();
             self.suspected.clear();
             return;
         }
-        let now = Instant::now();
-        let since = *self.leader_since.get_or_insert(now);
         let mut members: BTreeSet<NodeId> = BTreeSet::new();
         if let Some(v) = node.view() {
             members.extend(v.members.keys());
@@ -154,13 +163,14 @@ impl MemberKeeper {
             members.extend(views.latest().members.keys());
         }
         members.remove(&self.me.id);
+        // A replica that left the view is watched afresh if it comes back:
+        // what was heard from it before says nothing about it now.
+        self.watched_since.retain(|id, _| members.contains(id));
+        self.last_heard.retain(|id, _| members.contains(id));
+        self.suspected.retain(|id| members.contains(id));
         for id in members {
-            let last = self
-                .last_heard
-                .get(&id)
-                .copied()
-                .unwrap_or(since)
-                .max(since);
+            let since = *self.watched_since.entry(id).or_insert(now);
+            let last = self.last_heard.get(&id).map_or(since, |t| (*t).max(since));
             let silent = now.duration_since(last);
             if silent < suspect_after {
                 if self.suspected.remove(&id) {
@@ -181,5 +191,133 @@ impl MemberKeeper {
                 let _ = node.propose_reconfig(Reconfig::Remove(id));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concoord_transport::InstanceSecret;
+    use paxos_core::Config;
+
+    const SUSPECT: Duration = Duration::from_secs(1);
+    const REMOVE: Duration = Duration::from_secs(2);
+
+    fn member(id: u64) -> Member {
+        Member {
+            id: NodeId(id),
+            addr: format!("127.0.0.1:{}", 20_000 + id),
+        }
+    }
+
+    /// A lone founder, leading.
+    fn leader() -> Node {
+        let mut node = Node::bootstrap(Config::new(NodeId(1)), &[member(1)]).expect("node");
+        settle(&mut node);
+        assert!(node.is_leader());
+        node
+    }
+
+    /// Ticks a lone node until its proposals are decided.
+    fn settle(node: &mut Node) {
+        for _ in 0..20 {
+            node.tick();
+            let _ = node.take_ready();
+        }
+    }
+
+    fn reconfigure(node: &mut Node, change: Reconfig) {
+        node.propose_reconfig(change).expect("leading");
+        settle(node);
+    }
+
+    fn in_latest_view(node: &Node, id: u64) -> bool {
+        node.views()
+            .is_some_and(|v| v.latest().contains(NodeId(id)))
+    }
+
+    fn keeper() -> MemberKeeper {
+        let creds = JoinCredentials {
+            token: None,
+            secret: InstanceSecret::generate(),
+            tls: None,
+        };
+        MemberKeeper::new(member(1), Vec::new(), creds, Some((SUSPECT, REMOVE)), false)
+    }
+
+    /// Property: a replica added to the view of a leader that has led for
+    /// longer than `remove_after` is not removed as silent before it had
+    /// `remove_after` to answer (its silence counts from its addition, not
+    /// from the start of the leadership). It still is once it stays silent.
+    #[test]
+    fn a_member_added_to_a_long_standing_leaders_view_gets_the_full_grace() {
+        let mut node = leader();
+        let mut keeper = keeper();
+        let t0 = Instant::now();
+        keeper.detect_failures(&mut node, t0);
+        reconfigure(&mut node, Reconfig::Add(member(2)));
+        assert!(in_latest_view(&node, 2));
+
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(60));
+        assert!(
+            !keeper.suspected.contains(&NodeId(2)),
+            "suspected on arrival"
+        );
+        assert!(!keeper.removal_asked.contains_key(&NodeId(2)));
+
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(63));
+        assert!(keeper.suspected.contains(&NodeId(2)), "silent for 3 s");
+        assert!(keeper.removal_asked.contains_key(&NodeId(2)));
+    }
+
+    /// Node 1 leading, node 2 a joiner answering it: ticks both and
+    /// delivers every message until the proposals are decided.
+    fn settle_pair(leader: &mut Node, joiner: &mut Node) {
+        for _ in 0..200 {
+            deliver(leader, joiner);
+            deliver(joiner, leader);
+        }
+    }
+
+    fn deliver(from: &mut Node, to: &mut Node) {
+        from.tick();
+        for out in from.take_ready().messages {
+            if out.to == to.id() {
+                to.step(from.id(), out.msg);
+            }
+        }
+    }
+
+    /// Property: a replica removed and added back is watched afresh: the
+    /// last message heard from it before its removal does not make it
+    /// silent the moment it is back.
+    #[test]
+    fn a_member_added_back_is_not_judged_by_what_was_heard_before_its_removal() {
+        let mut node = leader();
+        let mut joiner = Node::join(Config::new(NodeId(2))).expect("joiner");
+        let mut keeper = keeper();
+        let t0 = Instant::now();
+        node.propose_reconfig(Reconfig::Add(member(2)))
+            .expect("leading");
+        settle_pair(&mut node, &mut joiner);
+        keeper.detect_failures(&mut node, t0);
+        keeper.heard_from_at(NodeId(2), t0 + Duration::from_millis(500));
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(1));
+        assert!(!keeper.suspected.contains(&NodeId(2)));
+
+        node.propose_reconfig(Reconfig::Remove(NodeId(2)))
+            .expect("leading");
+        settle_pair(&mut node, &mut joiner);
+        assert!(!in_latest_view(&node, 2));
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(20));
+        node.propose_reconfig(Reconfig::Add(member(2)))
+            .expect("leading");
+        settle(&mut node);
+        assert!(in_latest_view(&node, 2));
+
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(40));
+        assert!(!keeper.suspected.contains(&NodeId(2)), "judged by old news");
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(43));
+        assert!(keeper.removal_asked.contains_key(&NodeId(2)));
     }
 }
