@@ -76,3 +76,68 @@ fn with_no_auto_remove_a_silent_replica_stays_in_the_view() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(members(&mut cluster), 3);
 }
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Property: a replica removed while it could not answer (paused, as by a
+/// partition or a long stall), and that missed the decision removing it,
+/// finds out it was removed and is added back once it runs again — even
+/// after so many slots that the members no longer take its messages.
+#[test]
+fn a_replica_removed_while_paused_is_added_back_when_it_resumes() {
+    let mut cluster = Cluster::start_with(COUNTER, "fd_paused", "127.0.13.4", 3, FAST, false);
+    let leader = cluster.leader().expect("a leader");
+    let victim = (leader + 1) % 3;
+    let victim_addr = cluster.replicas[victim].addr.clone();
+    let victim_node = status(&victim_addr).expect("status").node;
+    let pid = cluster.replicas[victim].pid().expect("running");
+    let rt = runtime();
+    let load = concoord_integration_tests::Load::start(&rt, &cluster.replicas[leader].addr, 4);
+    signal(pid, "-STOP");
+    wait_until(
+        Duration::from_secs(15),
+        "the paused replica's removal",
+        || members(&mut cluster) == 2,
+    );
+    // Until the members took a snapshot far enough past the removal to
+    // forget the views that held the paused replica (they keep the views
+    // of `log_retain_after_snapshot` slots below a snapshot): from then on
+    // they drop its messages as a non-member's.
+    let removed_at = status(&cluster.replicas[leader].addr)
+        .expect("status")
+        .decided;
+    wait_until(
+        Duration::from_secs(40),
+        "a snapshot past the removal",
+        || {
+            cluster.replicas.iter().enumerate().all(|(i, r)| {
+                i == victim || status(&r.addr).is_some_and(|s| s.snapshot_slot > removed_at + 1_100)
+            })
+        },
+    );
+    signal(pid, "-CONT");
+    wait_until(
+        Duration::from_secs(20),
+        "the resumed replica to be added back and caught up",
+        || {
+            let lead = status(&cluster.replicas[leader].addr);
+            let back = status(&victim_addr);
+            match (lead, back) {
+                (Some(l), Some(b)) => {
+                    l.members.iter().any(|m| m.node == victim_node)
+                        && b.decided + 1_000 > l.decided
+                        && b.decided > removed_at
+                }
+                _ => false,
+            }
+        },
+    );
+    let (acked, _, _) = load.stop(&rt);
+    assert!(acked > 0);
+}

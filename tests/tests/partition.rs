@@ -25,6 +25,11 @@ impl Drop for Processes {
 
 /// Starts a replica of `object` in namespaces 1..=3 of `net`.
 fn start_replicas(net: &Net, test: &str, object: &str) -> (Processes, String) {
+    start_replicas_with(net, test, object, &[])
+}
+
+/// The same, each replica started with `extra` flags too.
+fn start_replicas_with(net: &Net, test: &str, object: &str, extra: &[&str]) -> (Processes, String) {
     let mut children = Vec::new();
     let first = format!("{}:14000", net.addr(1));
     for i in 1..=3 {
@@ -33,6 +38,7 @@ fn start_replicas(net: &Net, test: &str, object: &str) -> (Processes, String) {
         let mut cmd = net.command(i, &binary("concoord"));
         cmd.args(["replica", "-o", object, "-a", &net.addr(i), "-p", "14000"])
             .args(["--session-ttl", "5"])
+            .args(extra)
             .arg("--peer-secret")
             .arg(secret_file(test))
             .stdin(Stdio::null())
@@ -205,4 +211,52 @@ fn a_leader_cut_off_under_load_decides_nothing_alone_and_no_acknowledged_write_i
         value as u64, acked,
         "exactly the acknowledged increments were applied"
     );
+}
+
+/// Property: a replica cut off long enough to be removed from the view, and
+/// that missed the decision removing it, learns that it was removed once the
+/// partition heals and is added back, even after the members took snapshots
+/// that made them forget the views it was in (from then on they drop its
+/// messages as a non-member's, and nobody tells it anything).
+#[test]
+fn a_replica_removed_while_cut_off_is_added_back_after_the_partition_heals() {
+    let net = setup("ccm", 46, 3);
+    let flags = ["--suspect-after", "1", "--remove-after", "2"];
+    let (_replicas, boot) = start_replicas_with(&net, "partition_removed", "counter", &flags);
+    let addrs: Vec<String> = (1..=3).map(|i| format!("{}:14000", net.addr(i))).collect();
+    let rt = runtime();
+    let load = Load::start(&rt, &boot, 8);
+    let leader = leader_of(&addrs);
+    let victim = leader % 3 + 1;
+    let victim_node = status(&addrs[victim - 1]).expect("status").node;
+    net.isolate(victim);
+    let lead = &addrs[leader - 1];
+    wait_until(
+        Duration::from_secs(15),
+        "the cut-off replica's removal",
+        || status(lead).is_some_and(|s| s.members.len() == 2),
+    );
+    let removed_at = status(lead).expect("status").decided;
+    wait_until(
+        Duration::from_secs(60),
+        "snapshots past the removal",
+        || {
+            (1..=3).filter(|i| *i != victim).all(|i| {
+                status(&addrs[i - 1]).is_some_and(|s| s.snapshot_slot > removed_at + 1_100)
+            })
+        },
+    );
+    net.heal(victim);
+    wait_until(
+        Duration::from_secs(30),
+        "the healed replica to be added back",
+        || status(lead).is_some_and(|s| s.members.iter().any(|m| m.node == victim_node)),
+    );
+    let (acked, errors, _) = load.stop(&rt);
+    assert_eq!(errors, 0);
+    wait_for_agreement(&addrs);
+    let value = rt
+        .block_on(async { Counter::connect(&boot).await?.getvalue().await })
+        .expect("read");
+    assert_eq!(value as u64, acked);
 }

@@ -74,3 +74,36 @@ pub async fn join_instance(
         }
     }
 }
+
+/// Asks the replicas at `targets`, one after the other, for their status
+/// until one answers with a view newer than `epoch` (the latest this replica
+/// knows); returns that epoch if the view leaves `member` out. A replica
+/// removed while it was cut off never hears of it from the members (they
+/// stop talking to it, and once they forget the views it was in they drop
+/// what it sends), so it asks.
+pub async fn removed_since(
+    targets: Vec<String>,
+    member: Member,
+    creds: JoinCredentials,
+    epoch: u64,
+) -> Option<u64> {
+    let JoinCredentials { token, secret, tls } = creds;
+    for addr in targets {
+        let reply = admin_request_tls(
+            &addr,
+            Some(&secret),
+            token.clone(),
+            tls.as_ref(),
+            AdminRequest::Status,
+            REQUEST_TIMEOUT,
+        )
+        .await;
+        if let Ok(AdminReply::Status(report)) = reply
+            && report.view_epoch > epoch
+        {
+            let excluded = !report.members.iter().any(|m| m.node == member.id);
+            return excluded.then_some(report.view_epoch);
+        }
+    }
+    None
+}

@@ -12,14 +12,20 @@
 //! * **joining and rejoining**: a replica that is not (or no longer) in the
 //!   view keeps asking any member to add it, following redirects, until the
 //!   view includes it. A durable replica removed while it was down resumes
-//!   its identity and is added back.
+//!   its identity and is added back;
+//! * **finding out it was removed**: a replica cut off while the leader
+//!   removed it may never learn the decision (the members stop sending to
+//!   it, and once a snapshot made them forget the views it was in, they drop
+//!   what it sends). One that has heard from no peer for `PROBE_AFTER` asks
+//!   the members for their view; a newer view without it counts as its
+//!   removal, and it asks to be added again.
 
-use crate::join::{JoinCredentials, join_instance};
+use crate::join::{JoinCredentials, join_instance, removed_since};
 use concoord_transport::determinism::HashMap;
 use paxos_core::{Member, Node, NodeId, Reconfig};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +35,10 @@ use tracing::{info, warn};
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How long a removal request stands before it is proposed again.
 const REMOVAL_RETRY: Duration = Duration::from_secs(2);
+/// Silence from every peer after which a member asks the others whether it
+/// is still in their view (well above an election's few hundred ms, so a
+/// healthy instance never asks).
+const PROBE_AFTER: Duration = Duration::from_secs(5);
 
 /// Failure detection and (re)joining for one replica.
 pub struct MemberKeeper {
@@ -46,6 +56,14 @@ pub struct MemberKeeper {
     /// leadership; its silence counts from here at the earliest.
     watched_since: HashMap<NodeId, Instant>,
     last_check: Instant,
+    /// The last message from any peer.
+    last_heard_any: Instant,
+    /// When the members were last asked whether this replica is in their view.
+    last_probe: Instant,
+    probe_task: Option<JoinHandle<()>>,
+    /// The epoch of a view, seen at a member, that leaves this replica out
+    /// (0: none seen). Views up to it that include this replica are stale.
+    removed_in_epoch: Arc<AtomicU64>,
 }
 
 impl MemberKeeper {
@@ -70,6 +88,10 @@ impl MemberKeeper {
             removal_asked: HashMap::default(),
             watched_since: HashMap::default(),
             last_check: Instant::now(),
+            last_heard_any: Instant::now(),
+            last_probe: Instant::now(),
+            probe_task: None,
+            removed_in_epoch: Arc::new(AtomicU64::new(0)),
         };
         if joining {
             m.ask_to_join(Vec::new());
@@ -84,15 +106,22 @@ impl MemberKeeper {
 
     fn heard_from_at(&mut self, node: NodeId, at: Instant) {
         self.last_heard.insert(node, at);
+        self.last_heard_any = self.last_heard_any.max(at);
     }
 
-    fn ask_to_join(&mut self, members: Vec<String>) {
+    /// The bootstrap replicas, then `members`, without this replica.
+    fn peers_to_ask(&self, members: Vec<String>) -> Vec<String> {
         let mut targets = self.bootstrap.clone();
         for addr in members {
             if addr != self.me.addr && !targets.contains(&addr) {
                 targets.push(addr);
             }
         }
+        targets
+    }
+
+    fn ask_to_join(&mut self, members: Vec<String>) {
+        let targets = self.peers_to_ask(members);
         if targets.is_empty() {
             warn!("not in the view and no replica to ask; restart with -b");
             return;
@@ -110,6 +139,7 @@ impl MemberKeeper {
     pub fn after_turn(&mut self, node: &mut Node) {
         self.track_own_membership(node);
         let now = Instant::now();
+        self.maybe_probe(node, now);
         if now.duration_since(self.last_check) >= CHECK_EVERY {
             self.last_check = now;
             self.detect_failures(node, now);
@@ -122,8 +152,9 @@ impl MemberKeeper {
         };
         // The latest decided view, pending changes included: once a removal
         // takes effect the leader stops contacting the removed replica, so it
-        // would never learn that the view in force excludes it.
-        let in_view = views.latest().contains(self.me.id);
+        // would never learn that the view in force excludes it. A view no
+        // newer than one a member showed without us is stale.
+        let in_view = self.in_view(node);
         if in_view {
             if !self.joined.swap(true, Ordering::Relaxed) {
                 info!("this replica is a member of the view");
@@ -144,6 +175,43 @@ impl MemberKeeper {
             let members = views.latest().members.values().cloned().collect();
             self.ask_to_join(members);
         }
+    }
+
+    /// Whether the latest view this node holds includes this replica and is
+    /// newer than any view a member showed without it.
+    fn in_view(&self, node: &Node) -> bool {
+        let Some(views) = node.views() else {
+            return false;
+        };
+        let latest = views.latest();
+        let removed_in = self.removed_in_epoch.load(Ordering::Relaxed);
+        latest.contains(self.me.id) && (removed_in == 0 || latest.epoch > removed_in)
+    }
+
+    /// A member that has heard from no peer for `PROBE_AFTER` asks the
+    /// others whether they have a newer view without it.
+    fn maybe_probe(&mut self, node: &Node, now: Instant) {
+        let quiet = now.duration_since(self.last_heard_any) >= PROBE_AFTER
+            && now.duration_since(self.last_probe) >= PROBE_AFTER;
+        let probing = self.probe_task.as_ref().is_some_and(|t| !t.is_finished());
+        if !quiet || probing || !self.in_view(node) {
+            return;
+        }
+        let Some(latest) = node.views().map(|v| v.latest()) else {
+            return;
+        };
+        let targets = self.peers_to_ask(latest.members.values().cloned().collect());
+        if targets.is_empty() {
+            return;
+        }
+        self.last_probe = now;
+        let (me, creds, epoch) = (self.me.clone(), self.creds.clone(), latest.epoch);
+        let removed_in = self.removed_in_epoch.clone();
+        self.probe_task = Some(concoord_transport::determinism::spawn(async move {
+            if let Some(epoch) = removed_since(targets, me, creds, epoch).await {
+                removed_in.fetch_max(epoch, Ordering::Relaxed);
+            }
+        }));
     }
 
     fn detect_failures(&mut self, node: &mut Node, now: Instant) {
