@@ -96,6 +96,13 @@ fn a_replica_removed_while_paused_is_added_back_when_it_resumes() {
     let victim = (leader + 1) % 3;
     let victim_addr = cluster.replicas[victim].addr.clone();
     let victim_node = status(&victim_addr).expect("status").node;
+    // Paused once it knows it is a member (a joiner paused before it heard
+    // anything is another case).
+    wait_until(
+        Duration::from_secs(10),
+        "the victim to know the view",
+        || status(&victim_addr).is_some_and(|s| s.members.len() == 3),
+    );
     let pid = cluster.replicas[victim].pid().expect("running");
     let rt = runtime();
     let load = concoord_integration_tests::Load::start(&rt, &cluster.replicas[leader].addr, 4);

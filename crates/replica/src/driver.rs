@@ -498,7 +498,11 @@ impl<O: ReplicatedObject> Driver<O> {
             self.guard.refused(from, addr.as_deref(), kind, why);
             return;
         }
-        self.member_keeper.heard_from(from);
+        let from_a_leader = matches!(
+            msg,
+            paxos_core::Message::Accept(_) | paxos_core::Message::Heartbeat(_)
+        );
+        self.member_keeper.heard_from(from, from_a_leader);
         // A message the core refuses (malformed, or contradicting a decision)
         // comes back in `Ready::peer_faults`; the core never panics on input.
         self.node.step(from, msg);
@@ -697,6 +701,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
                 Entry::Reconfig(change) => {
                     info!(?change, "view change decided");
+                    self.member_keeper.membership_changed(change);
                     views_changed = true;
                 }
                 Entry::Noop => {}

@@ -75,12 +75,14 @@ pub async fn join_instance(
     }
 }
 
-/// Asks the replicas at `targets`, one after the other, for their status
-/// until one answers with a view newer than `epoch` (the latest this replica
-/// knows); returns that epoch if the view leaves `member` out. A replica
-/// removed while it was cut off never hears of it from the members (they
-/// stop talking to it, and once they forget the views it was in they drop
-/// what it sends), so it asks.
+/// Asks the replicas at `targets` for their status; returns the newest
+/// epoch, above `epoch` (the latest this replica knows), of a view that
+/// leaves `member` out. Every replica derives the same views from the same
+/// log, so any such view proves the removal; a replica as stale as this one
+/// (cut off with it) shows an older view, or one that still includes it. A
+/// replica removed while it was cut off never hears of it from the members
+/// (they stop talking to it, and once they forget the views it was in they
+/// drop what it sends), so it asks.
 pub async fn removed_since(
     targets: Vec<String>,
     member: Member,
@@ -88,6 +90,7 @@ pub async fn removed_since(
     epoch: u64,
 ) -> Option<u64> {
     let JoinCredentials { token, secret, tls } = creds;
+    let mut removed_in = None;
     for addr in targets {
         let reply = admin_request_tls(
             &addr,
@@ -100,10 +103,10 @@ pub async fn removed_since(
         .await;
         if let Ok(AdminReply::Status(report)) = reply
             && report.view_epoch > epoch
+            && !report.members.iter().any(|m| m.node == member.id)
         {
-            let excluded = !report.members.iter().any(|m| m.node == member.id);
-            return excluded.then_some(report.view_epoch);
+            removed_in = removed_in.max(Some(report.view_epoch));
         }
     }
-    None
+    removed_in
 }

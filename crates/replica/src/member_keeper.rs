@@ -16,9 +16,10 @@
 //! * **finding out it was removed**: a replica cut off while the leader
 //!   removed it may never learn the decision (the members stop sending to
 //!   it, and once a snapshot made them forget the views it was in, they drop
-//!   what it sends). One that has heard from no peer for `PROBE_AFTER` asks
-//!   the members for their view; a newer view without it counts as its
-//!   removal, and it asks to be added again.
+//!   what it sends). One that has heard from no leader for `PROBE_AFTER`
+//!   (others cut off with it may still talk to it) asks the members for
+//!   their view; a newer view without it counts as its removal, and it asks
+//!   to be added again.
 
 use crate::join::{JoinCredentials, join_instance, removed_since};
 use concoord_transport::determinism::HashMap;
@@ -35,7 +36,7 @@ use tracing::{info, warn};
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How long a removal request stands before it is proposed again.
 const REMOVAL_RETRY: Duration = Duration::from_secs(2);
-/// Silence from every peer after which a member asks the others whether it
+/// Time without a leader after which a member asks the others whether it
 /// is still in their view (well above an election's few hundred ms, so a
 /// healthy instance never asks).
 const PROBE_AFTER: Duration = Duration::from_secs(5);
@@ -56,8 +57,8 @@ pub struct MemberKeeper {
     /// leadership; its silence counts from here at the earliest.
     watched_since: HashMap<NodeId, Instant>,
     last_check: Instant,
-    /// The last message from any peer.
-    last_heard_any: Instant,
+    /// The last `Accept` or `Heartbeat` from a leader (or turn as leader).
+    last_leader_contact: Instant,
     /// When the members were last asked whether this replica is in their view.
     last_probe: Instant,
     probe_task: Option<JoinHandle<()>>,
@@ -88,7 +89,7 @@ impl MemberKeeper {
             removal_asked: HashMap::default(),
             watched_since: HashMap::default(),
             last_check: Instant::now(),
-            last_heard_any: Instant::now(),
+            last_leader_contact: Instant::now(),
             last_probe: Instant::now(),
             probe_task: None,
             removed_in_epoch: Arc::new(AtomicU64::new(0)),
@@ -99,20 +100,39 @@ impl MemberKeeper {
         m
     }
 
-    /// A message came from `node`.
-    pub fn heard_from(&mut self, node: NodeId) {
-        self.heard_from_at(node, Instant::now());
+    /// A message came from `node`; `from_a_leader` if it was a leader's
+    /// (`Accept`, `Heartbeat`).
+    pub fn heard_from(&mut self, node: NodeId, from_a_leader: bool) {
+        let now = Instant::now();
+        self.heard_from_at(node, now);
+        if from_a_leader {
+            self.last_leader_contact = now;
+        }
     }
 
     fn heard_from_at(&mut self, node: NodeId, at: Instant) {
         self.last_heard.insert(node, at);
-        self.last_heard_any = self.last_heard_any.max(at);
+    }
+
+    /// A view change naming `change`'s node was decided: whatever was
+    /// heard from or asked about it before concerns its previous stint in
+    /// the view (a removal and an addition can both fall between two
+    /// checks), so a leader watches it afresh.
+    pub fn membership_changed(&mut self, change: &Reconfig) {
+        let id = match change {
+            Reconfig::Add(m) => m.id,
+            Reconfig::Remove(id) => *id,
+        };
+        self.watched_since.remove(&id);
+        self.last_heard.remove(&id);
+        self.removal_asked.remove(&id);
+        self.suspected.remove(&id);
     }
 
     /// The bootstrap replicas, then `members`, without this replica.
     fn peers_to_ask(&self, members: Vec<String>) -> Vec<String> {
-        let mut targets = self.bootstrap.clone();
-        for addr in members {
+        let mut targets: Vec<String> = Vec::new();
+        for addr in self.bootstrap.iter().cloned().chain(members) {
             if addr != self.me.addr && !targets.contains(&addr) {
                 targets.push(addr);
             }
@@ -139,6 +159,13 @@ impl MemberKeeper {
     pub fn after_turn(&mut self, node: &mut Node) {
         self.track_own_membership(node);
         let now = Instant::now();
+        if node.is_leader() {
+            self.last_leader_contact = now;
+        } else {
+            // A leadership that ends and starts again between two checks
+            // is a new one: it watches every member afresh.
+            self.watched_since.clear();
+        }
         self.maybe_probe(node, now);
         if now.duration_since(self.last_check) >= CHECK_EVERY {
             self.last_check = now;
@@ -188,10 +215,10 @@ impl MemberKeeper {
         latest.contains(self.me.id) && (removed_in == 0 || latest.epoch > removed_in)
     }
 
-    /// A member that has heard from no peer for `PROBE_AFTER` asks the
+    /// A member that has heard from no leader for `PROBE_AFTER` asks the
     /// others whether they have a newer view without it.
     fn maybe_probe(&mut self, node: &Node, now: Instant) {
-        let quiet = now.duration_since(self.last_heard_any) >= PROBE_AFTER
+        let quiet = now.duration_since(self.last_leader_contact) >= PROBE_AFTER
             && now.duration_since(self.last_probe) >= PROBE_AFTER;
         let probing = self.probe_task.as_ref().is_some_and(|t| !t.is_finished());
         if !quiet || probing || !self.in_view(node) {
@@ -387,5 +414,79 @@ mod tests {
         assert!(!keeper.suspected.contains(&NodeId(2)), "judged by old news");
         keeper.detect_failures(&mut node, t0 + Duration::from_secs(43));
         assert!(keeper.removal_asked.contains_key(&NodeId(2)));
+    }
+
+    /// Property: a member removed and added back between two checks (they
+    /// are 500 ms apart) is watched afresh from its re-addition, not judged
+    /// by its silence before the removal.
+    #[test]
+    fn a_member_removed_and_added_back_between_two_checks_gets_the_full_grace() {
+        let mut node = leader();
+        let mut joiner = Node::join(Config::new(NodeId(2))).expect("joiner");
+        let mut keeper = keeper();
+        let t0 = Instant::now();
+        node.propose_reconfig(Reconfig::Add(member(2)))
+            .expect("leading");
+        settle_pair(&mut node, &mut joiner);
+        keeper.detect_failures(&mut node, t0);
+        keeper.heard_from_at(NodeId(2), t0 + Duration::from_millis(500));
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(1));
+
+        for change in [Reconfig::Remove(NodeId(2)), Reconfig::Add(member(2))] {
+            node.propose_reconfig(change.clone()).expect("leading");
+            settle_pair(&mut node, &mut joiner);
+            keeper.membership_changed(&change);
+        }
+        assert!(in_latest_view(&node, 2));
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(20));
+        assert!(
+            !keeper.removal_asked.contains_key(&NodeId(2)),
+            "removal proposed as soon as the member was added back"
+        );
+        keeper.detect_failures(&mut node, t0 + Duration::from_secs(23));
+        assert!(keeper.removal_asked.contains_key(&NodeId(2)));
+    }
+
+    /// Property: replicas cut off together (and removed) still find out:
+    /// what they send each other (pre-votes) is no leader's, so each asks
+    /// the members whether it is still in their view once `PROBE_AFTER`
+    /// passes without a leader.
+    #[tokio::test]
+    async fn replicas_cut_off_together_ask_whether_they_are_still_members() {
+        let all: Vec<Member> = (1..=5).map(member).collect();
+        let mut n4 = Node::bootstrap(Config::new(NodeId(4)), &all).expect("node 4");
+        let mut n5 = Node::bootstrap(Config::new(NodeId(5)), &all).expect("node 5");
+        let mut k4 = MemberKeeper::new(
+            member(4),
+            Vec::new(),
+            keeper().creds,
+            Some((SUSPECT, REMOVE)),
+            false,
+        );
+        let t0 = Instant::now();
+        let tick = Duration::from_millis(10);
+        let mut heard = 0;
+        // 6 s of ticks; 4 and 5 reach only each other.
+        for i in 1..=600u32 {
+            let now = t0 + tick * i;
+            deliver(&mut n4, &mut n5);
+            n5.tick();
+            for out in n5.take_ready().messages {
+                if out.to == NodeId(4) {
+                    k4.heard_from_at(NodeId(5), now);
+                    heard += 1;
+                    n4.step(NodeId(5), out.msg);
+                }
+            }
+            k4.maybe_probe(&n4, now);
+            if i < 490 {
+                assert!(k4.probe_task.is_none(), "asked before {PROBE_AFTER:?}");
+            }
+        }
+        assert!(heard > 0, "the two campaigned at each other");
+        assert!(
+            k4.probe_task.is_some(),
+            "never asked ({heard} messages from node 5)"
+        );
     }
 }
