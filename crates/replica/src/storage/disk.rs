@@ -173,6 +173,11 @@ pub fn write_atomically(disk: &dyn Disk, dir: &Path, name: &str, bytes: &[u8]) -
     file.append(bytes)?;
     file.sync()?;
     drop(file);
-    disk.rename(&tmp, &dir.join(name))?;
+    rename_durably(disk, dir, &tmp, &dir.join(name))
+}
+
+/// Renames the synced file `tmp` over `to` in `dir`, and syncs the directory.
+pub fn rename_durably(disk: &dyn Disk, dir: &Path, tmp: &Path, to: &Path) -> io::Result<()> {
+    disk.rename(tmp, to)?;
     disk.sync_dir(dir)
 }

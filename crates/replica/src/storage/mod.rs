@@ -25,6 +25,19 @@
 //! that opens with a checkpoint of the state still needed (promise, views,
 //! records above the snapshot), after which older segments and snapshots are
 //! deleted: the disk holds one snapshot and at most one interval of log.
+//!
+//! **Gradual snapshots.** A snapshot of a large object takes a second or
+//! more to write and sync; written in one turn it stops the driver that
+//! long, and followers elect a new leader. So a snapshot whose slots the log
+//! on disk already holds (one this replica took of its own state, not one
+//! installed from a peer) is written `SNAPSHOT_PIECE_BYTES` per `write`,
+//! each piece synced, while the log goes on as before; only once the whole
+//! file is synced and renamed does the checkpoint start the new segment and
+//! delete what the snapshot covers. A crash before that leaves the old
+//! snapshot and the whole log since (recovery removes the temporary file),
+//! so nothing the disk acknowledged depends on the unfinished snapshot. A
+//! snapshot installed from a peer covers slots the log does not hold and is
+//! written at once, before the turn's messages leave, as before.
 //! Each segment opens with a header binding it to the node and saying where
 //! it starts, and one with a successor is sealed for it, so recovery can tell
 //! a whole history from one with files missing (`history`) and refuses the
@@ -59,7 +72,7 @@ pub use errors::StorageError;
 pub use identity::Identity;
 pub use recovery::{RecoveryReport, prepare_new};
 
-use disk::create_dir_durably;
+use disk::{create_dir_durably, rename_durably};
 use errors::io;
 use paxos_core::{MemoryStorage, NodeId, Persist, Slot, Snapshot};
 use record::{LOG_FORMAT, Record, SegmentHeader, SegmentStart};
@@ -133,6 +146,19 @@ pub struct StorageStats {
 /// nothing else needs a sync (a learner catching up only learns decisions).
 const MAX_UNSYNCED_BYTES: usize = 1 << 20;
 
+/// Bytes of a gradual snapshot written (and synced) per `write`.
+const SNAPSHOT_PIECE_BYTES: usize = 4 << 20;
+
+/// A snapshot being written a piece per `write` (see "Gradual snapshots").
+struct GradualSnapshot {
+    slot: Slot,
+    name: String,
+    tmp: PathBuf,
+    file: Box<dyn AppendFile>,
+    bytes: Vec<u8>,
+    written: usize,
+}
+
 /// A segment is rotated before a write would take it past this size: a
 /// bound on the file recovery reads at once, not on the log (which only a
 /// snapshot shortens).
@@ -167,6 +193,9 @@ pub struct DurableStore {
     /// The lowest slot among the held-back decisions.
     unsynced_decided_from: Option<Slot>,
     segment_bytes_max: u64,
+    /// A snapshot still being written, if any.
+    gradual: Option<GradualSnapshot>,
+    snapshot_piece_bytes: usize,
 }
 
 impl DurableStore {
@@ -210,6 +239,8 @@ impl DurableStore {
             unsynced_writes: 0,
             unsynced_decided_from: None,
             segment_bytes_max: SEGMENT_BYTES_MAX,
+            gradual: None,
+            snapshot_piece_bytes: SNAPSHOT_PIECE_BYTES,
         })
     }
 
@@ -229,6 +260,15 @@ impl DurableStore {
     /// announce, see [`announced_floor`]) covers any of them, else with the
     /// next synced write.
     pub fn write(&mut self, p: &Persist, announced: Slot) -> Result<(), StorageError> {
+        if p.snapshot.is_some() {
+            // The checkpoint of a snapshot still being written is taken
+            // from the state before this turn's: finish it first.
+            self.finish_gradual_snapshot()?;
+        }
+        let gradually = p
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| self.log_holds_through(s.slot, p));
         let records = Record::from_persist(p);
         if !records.is_empty() {
             let buf = frame_write(&records, self.take_commit());
@@ -259,11 +299,81 @@ impl DurableStore {
             || announces_held_back
             || self.unsynced.len() >= MAX_UNSYNCED_BYTES;
         match &p.snapshot {
+            // The decisions it covers are synced with the turn's records.
+            Some(snapshot) if gradually => {
+                self.sync()?;
+                self.start_gradual_snapshot(snapshot)?;
+            }
             Some(snapshot) => self.checkpoint(snapshot)?,
             None if needs_sync => self.sync()?,
             None => {}
         }
+        self.write_snapshot_piece()?;
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
+        Ok(())
+    }
+
+    /// Whether the log (with `p`'s decisions) holds every decision from the
+    /// last snapshot through `slot`: a snapshot up to `slot` then only
+    /// shortens what recovery replays, and may be written gradually.
+    fn log_holds_through(&self, slot: Slot, p: &Persist) -> bool {
+        let base = self.mirror.snapshot().map_or(0, |s| s.slot);
+        if slot <= base {
+            return false;
+        }
+        let in_turn: std::collections::BTreeSet<Slot> = p.decided.iter().map(|(s, _)| *s).collect();
+        (base + 1..=slot).all(|s| self.mirror.decided().contains_key(&s) || in_turn.contains(&s))
+    }
+
+    /// Starts writing `snapshot` to its temporary file, a piece per write.
+    fn start_gradual_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let bytes = snapshot_file::encode(&self.dir, self.node, snapshot)?;
+        let name = snapshot_file::name(snapshot.slot);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let file = self.disk.create(&tmp).map_err(io(&tmp))?;
+        self.gradual = Some(GradualSnapshot {
+            slot: snapshot.slot,
+            name,
+            tmp,
+            file,
+            bytes,
+            written: 0,
+        });
+        Ok(())
+    }
+
+    /// Writes and syncs the next piece of the snapshot being written; once
+    /// all of it is on disk, puts it in place and takes the checkpoint.
+    fn write_snapshot_piece(&mut self) -> Result<(), StorageError> {
+        let Some(g) = self.gradual.as_mut() else {
+            return Ok(());
+        };
+        let end = (g.written + self.snapshot_piece_bytes).min(g.bytes.len());
+        g.file
+            .append(&g.bytes[g.written..end])
+            .map_err(io(&g.tmp))?;
+        if !injected(StorageBug::SnapshotDataNotSynced) {
+            g.file.sync().map_err(io(&g.tmp))?;
+        }
+        g.written = end;
+        if g.written < g.bytes.len() {
+            return Ok(());
+        }
+        let Some(done) = self.gradual.take() else {
+            return Ok(());
+        };
+        let path = self.dir.join(&done.name);
+        drop(done.file);
+        rename_durably(&*self.disk, &self.dir, &done.tmp, &path).map_err(io(&path))?;
+        self.sync()?;
+        self.start_after_snapshot(done.slot, &path, done.bytes.len() as u64)
+    }
+
+    /// Writes the rest of the snapshot being written, if any, at once.
+    fn finish_gradual_snapshot(&mut self) -> Result<(), StorageError> {
+        while self.gradual.is_some() {
+            self.write_snapshot_piece()?;
+        }
         Ok(())
     }
 
@@ -336,6 +446,17 @@ impl DurableStore {
     fn checkpoint(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         self.sync()?;
         let (path, size) = snapshot_file::write(&*self.disk, &self.dir, self.node, snapshot)?;
+        self.start_after_snapshot(snapshot.slot, &path, size)
+    }
+
+    /// With the snapshot at `slot` on disk: starts a new segment holding
+    /// what is still needed (from the mirror), and deletes what it covers.
+    fn start_after_snapshot(
+        &mut self,
+        slot: Slot,
+        path: &Path,
+        size: u64,
+    ) -> Result<(), StorageError> {
         let next = self.writer.number + 1;
         let live = self.mirror.recovered();
         let checkpoint = Persist {
@@ -347,11 +468,7 @@ impl DurableStore {
         };
         // The header and the checkpoint are one write: a segment that starts
         // after a snapshot is either whole or was never written.
-        let mut records = vec![header(
-            self.node,
-            next,
-            SegmentStart::AfterSnapshot(snapshot.slot),
-        )];
+        let mut records = vec![header(self.node, next, SegmentStart::AfterSnapshot(slot))];
         records.extend(Record::from_persist(&checkpoint));
         let first = frame_write(&records, self.take_commit());
         let writer = wal::Writer::create(&*self.disk, &self.dir, next, &first)?;
@@ -365,22 +482,28 @@ impl DurableStore {
         }
         // The old segments are gone for good before the old snapshots go.
         self.disk.sync_dir(&self.dir).map_err(io(&self.dir))?;
-        for slot in snapshot_file::slots(&names) {
-            if slot < snapshot.slot {
-                let snap = self.dir.join(snapshot_file::name(slot));
+        for older in snapshot_file::slots(&names) {
+            if older < slot {
+                let snap = self.dir.join(snapshot_file::name(older));
                 self.disk.remove(&snap).map_err(io(&snap))?;
             }
         }
         self.disk.sync_dir(&self.dir).map_err(io(&self.dir))?;
         self.sealed_bytes = 0;
         self.snapshot_bytes = size;
-        info!(slot = snapshot.slot, file = %path.display(), "snapshot written; older log deleted");
+        info!(slot, file = %path.display(), "snapshot written; older log deleted");
         Ok(())
     }
 
     /// Figures for status.
     pub fn stats(&self) -> &StorageStats {
         &self.stats
+    }
+
+    /// Writes gradual snapshots `bytes` per write instead of `SNAPSHOT_PIECE_BYTES`.
+    #[cfg(test)]
+    pub(crate) fn set_snapshot_piece_bytes(&mut self, bytes: usize) {
+        self.snapshot_piece_bytes = bytes.max(1);
     }
 
     /// Rotates segments past `bytes` instead of `SEGMENT_BYTES_MAX`.

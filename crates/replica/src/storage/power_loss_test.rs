@@ -301,9 +301,25 @@ fn write_until_dead(
     acked: &mut Acked,
     ex: &mut Exercise,
 ) {
+    write_turns(store, recovered, rng, acked, ex, false);
+}
+
+/// Writes random turns (snapshots mixed as `mix_snapshot` does if `mixed`)
+/// until the disk dies.
+fn write_turns(
+    store: &mut DurableStore,
+    recovered: Option<&Recovered>,
+    rng: &mut SplitMix,
+    acked: &mut Acked,
+    ex: &mut Exercise,
+    mixed: bool,
+) {
     let mut w = Writer::after(recovered);
     loop {
-        let (p, announced) = w.next(rng);
+        let (mut p, announced) = w.next(rng);
+        if mixed {
+            mix_snapshot(&mut w, &mut p, rng);
+        }
         if store.write(&p, announced).is_err() {
             return;
         }
@@ -317,6 +333,15 @@ fn write_until_dead(
 /// writing), each followed by a power loss; recovery must then hold every
 /// obligation.
 fn store_seed(seed: u64) -> Result<Exercise, String> {
+    store_seed_with(seed, write_until_dead)
+}
+
+/// How a store run writes between crashes.
+type WriteUntilDead =
+    fn(&mut DurableStore, Option<&Recovered>, &mut SplitMix, &mut Acked, &mut Exercise);
+
+/// [`store_seed`], writing with `write`.
+fn store_seed_with(seed: u64, write: WriteUntilDead) -> Result<Exercise, String> {
     let mut rng = SplitMix::new(seed);
     let disk = FaultDisk::new();
     let dir = PathBuf::from("/srv/concoord/data");
@@ -324,6 +349,8 @@ fn store_seed(seed: u64) -> Result<Exercise, String> {
     let mut acked = Acked::default();
     let mut ex = Exercise::default();
     let segment_bytes = 150 + rng.below(2_000);
+    // Snapshots (up to ~330 bytes here) written in one write or several.
+    let piece_bytes = 1 + rng.below(400) as usize;
     let mut ever_created = false;
     for _crash in 0..5 {
         disk.crash_after(1 + rng.below(120));
@@ -334,7 +361,8 @@ fn store_seed(seed: u64) -> Result<Exercise, String> {
                 keeps(&rec, &acked)?;
                 ex.recovered(&report);
                 store.set_segment_bytes_max(segment_bytes);
-                write_until_dead(&mut store, Some(&rec), &mut rng, &mut acked, &mut ex);
+                store.set_snapshot_piece_bytes(piece_bytes);
+                write(&mut store, Some(&rec), &mut rng, &mut acked, &mut ex);
             }
             Ok(None) if ever_created && acked.anything() => {
                 return Err("the identity vanished after the replica acknowledged".into());
@@ -344,7 +372,8 @@ fn store_seed(seed: u64) -> Result<Exercise, String> {
                 match DurableStore::create_on(arc.clone(), &dir, &identity_of(1)) {
                     Ok(mut store) => {
                         store.set_segment_bytes_max(segment_bytes);
-                        write_until_dead(&mut store, None, &mut rng, &mut acked, &mut ex);
+                        store.set_snapshot_piece_bytes(piece_bytes);
+                        write(&mut store, None, &mut rng, &mut acked, &mut ex);
                     }
                     Err(_) => ex.crashes_while_creating += 1,
                 }
@@ -661,13 +690,29 @@ fn dir() -> PathBuf {
 /// One seed of the cluster run: a chaos phase with crashes, then a calm one
 /// in which every replica must be back and the instance must progress.
 fn cluster_seed(seed: u64) -> Result<Exercise, String> {
+    cluster_seed_with(seed, None)
+}
+
+/// [`cluster_seed`], the replicas writing snapshots `piece` bytes per turn
+/// if given (set again after every step: a restarted replica's store is new).
+fn cluster_seed_with(seed: u64, piece: Option<usize>) -> Result<Exercise, String> {
     let mut c = Cluster::new(seed)?;
+    let set_piece = |c: &mut Cluster| {
+        for r in &mut c.replicas {
+            if let (Some((_, store)), Some(bytes)) = (r.node.as_mut(), piece) {
+                store.set_snapshot_piece_bytes(bytes);
+            }
+        }
+    };
+    set_piece(&mut c);
     for _ in 0..1_500 {
         c.step(true)?;
+        set_piece(&mut c);
     }
     let decided_before = c.decided.len();
     for _ in 0..600 {
         c.step(false)?;
+        set_piece(&mut c);
     }
     if c.replicas.iter().any(|r| r.node.is_none()) {
         return Err("a replica never came back".into());
@@ -744,4 +789,68 @@ fn the_cluster_run_catches_decisions_announced_before_they_are_synced() {
     let found = first_failing(StorageBug::IgnoreAnnouncedFloor, 30, cluster_seed);
     assert!(found.is_some(), "not caught within 30 seeds");
     println!("caught at seed {found:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots written at once (installed from a peer, past the logged
+// decisions) and snapshots folding the turn's own decisions, mixed with
+// gradual ones, so a peer's snapshot also arrives while one is pending.
+
+fn write_until_dead_mixed(
+    store: &mut DurableStore,
+    recovered: Option<&Recovered>,
+    rng: &mut SplitMix,
+    acked: &mut Acked,
+    ex: &mut Exercise,
+) {
+    write_turns(store, recovered, rng, acked, ex, true);
+}
+
+/// Makes a turn's snapshot, sometimes, one installed from a peer (past the
+/// decisions written) or one folding new decisions of the same turn.
+fn mix_snapshot(w: &mut Writer, p: &mut Persist, rng: &mut SplitMix) {
+    if p.snapshot.is_some() {
+        if rng.chance(35) {
+            // A peer's snapshot past this replica's decisions.
+            w.decided += 1 + rng.below(5);
+        } else if rng.chance(50) {
+            // A compaction that folds the turn's new decisions.
+            for _ in 0..=rng.below(3) {
+                w.decided += 1;
+                p.decided.push((w.decided, decided_value(w.decided)));
+            }
+        }
+        w.snapshot = w.decided;
+        if let Some(s) = p.snapshot.as_mut() {
+            s.slot = w.decided;
+        }
+    }
+}
+
+fn store_seed_mixed(seed: u64) -> Result<Exercise, String> {
+    store_seed_with(seed, write_until_dead_mixed)
+}
+
+#[test]
+fn peer_and_folded_snapshots_mixed_with_gradual_ones_survive_power_loss() {
+    let ex = sweep(300, store_seed_mixed);
+    assert!(ex.snapshots > 0 && ex.power_losses > 0, "{ex:?}");
+}
+
+#[test]
+fn the_mixed_store_run_catches_unsynced_snapshot_data() {
+    let found = first_failing(StorageBug::SnapshotDataNotSynced, 100, store_seed_mixed);
+    assert!(found.is_some(), "not caught");
+}
+
+/// The cluster run with snapshots written a few bytes per turn, so one is
+/// pending across many turns while the node serves, announces and installs.
+fn cluster_seed_gradual(seed: u64) -> Result<Exercise, String> {
+    cluster_seed_with(seed, Some(1 + (seed % 7) as usize))
+}
+
+#[test]
+fn a_cluster_with_pending_snapshots_survives_power_loss() {
+    let ex = sweep(60, cluster_seed_gradual);
+    assert!(ex.power_losses > 0 && ex.snapshots > 0, "{ex:?}");
 }

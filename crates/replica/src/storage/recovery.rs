@@ -159,6 +159,8 @@ impl DurableStore {
             unsynced_writes: 0,
             unsynced_decided_from: None,
             segment_bytes_max: SEGMENT_BYTES_MAX,
+            gradual: None,
+            snapshot_piece_bytes: super::SNAPSHOT_PIECE_BYTES,
         };
         Ok((store, recovered, report))
     }

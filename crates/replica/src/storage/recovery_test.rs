@@ -360,3 +360,123 @@ fn a_directory_of_another_version_is_refused_with_repair() {
     let err = Identity::read(&OsDisk, dir.path()).expect_err("refused");
     assert!(err.to_string().contains("--repair"), "{err}");
 }
+
+/// A data directory of node 7 with views, slots 1..=`decided_through`
+/// decided, and a store writing snapshots `piece` bytes per write.
+fn with_decisions(
+    decided_through: u64,
+    piece: usize,
+) -> (tempfile::TempDir, PathBuf, DurableStore) {
+    let (dir, path, mut store) = new_store();
+    let first = Persist {
+        promised: Some(ballot(3)),
+        views: Some(views()),
+        ..Persist::default()
+    };
+    store.write(&first, 0).expect("write");
+    for s in 1..=decided_through {
+        store.write(&decided(s), 0).expect("write");
+    }
+    store.set_snapshot_piece_bytes(piece);
+    (dir, path, store)
+}
+
+fn big_snapshot(slot: u64) -> Persist {
+    let mut p = snapshot(slot);
+    if let Some(s) = p.snapshot.as_mut() {
+        s.data = vec![9; 1_000];
+    }
+    p
+}
+
+/// Property: a snapshot of what the log already holds is written a piece
+/// per write; until it is whole the log keeps everything, so a crash in
+/// the middle recovers every decision (from the old state and the log),
+/// and once whole it replaces the log it covers.
+#[test]
+fn a_snapshot_of_the_logged_state_is_written_gradually_and_the_log_kept_until_it_is_whole() {
+    let (_dir, path, mut store) = with_decisions(10, 300);
+    store.write(&big_snapshot(10), 0).expect("snapshot");
+    assert!(
+        names(&path).iter().any(|n| n.ends_with(".snap.tmp")),
+        "started, not finished: {:?}",
+        names(&path)
+    );
+    store.write(&decided(11), 0).expect("write");
+    // A crash now (the process gone; what was written stays).
+    let rec = open_copy(&path);
+    assert!(
+        rec.snapshot.is_none(),
+        "the unfinished snapshot is not used"
+    );
+    assert_eq!(
+        rec.decided.len(),
+        10,
+        "every decision but the held-back one"
+    );
+    for s in 12..=14 {
+        store.write(&accepted(s, 3), 0).expect("write");
+    }
+    assert!(
+        names(&path).iter().any(|n| *n == snapshot_file::name(10)),
+        "whole after four pieces: {:?}",
+        names(&path)
+    );
+    assert!(!names(&path).iter().any(|n| n.ends_with(".tmp")));
+    drop(store);
+    let rec = open(&path, 7).expect("open");
+    assert_eq!(rec.snapshot.as_ref().map(|s| s.slot), Some(10));
+    assert_eq!(rec.snapshot.map(|s| s.data.len()), Some(1_000));
+    assert_eq!(
+        rec.decided.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![11]
+    );
+    assert_eq!(rec.accepted.len(), 3);
+}
+
+/// Property: a snapshot the log does not hold (installed from a peer, past
+/// this replica's decisions) is on disk when `write` returns, since the
+/// turn's messages may announce its slots decided.
+#[test]
+fn a_snapshot_past_the_logged_decisions_is_written_at_once() {
+    let (_dir, path, mut store) = with_decisions(3, 1);
+    store.write(&big_snapshot(50), 0).expect("snapshot");
+    assert!(names(&path).iter().any(|n| *n == snapshot_file::name(50)));
+    drop(store);
+    let rec = open(&path, 7).expect("open");
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(50));
+}
+
+/// Property: a new snapshot while one is still being written finishes the
+/// first (its checkpoint is of the state before the new one), then starts
+/// the second; both recover.
+#[test]
+fn a_snapshot_while_another_is_being_written_finishes_the_first() {
+    let (_dir, path, mut store) = with_decisions(10, 200);
+    store.write(&big_snapshot(6), 0).expect("snapshot");
+    store.write(&big_snapshot(10), 0).expect("snapshot");
+    assert!(names(&path).iter().any(|n| *n == snapshot_file::name(6)));
+    let rec = open_copy(&path);
+    assert_eq!(rec.snapshot.as_ref().map(|s| s.slot), Some(6));
+    assert_eq!(
+        rec.decided.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (7..=10).collect::<Vec<_>>()
+    );
+    for s in 11..=20 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    drop(store);
+    let rec = open(&path, 7).expect("open");
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(10));
+}
+
+/// Recovers a copy of `path` (so the store writing to it goes on).
+fn open_copy(path: &Path) -> Recovered {
+    let copy = tempfile::tempdir().expect("tempdir");
+    let to = copy.path().join("data");
+    std::fs::create_dir_all(&to).expect("mkdir");
+    for name in names(path) {
+        std::fs::copy(path.join(&name), to.join(&name)).expect("copy");
+    }
+    open(&to, 7).expect("open the copy")
+}

@@ -23,6 +23,24 @@ pub fn slots(names: &[String]) -> Vec<u64> {
     numbered(names, "snapshot-", ".snap")
 }
 
+/// The file's bytes for the snapshot of `node`: header, then the body.
+pub fn encode(dir: &Path, node: NodeId, snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
+    // The body is encoded in place after room for the header (one copy of
+    // a large snapshot, not two).
+    let mut buf = vec![0u8; HEADER_BYTES];
+    rmp_serde::encode::write(&mut buf, snapshot).map_err(|e| StorageError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let body = &buf[HEADER_BYTES..];
+    let (crc, len) = (crc32fast::hash(body), body.len() as u64);
+    buf[0..4].copy_from_slice(MAGIC);
+    buf[4..12].copy_from_slice(&node.0.to_be_bytes());
+    buf[12..16].copy_from_slice(&crc.to_be_bytes());
+    buf[16..24].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
 /// Writes the snapshot of `node` durably; returns its path and size.
 pub fn write(
     disk: &dyn Disk,
@@ -30,16 +48,7 @@ pub fn write(
     node: NodeId,
     snapshot: &Snapshot,
 ) -> Result<(PathBuf, u64), StorageError> {
-    let body = rmp_serde::to_vec(snapshot).map_err(|e| StorageError::Io {
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    let mut buf = Vec::with_capacity(HEADER_BYTES + body.len());
-    buf.extend_from_slice(MAGIC);
-    buf.extend_from_slice(&node.0.to_be_bytes());
-    buf.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-    buf.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    buf.extend_from_slice(&body);
+    let buf = encode(dir, node, snapshot)?;
     let name = name(snapshot.slot);
     let path = dir.join(&name);
     if super::injected(super::StorageBug::SnapshotDataNotSynced) {
