@@ -596,7 +596,8 @@ impl<O: ReplicatedObject> Driver<O> {
     /// Carries out one `Ready`, in the order its contract asks: the
     /// leader's early `Accept`s, persist, report faulty peers, send, install
     /// a snapshot, execute what was committed, answer reads, answer what was
-    /// dropped, announce a new view, compact.
+    /// dropped, announce a new view, compact; then a piece of a snapshot
+    /// being written.
     fn process_ready(&mut self) -> Result<(), StopError> {
         let mut ready = self.node.take_ready();
         self.send_before_sync(&mut ready);
@@ -620,6 +621,13 @@ impl<O: ReplicatedObject> Driver<O> {
         }
         if ready.compaction_wanted {
             self.compact();
+        }
+        if let Some(storage) = self.storage.as_mut() {
+            // A snapshot being written, a piece per turn, once the turn's
+            // messages and replies have left (nothing they say depends on it).
+            storage
+                .write_snapshot_piece()
+                .map_err(StopError::LogWrite)?;
         }
         Ok(())
     }

@@ -30,8 +30,9 @@
 //! more to write and sync; written in one turn it stops the driver that
 //! long, and followers elect a new leader. So a snapshot whose slots the log
 //! on disk already holds (one this replica took of its own state, not one
-//! installed from a peer) is written `SNAPSHOT_PIECE_BYTES` per `write`,
-//! each piece synced, while the log goes on as before; only once the whole
+//! installed from a peer) is written `SNAPSHOT_PIECE_BYTES` per turn (by
+//! `write_snapshot_piece`, called once the turn's messages have left), each
+//! piece synced, while the log goes on as before; only once the whole
 //! file is synced and renamed does the checkpoint start the new segment and
 //! delete what the snapshot covers. A crash before that leaves the old
 //! snapshot and the whole log since (recovery removes the temporary file),
@@ -146,10 +147,10 @@ pub struct StorageStats {
 /// nothing else needs a sync (a learner catching up only learns decisions).
 const MAX_UNSYNCED_BYTES: usize = 1 << 20;
 
-/// Bytes of a gradual snapshot written (and synced) per `write`.
+/// Bytes of a gradual snapshot written (and synced) per turn.
 const SNAPSHOT_PIECE_BYTES: usize = 4 << 20;
 
-/// A snapshot being written a piece per `write` (see "Gradual snapshots").
+/// A snapshot being written a piece per turn (see "Gradual snapshots").
 struct GradualSnapshot {
     slot: Slot,
     name: String,
@@ -308,7 +309,6 @@ impl DurableStore {
             None if needs_sync => self.sync()?,
             None => {}
         }
-        self.write_snapshot_piece()?;
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
         Ok(())
     }
@@ -342,9 +342,11 @@ impl DurableStore {
         Ok(())
     }
 
-    /// Writes and syncs the next piece of the snapshot being written; once
-    /// all of it is on disk, puts it in place and takes the checkpoint.
-    fn write_snapshot_piece(&mut self) -> Result<(), StorageError> {
+    /// Writes and syncs the next piece of the snapshot being written, if
+    /// any; once all of it is on disk, puts it in place and takes the
+    /// checkpoint. Nothing a message says depends on it, so the driver calls
+    /// it after the turn's messages have left.
+    pub fn write_snapshot_piece(&mut self) -> Result<(), StorageError> {
         let Some(g) = self.gradual.as_mut() else {
             return Ok(());
         };
@@ -366,7 +368,9 @@ impl DurableStore {
         drop(done.file);
         rename_durably(&*self.disk, &self.dir, &done.tmp, &path).map_err(io(&path))?;
         self.sync()?;
-        self.start_after_snapshot(done.slot, &path, done.bytes.len() as u64)
+        self.start_after_snapshot(done.slot, &path, done.bytes.len() as u64)?;
+        self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
+        Ok(())
     }
 
     /// Writes the rest of the snapshot being written, if any, at once.

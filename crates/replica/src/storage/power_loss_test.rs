@@ -323,9 +323,13 @@ fn write_turns(
         if store.write(&p, announced).is_err() {
             return;
         }
+        // The turn's messages leave here: what `write` made durable is owed.
+        acknowledge(acked, &p, announced, w.decided);
         ex.writes += 1;
         ex.snapshots += u64::from(p.snapshot.is_some());
-        acknowledge(acked, &p, announced, w.decided);
+        if store.write_snapshot_piece().is_err() {
+            return;
+        }
     }
 }
 
@@ -618,6 +622,11 @@ impl Cluster {
                 .is_ok()
         {
             self.ex.snapshots += 1;
+        }
+        if store.write_snapshot_piece().is_err() {
+            // Died while writing a piece, after the turn's messages left.
+            r.node = None;
+            r.down_until = self.now + 1 + self.rng.below(30);
         }
         Ok(())
     }

@@ -103,6 +103,7 @@ fn lived_in() -> (tempfile::TempDir, PathBuf) {
         store.write(&decided(s), 0).expect("write");
     }
     store.write(&snapshot(5), 0).expect("snapshot");
+    store.write_snapshot_piece().expect("snapshot written");
     store.set_segment_bytes_max(300);
     for s in 11..=30 {
         store.write(&accepted(s, 3), 0).expect("write");
@@ -208,6 +209,7 @@ fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
         store.write(&decided(s), 0).expect("write");
     }
     store.write(&snapshot(8), 0).expect("snapshot");
+    store.write_snapshot_piece().expect("snapshot written");
     assert_eq!(segments(&path).len(), 1);
     drop(store);
     let rec = open(&path, 7).expect("open");
@@ -381,6 +383,12 @@ fn with_decisions(
     (dir, path, store)
 }
 
+/// One driver turn's storage work: the write, then a snapshot piece.
+fn turn(store: &mut DurableStore, p: &Persist) {
+    store.write(p, 0).expect("write");
+    store.write_snapshot_piece().expect("snapshot piece");
+}
+
 fn big_snapshot(slot: u64) -> Persist {
     let mut p = snapshot(slot);
     if let Some(s) = p.snapshot.as_mut() {
@@ -396,13 +404,13 @@ fn big_snapshot(slot: u64) -> Persist {
 #[test]
 fn a_snapshot_of_the_logged_state_is_written_gradually_and_the_log_kept_until_it_is_whole() {
     let (_dir, path, mut store) = with_decisions(10, 300);
-    store.write(&big_snapshot(10), 0).expect("snapshot");
+    turn(&mut store, &big_snapshot(10));
     assert!(
         names(&path).iter().any(|n| n.ends_with(".snap.tmp")),
         "started, not finished: {:?}",
         names(&path)
     );
-    store.write(&decided(11), 0).expect("write");
+    turn(&mut store, &decided(11));
     // A crash now (the process gone; what was written stays).
     let rec = open_copy(&path);
     assert!(
@@ -415,7 +423,7 @@ fn a_snapshot_of_the_logged_state_is_written_gradually_and_the_log_kept_until_it
         "every decision but the held-back one"
     );
     for s in 12..=14 {
-        store.write(&accepted(s, 3), 0).expect("write");
+        turn(&mut store, &accepted(s, 3));
     }
     assert!(
         names(&path).iter().any(|n| *n == snapshot_file::name(10)),
@@ -440,7 +448,7 @@ fn a_snapshot_of_the_logged_state_is_written_gradually_and_the_log_kept_until_it
 #[test]
 fn a_snapshot_past_the_logged_decisions_is_written_at_once() {
     let (_dir, path, mut store) = with_decisions(3, 1);
-    store.write(&big_snapshot(50), 0).expect("snapshot");
+    turn(&mut store, &big_snapshot(50));
     assert!(names(&path).iter().any(|n| *n == snapshot_file::name(50)));
     drop(store);
     let rec = open(&path, 7).expect("open");
@@ -453,8 +461,8 @@ fn a_snapshot_past_the_logged_decisions_is_written_at_once() {
 #[test]
 fn a_snapshot_while_another_is_being_written_finishes_the_first() {
     let (_dir, path, mut store) = with_decisions(10, 200);
-    store.write(&big_snapshot(6), 0).expect("snapshot");
-    store.write(&big_snapshot(10), 0).expect("snapshot");
+    turn(&mut store, &big_snapshot(6));
+    turn(&mut store, &big_snapshot(10));
     assert!(names(&path).iter().any(|n| *n == snapshot_file::name(6)));
     let rec = open_copy(&path);
     assert_eq!(rec.snapshot.as_ref().map(|s| s.slot), Some(6));
@@ -463,7 +471,7 @@ fn a_snapshot_while_another_is_being_written_finishes_the_first() {
         (7..=10).collect::<Vec<_>>()
     );
     for s in 11..=20 {
-        store.write(&decided(s), 0).expect("write");
+        turn(&mut store, &decided(s));
     }
     drop(store);
     let rec = open(&path, 7).expect("open");
