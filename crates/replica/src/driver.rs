@@ -43,7 +43,7 @@ use crate::server::{ConnId, Event, ListenerStats};
 use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
-use crate::storage::{DurableStore, announced_floor};
+use crate::storage::{DurableStore, StorageError, announced_floor};
 use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::byte_budget::Reserved;
@@ -622,14 +622,9 @@ impl<O: ReplicatedObject> Driver<O> {
         if ready.compaction_wanted {
             self.compact();
         }
-        if let Some(storage) = self.storage.as_mut() {
-            // A snapshot being written, a piece per turn, once the turn's
-            // messages and replies have left (nothing they say depends on it).
-            storage
-                .write_snapshot_piece()
-                .map_err(StopError::LogWrite)?;
-        }
-        Ok(())
+        // A snapshot being written, a piece per turn, once the turn's
+        // messages and replies have left (nothing they say depends on it).
+        self.on_storage(DurableStore::write_snapshot_piece)
     }
 
     /// A leader's `Accept`s leave before its sync, announcing only synced
@@ -650,13 +645,20 @@ impl<O: ReplicatedObject> Driver<O> {
     /// on disk. An in-memory replica has nothing to write; its restarts are
     /// new incarnations.
     fn persist(&mut self, ready: &Ready) -> Result<(), StopError> {
+        let floor = announced_floor(&ready.messages);
+        self.on_storage(|storage| storage.write(&ready.persist, floor))
+    }
+
+    /// Runs `step` on the durable store, if any, counting the syncs it made.
+    fn on_storage(
+        &mut self,
+        step: impl FnOnce(&mut DurableStore) -> Result<(), StorageError>,
+    ) -> Result<(), StopError> {
         let Some(storage) = self.storage.as_mut() else {
             return Ok(());
         };
         let fsyncs_before = storage.stats().fsyncs;
-        storage
-            .write(&ready.persist, announced_floor(&ready.messages))
-            .map_err(StopError::LogWrite)?;
+        step(storage).map_err(StopError::LogWrite)?;
         let stats = storage.stats();
         if stats.fsyncs > fsyncs_before {
             self.metrics.fsyncs.inc_by(stats.fsyncs - fsyncs_before);

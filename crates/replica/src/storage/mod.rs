@@ -325,7 +325,7 @@ impl DurableStore {
         (base + 1..=slot).all(|s| self.mirror.decided().contains_key(&s) || in_turn.contains(&s))
     }
 
-    /// Starts writing `snapshot` to its temporary file, a piece per write.
+    /// Starts writing `snapshot` to its temporary file, a piece per turn.
     fn start_gradual_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let bytes = snapshot_file::encode(&self.dir, self.node, snapshot)?;
         let name = snapshot_file::name(snapshot.slot);
@@ -504,7 +504,7 @@ impl DurableStore {
         &self.stats
     }
 
-    /// Writes gradual snapshots `bytes` per write instead of `SNAPSHOT_PIECE_BYTES`.
+    /// Writes gradual snapshots `bytes` per turn instead of `SNAPSHOT_PIECE_BYTES`.
     #[cfg(test)]
     pub(crate) fn set_snapshot_piece_bytes(&mut self, bytes: usize) {
         self.snapshot_piece_bytes = bytes.max(1);

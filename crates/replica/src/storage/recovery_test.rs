@@ -364,7 +364,7 @@ fn a_directory_of_another_version_is_refused_with_repair() {
 }
 
 /// A data directory of node 7 with views, slots 1..=`decided_through`
-/// decided, and a store writing snapshots `piece` bytes per write.
+/// decided, and a store writing snapshots `piece` bytes per turn.
 fn with_decisions(
     decided_through: u64,
     piece: usize,
@@ -398,7 +398,7 @@ fn big_snapshot(slot: u64) -> Persist {
 }
 
 /// Property: a snapshot of what the log already holds is written a piece
-/// per write; until it is whole the log keeps everything, so a crash in
+/// per turn; until it is whole the log keeps everything, so a crash in
 /// the middle recovers every decision (from the old state and the log),
 /// and once whole it replaces the log it covers.
 #[test]
