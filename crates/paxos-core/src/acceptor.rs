@@ -7,8 +7,9 @@ use crate::types::{Ballot, Slot};
 use std::collections::BTreeMap;
 
 /// Promised ballot plus accepted values above the decided prefix. Values of
-/// decided slots move to the decided log and are forgotten here, which keeps
-/// this map bounded by the leader's window.
+/// slots below the prefix are forgotten here, which keeps this map bounded by
+/// the leader's window while the prefix keeps up; a follower behind a gap
+/// holds what it accepts above the gap until catch-up fills it.
 #[derive(Debug, Default)]
 pub(crate) struct Acceptor {
     promised: Ballot,

@@ -80,6 +80,14 @@ impl Node {
             return;
         }
         let ack_decided_blindly = self.ack_decided_without_compare();
+        // A commit point of this ballot already learned that covers a slot
+        // accepted only now decides it (the slot was not there to learn then).
+        let learned_through = if ballot == self.commit_seen.0 {
+            self.commit_learned_through
+        } else {
+            0
+        };
+        let mut covered = Vec::new();
         let mut slots = Vec::with_capacity(entries.len());
         for (slot, entry) in entries {
             if self.log.is_decided(slot) {
@@ -95,12 +103,18 @@ impl Node {
             }
             slots.push(slot);
             if self.acceptor.accept(ballot, slot, entry.clone()) {
+                if slot <= learned_through {
+                    covered.push((slot, entry.clone()));
+                }
                 self.ready.persist.accepted.push(AcceptedEntry {
                     slot,
                     ballot,
                     entry,
                 });
             }
+        }
+        for (slot, entry) in covered {
+            self.decide(slot, entry, ballot.leader);
         }
         let accepted = Accepted {
             ballot,
@@ -172,17 +186,31 @@ impl Node {
     /// Learns that every slot up to `commit` is decided. A slot we accepted
     /// under the same ballot holds the decided value (a leader proposes one
     /// value per slot per ballot); any other gap is filled by catch-up.
+    /// Slots accepted under that ballot are looked up once per commit point
+    /// reached, from where the last lookup stopped: a follower whose prefix
+    /// is stuck below a gap while it keeps accepting would otherwise look up
+    /// (and copy) every value above the gap again for each message, work
+    /// quadratic in the gap's age that can starve the catch-up meant to fill it.
     pub(crate) fn learn_commit(&mut self, ballot: Ballot, commit: Slot) {
         self.known_commit = self.known_commit.max(commit);
         if ballot > self.commit_seen.0 {
             self.commit_seen = (ballot, commit);
+            self.commit_learned_through = 0;
         } else if ballot == self.commit_seen.0 {
             self.commit_seen.1 = self.commit_seen.1.max(commit);
         }
         let (b, c) = self.commit_seen;
-        let slots = self
-            .acceptor
-            .slots_accepted_under(b, self.log.prefix() + 1, c);
+        let from = (self.log.prefix() + 1).max(self.commit_learned_through.saturating_add(1));
+        let slots = self.acceptor.slots_accepted_under(b, from, c);
+        if self.views.is_some() {
+            // A joiner without views decides nothing yet: what it accepted
+            // is looked up again once it has them.
+            self.commit_learned_through = self.commit_learned_through.max(c);
+        }
+        #[cfg(test)]
+        {
+            self.commit_lookups += slots.len() as u64;
+        }
         for slot in slots {
             if let Some((_, entry)) = self.acceptor.get(slot) {
                 let entry = entry.clone();
@@ -190,5 +218,110 @@ impl Node {
             }
         }
         self.advance();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Member;
+    use crate::config::Config;
+    use crate::entry::{Command, Entry};
+    use crate::message::{Accept, Message};
+    use crate::node::Node;
+    use crate::types::{Ballot, NodeId, Slot};
+
+    const LEADER: NodeId = NodeId(1);
+    const BALLOT: Ballot = Ballot {
+        round: 1,
+        leader: LEADER,
+    };
+
+    fn members() -> Vec<Member> {
+        (1..=3)
+            .map(|id| Member {
+                id: NodeId(id),
+                addr: format!("127.0.0.1:{id}"),
+            })
+            .collect()
+    }
+
+    fn follower() -> Node {
+        Node::bootstrap(Config::new(NodeId(2)), &members()).expect("node")
+    }
+
+    fn accept(node: &mut Node, slot: Slot, commit: Slot) {
+        let entry = Entry::Commands(vec![Command(slot.to_le_bytes().to_vec())]);
+        node.step(
+            LEADER,
+            Message::Accept(Accept {
+                ballot: BALLOT,
+                entries: vec![(slot, entry)],
+                commit,
+            }),
+        );
+    }
+
+    #[test]
+    fn a_follower_behind_a_gap_learns_each_accepted_slot_from_commit_points_once() {
+        let mut node = follower();
+        let last: Slot = 2_000;
+        // Slot 1 never arrives: the prefix stays below it while the leader
+        // goes on, each message's commit point covering the slot before.
+        for slot in 2..=last {
+            accept(&mut node, slot, slot - 1);
+        }
+        assert_eq!(node.log.prefix(), 0, "the gap holds the prefix back");
+        assert!((2..last).all(|s| node.log.is_decided(s)));
+        assert!(
+            node.commit_lookups <= 2 * last,
+            "{} lookups for {last} slots: every message looked up every value above the gap again",
+            node.commit_lookups
+        );
+    }
+
+    #[test]
+    fn a_slot_accepted_after_a_commit_point_covering_it_was_learned_is_decided() {
+        let mut node = follower();
+        accept(&mut node, 3, 5);
+        assert!(node.log.is_decided(3));
+        assert!(!node.log.is_decided(5), "not accepted yet");
+        accept(&mut node, 5, 5);
+        assert!(node.log.is_decided(5));
+        assert!(!node.log.is_decided(4));
+    }
+
+    #[test]
+    fn a_joiner_decides_slots_it_accepted_before_it_learned_the_views() {
+        use crate::message::{CatchupReply, Heartbeat};
+        use crate::view::ViewHistory;
+        let mut node = Node::join(Config::new(NodeId(2))).expect("node");
+        for slot in 1..=3 {
+            accept(&mut node, slot, 3);
+        }
+        assert!(
+            node.views.is_none(),
+            "a joiner decides nothing before it has the views"
+        );
+        node.step(
+            NodeId(3),
+            Message::CatchupReply(CatchupReply {
+                entries: vec![],
+                views: Some(ViewHistory::genesis(&members())),
+                commit: 0,
+            }),
+        );
+        node.step(
+            LEADER,
+            Message::Heartbeat(Heartbeat {
+                ballot: BALLOT,
+                commit: 3,
+                round: 0,
+            }),
+        );
+        assert_eq!(
+            node.log.prefix(),
+            3,
+            "values accepted under the committing ballot were never learned"
+        );
     }
 }

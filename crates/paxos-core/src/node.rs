@@ -152,6 +152,15 @@ pub struct Node {
     pub(crate) highest_seen: Ballot,
     /// Highest commit point heard, with the ballot of the leader that sent it.
     pub(crate) commit_seen: (Ballot, Slot),
+    /// Slots up to here were looked up among the values accepted under
+    /// `commit_seen`'s ballot when its commit point reached them: each
+    /// accepted slot is learned from a commit point once, not once per
+    /// message (a follower with a gap below them holds thousands).
+    pub(crate) commit_learned_through: Slot,
+    /// Accepted slots looked up when learning commit points (tests check
+    /// that the work stays linear).
+    #[cfg(test)]
+    pub(crate) commit_lookups: u64,
     pub(crate) known_commit: Slot,
     pub(crate) peer_decided: BTreeMap<NodeId, Slot>,
     pub(crate) last_catchup_request: Option<u64>,
@@ -189,6 +198,9 @@ impl Node {
             election_due: 0,
             highest_seen: Ballot::ZERO,
             commit_seen: (Ballot::ZERO, 0),
+            commit_learned_through: 0,
+            #[cfg(test)]
+            commit_lookups: 0,
             known_commit: 0,
             peer_decided: BTreeMap::new(),
             last_catchup_request: None,
