@@ -43,6 +43,13 @@ impl Persist {
 /// 4. execute [`committed`](Self::committed) in order;
 /// 5. answer [`reads`](Self::reads): the state machine now reflects every write
 ///    that completed before each read was requested.
+///
+/// Steps 3–5 may come before step 1 when no committed slot is among
+/// `persist.accepted` (and nothing is restored): each such decision rests on
+/// acceptances already durable — this node's were written in an earlier
+/// turn, a peer's before it voted — so executing it and answering its caller
+/// need not wait for this turn's write. A slot this node accepted in this
+/// very turn (a view of one member decides at once) waits for the write.
 #[derive(Debug, Default)]
 pub struct Ready {
     /// State to make durable first.

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     /// Holds a successful release confirmed: (client, token, from ms, to ms).
     pub(crate) holds: Vec<(usize, u64, u64, u64)>,
     pub(crate) finished: Vec<bool>,
+    /// Replicas in the run.
+    pub(crate) replicas: usize,
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
@@ -36,8 +38,9 @@ pub(crate) fn now_ms() -> u64 {
     turmoil::sim_elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn bootstrap() -> String {
-    REPLICAS
+/// The addresses of the run's `replicas` replicas.
+fn bootstrap(replicas: usize) -> String {
+    REPLICAS[..replicas]
         .iter()
         .map(|r| format!("{r}:{PORT}"))
         .collect::<Vec<_>>()
@@ -55,9 +58,9 @@ fn client_options() -> ClientOptions {
 }
 
 /// Connects, retrying until `until` (ms of simulated time).
-async fn connect(until: u64) -> Option<Client> {
+async fn connect(until: u64, replicas: usize) -> Option<Client> {
     loop {
-        if let Ok(c) = Client::connect_with(&bootstrap(), client_options()).await {
+        if let Ok(c) = Client::connect_with(&bootstrap(replicas), client_options()).await {
             return Some(c);
         }
         if now_ms() >= until {
@@ -71,7 +74,8 @@ async fn connect(until: u64) -> Option<Client> {
 /// then a final read of every counter.
 pub(crate) async fn counter_client(me: usize, seed: u64, chaos_end: u64, shared: SharedRef) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0xC11E_0000 + me as u64));
-    let Some(client) = connect(chaos_end).await else {
+    let replicas = lock(&shared).replicas;
+    let Some(client) = connect(chaos_end, replicas).await else {
         lock(&shared).finished[me] = true;
         return;
     };
@@ -152,7 +156,8 @@ const CALM_ROUNDS: usize = 8;
 /// only if the release succeeds (the lock was still ours).
 pub(crate) async fn lock_client(me: usize, seed: u64, chaos_end: u64, shared: SharedRef) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x10C4_0000 + me as u64));
-    let Some(client) = connect(chaos_end).await else {
+    let replicas = lock(&shared).replicas;
+    let Some(client) = connect(chaos_end, replicas).await else {
         lock(&shared).finished[me] = true;
         return;
     };

@@ -79,8 +79,8 @@ impl Faults {
         } else {
             self.crash_per_ms / 4.0
         };
-        if down < 2 && self.rng.random_bool(rate) {
-            let up: Vec<usize> = (0..REPLICAS.len())
+        if down < self.disks.len().min(2) && self.rng.random_bool(rate) {
+            let up: Vec<usize> = (0..self.disks.len())
                 .filter(|&r| self.down_until[r].is_none())
                 .collect();
             let i = up[self.rng.random_range(0..up.len())];
@@ -100,12 +100,12 @@ impl Faults {
             ));
         }
         if self.cuts.len() < 2 && self.rng.random_bool(self.cut_per_ms) {
-            let i = self.rng.random_range(0..REPLICAS.len());
+            let n = self.disks.len();
+            let i = self.rng.random_range(0..n);
             let a = REPLICAS[i].to_string();
             // Another replica, or a client.
-            let b = if self.rng.random_bool(0.7) {
-                REPLICAS[(i + self.rng.random_range(1..REPLICAS.len())) % REPLICAS.len()]
-                    .to_string()
+            let b = if n > 1 && self.rng.random_bool(0.7) {
+                REPLICAS[(i + self.rng.random_range(1..n)) % n].to_string()
             } else {
                 format!("c{}", self.rng.random_range(0..3))
             };

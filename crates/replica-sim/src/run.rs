@@ -49,6 +49,9 @@ pub struct RunConfig {
     pub settle: Duration,
     /// Client hosts.
     pub clients: usize,
+    /// Replicas (1 to 3): a lone replica has no peer whose vote covers
+    /// for its own, so what it acknowledges must be on its disk.
+    pub replicas: usize,
 }
 
 impl RunConfig {
@@ -61,6 +64,7 @@ impl RunConfig {
             chaos: Duration::from_secs(12),
             settle: Duration::from_secs(30),
             clients: 3,
+            replicas: REPLICAS.len(),
         }
     }
 }
@@ -162,7 +166,8 @@ fn run_seeded(cfg: &RunConfig) -> Report {
         .max_message_latency(Duration::from_millis(max_latency))
         .tcp_capacity(1 << 16)
         .build();
-    let disks: Vec<FaultDisk> = REPLICAS.iter().map(|_| FaultDisk::new()).collect();
+    let replicas = cfg.replicas.clamp(1, REPLICAS.len());
+    let disks: Vec<FaultDisk> = (0..replicas).map(|_| FaultDisk::new()).collect();
     for (i, disk) in disks.iter().enumerate() {
         match cfg.scenario {
             Scenario::Counter => add_replica::<Counters>(&mut sim, i, disk.clone()),
@@ -171,6 +176,7 @@ fn run_seeded(cfg: &RunConfig) -> Report {
     }
     let shared: SharedRef = Arc::new(Mutex::new(Shared {
         finished: vec![false; cfg.clients],
+        replicas,
         ..Shared::default()
     }));
     let chaos_end = u64::try_from((WARM_UP + cfg.chaos).as_millis()).unwrap_or(u64::MAX);

@@ -35,7 +35,7 @@ use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::member_keeper::MemberKeeper;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
-use crate::overlapped_sync::split_before_sync;
+use crate::overlapped_sync::{may_apply_before_sync, split_before_sync};
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::reply_queue::ReplyQueue;
@@ -601,9 +601,29 @@ impl<O: ReplicatedObject> Driver<O> {
     fn process_ready(&mut self) -> Result<(), StopError> {
         let mut ready = self.node.take_ready();
         self.send_before_sync(&mut ready);
+        // Decisions a quorum already holds on disk are executed, and their
+        // callers answered, while this turn's sync runs (`overlapped_sync`).
+        let applied_early = self.storage.is_some() && may_apply_before_sync(&ready);
+        if applied_early {
+            self.apply_decisions(&ready)?;
+        }
         self.persist(&ready)?;
         self.report_peer_faults(&ready.peer_faults);
-        self.send_to_peers(ready.messages);
+        self.send_to_peers(std::mem::take(&mut ready.messages));
+        if !applied_early {
+            self.apply_decisions(&ready)?;
+        }
+        if ready.compaction_wanted {
+            self.compact();
+        }
+        // A snapshot being written, a piece per turn, once the turn's
+        // messages and replies have left (nothing they say depends on it).
+        self.on_storage(DurableStore::write_snapshot_piece)
+    }
+
+    /// Installs a peer's snapshot, executes the turn's decisions, answers
+    /// the reads they allow and the calls the core dropped.
+    fn apply_decisions(&mut self, ready: &Ready) -> Result<(), StopError> {
         if let Some(snapshot) = &ready.restore {
             self.install_snapshot(snapshot)?;
         }
@@ -619,12 +639,7 @@ impl<O: ReplicatedObject> Driver<O> {
         if views_changed {
             self.announce_view();
         }
-        if ready.compaction_wanted {
-            self.compact();
-        }
-        // A snapshot being written, a piece per turn, once the turn's
-        // messages and replies have left (nothing they say depends on it).
-        self.on_storage(DurableStore::write_snapshot_piece)
+        Ok(())
     }
 
     /// A leader's `Accept`s leave before its sync, announcing only synced

@@ -18,10 +18,38 @@
 //! decisions already synced. Followers learn the rest from the next message.
 //! Everything else — promises, votes, heartbeats, catch-up — leaves after
 //! the sync, as before.
+//!
+//! Decisions are applied before the sync too. A decided slot rests on a
+//! quorum of acceptances already on disk: a follower votes only after its
+//! sync, and this replica's own acceptance of a slot decided in a later
+//! turn was synced in the turn that made it. So the turn's decisions are
+//! executed and their callers answered while the disk works, and a reply
+//! no longer waits for a sync that writes other, newer commands. The one
+//! exception is a slot this replica accepted in this very turn and that
+//! its acceptance alone decided (a view of one member): its reply waits.
 
 use crate::storage::{DurableStore, StorageBug, injected};
 use paxos_core::message::Accept;
-use paxos_core::{Message, Outgoing, Persist, Slot};
+use paxos_core::{Message, Outgoing, Persist, Ready, Slot};
+use std::collections::BTreeSet;
+
+/// Whether `ready`'s decisions may be applied (executed, answered) before
+/// its `persist` is written: none of them was accepted by this replica in
+/// this turn, and no peer snapshot is installed (applied after the write,
+/// as before).
+pub fn may_apply_before_sync(ready: &Ready) -> bool {
+    if injected(StorageBug::ApplyBeforeOwnVoteSynced) {
+        return true;
+    }
+    if ready.restore.is_some() || (ready.committed.is_empty() && ready.reads.is_empty()) {
+        return false;
+    }
+    let accepted_now: BTreeSet<Slot> = ready.persist.accepted.iter().map(|a| a.slot).collect();
+    !ready
+        .committed
+        .iter()
+        .any(|(slot, _)| accepted_now.contains(slot))
+}
 
 /// Splits a turn's messages into the leader's `Accept`s, which may leave
 /// before `store` writes `persist`, and the rest, which leave after. A turn

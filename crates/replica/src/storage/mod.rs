@@ -104,6 +104,9 @@ pub(crate) enum StorageBug {
     EarlyAcceptsAnnounceUnsynced,
     /// Votes (`Promise`, `Accepted`) leave before the sync, like `Accept`s.
     EarlyVotes,
+    /// A turn's decisions are applied (executed, answered) before its sync
+    /// even when this replica's acceptance in that turn decided them.
+    ApplyBeforeOwnVoteSynced,
 }
 
 #[cfg(test)]

@@ -23,13 +23,14 @@
 
 use super::fault_disk::{FaultDisk, PowerLoss, SplitMix};
 use super::*;
-use crate::overlapped_sync::split_before_sync;
+use crate::overlapped_sync::{may_apply_before_sync, split_before_sync};
 use paxos_core::message::{
     Accept, Accepted, CatchupReply, Heartbeat, HeartbeatAck, PreVote, PreVoteReply, Promise,
     SnapshotChunk,
 };
 use paxos_core::{
-    AcceptedEntry, Ballot, Command, Config, Entry, Member, Message, Node, Recovered, ViewHistory,
+    AcceptedEntry, Ballot, Command, Config, Entry, Member, Message, Node, Ready, Recovered,
+    ViewHistory,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -507,10 +508,11 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(seed: u64) -> Result<Cluster, String> {
-        let members: Vec<Member> = (1..=3).map(member).collect();
+    /// `size` replicas, founded together.
+    fn new(seed: u64, size: u64) -> Result<Cluster, String> {
+        let members: Vec<Member> = (1..=size).map(member).collect();
         let mut replicas = Vec::new();
-        for id in 1..=3 {
+        for id in 1..=size {
             let disk = FaultDisk::new();
             let store = DurableStore::create_on(Arc::new(disk.clone()), &dir(), &identity_of(id))
                 .map_err(|e| e.to_string())?;
@@ -548,6 +550,12 @@ impl Cluster {
         let (early, late) =
             split_before_sync(std::mem::take(&mut ready.messages), store, &ready.persist);
         ready.messages = late;
+        // Decisions resting on acceptances already on disk are applied
+        // (their callers answered) before the write, as the driver does.
+        let applied_early = may_apply_before_sync(&ready);
+        if applied_early {
+            apply(&mut self.decided, &mut r.executed, &ready)?;
+        }
         for out in early {
             acknowledged_by(&mut r.acked, &out.msg);
             if !self.rng.chance(5) {
@@ -596,7 +604,7 @@ impl Cluster {
                 );
             }
         }
-        for out in ready.messages {
+        for out in std::mem::take(&mut ready.messages) {
             acknowledged_by(&mut r.acked, &out.msg);
             if !self.rng.chance(5) {
                 let at = self.now + 1 + self.rng.below(4);
@@ -604,17 +612,8 @@ impl Cluster {
             }
         }
         self.ex.writes += 1;
-        if let Some(s) = &ready.restore {
-            r.executed = s.slot;
-        }
-        for (slot, entry) in ready.committed {
-            if let Some(seen) = self.decided.get(&slot)
-                && *seen != entry
-            {
-                return Err(format!("slot {slot} decided twice: {seen:?} and {entry:?}"));
-            }
-            self.decided.insert(slot, entry);
-            r.executed = slot;
+        if !applied_early {
+            apply(&mut self.decided, &mut r.executed, &ready)?;
         }
         if ready.compaction_wanted
             && node
@@ -680,7 +679,7 @@ impl Cluster {
             self.process(i)?;
         }
         if crashes && self.rng.chance(4) {
-            let victim = self.rng.below(3) as usize;
+            let victim = self.rng.below(self.replicas.len() as u64) as usize;
             if self.replicas[victim].node.is_some() {
                 // It dies in one of its next few disk operations.
                 self.replicas[victim]
@@ -690,6 +689,28 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// Executes `ready`'s decisions into the cluster's record of everything
+/// decided (a slot decided twice is the violation) and the replica's state.
+fn apply(
+    decided: &mut BTreeMap<Slot, Entry>,
+    executed: &mut Slot,
+    ready: &Ready,
+) -> Result<(), String> {
+    if let Some(s) = &ready.restore {
+        *executed = s.slot;
+    }
+    for (slot, entry) in &ready.committed {
+        if let Some(seen) = decided.get(slot)
+            && seen != entry
+        {
+            return Err(format!("slot {slot} decided twice: {seen:?} and {entry:?}"));
+        }
+        decided.insert(*slot, entry.clone());
+        *executed = *slot;
+    }
+    Ok(())
 }
 
 fn dir() -> PathBuf {
@@ -705,7 +726,18 @@ fn cluster_seed(seed: u64) -> Result<Exercise, String> {
 /// [`cluster_seed`], the replicas writing snapshots `piece` bytes per turn
 /// if given (set again after every step: a restarted replica's store is new).
 fn cluster_seed_with(seed: u64, piece: Option<usize>) -> Result<Exercise, String> {
-    let mut c = Cluster::new(seed)?;
+    cluster_run(Cluster::new(seed, 3)?, piece)
+}
+
+/// One seed of a lone replica's run: its own acceptance decides every slot
+/// in the turn that makes it, so nothing it decides may be applied (its
+/// caller answered) before that turn's write.
+fn lone_seed(seed: u64) -> Result<Exercise, String> {
+    cluster_run(Cluster::new(seed, 1)?, None)
+}
+
+/// Runs `c` through chaos and calm.
+fn cluster_run(mut c: Cluster, piece: Option<usize>) -> Result<Exercise, String> {
     let set_piece = |c: &mut Cluster| {
         for r in &mut c.replicas {
             if let (Some((_, store)), Some(bytes)) = (r.node.as_mut(), piece) {
@@ -791,6 +823,23 @@ fn the_cluster_run_catches_early_messages_that_say_more_than_the_disk_holds() {
         assert!(found.is_some(), "{bug:?} not caught within {limit} seeds");
         println!("{bug:?}: caught at seed {found:?}");
     }
+}
+
+/// Decisions are applied before the turn's write only when they rest on
+/// acceptances already on disk: a lone replica, whose own acceptance
+/// decides a slot in the turn it is made, applies them after the write.
+#[test]
+fn a_lone_replica_answers_only_decisions_on_its_disk() {
+    let ex = sweep(60, lone_seed);
+    if seeds(60).count() >= 30 {
+        assert!(ex.power_losses > 0, "{ex:?}");
+    }
+    let found = first_failing(StorageBug::ApplyBeforeOwnVoteSynced, 60, lone_seed);
+    assert!(
+        found.is_some(),
+        "applying before the own vote is synced was not caught"
+    );
+    println!("ApplyBeforeOwnVoteSynced: caught at seed {found:?}");
 }
 
 #[test]
