@@ -355,6 +355,16 @@ impl FaultDisk {
         }
     }
 
+    /// The process dies, the machine does not: everything written stays,
+    /// synced or not (the page cache holds it, and reads see it), and the
+    /// disk comes back up. Files open before stop working.
+    pub fn process_killed(&self) {
+        let mut s = self.lock();
+        s.dead = false;
+        s.crash_at = None;
+        s.epoch += 1;
+    }
+
     /// Cuts the power: keeps what a real power loss keeps (see the module
     /// doc), chosen by `seed`, and brings the disk back up. Files open
     /// before stop working.

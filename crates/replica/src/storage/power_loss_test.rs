@@ -187,6 +187,40 @@ fn restart(
     }
 }
 
+/// What recovery reads is made durable before the replica acts on it: a
+/// process killed before its sync leaves the write in the page cache,
+/// recovery finds it there and the restarted replica acts on it, so a power
+/// loss after the restart must not take it away. (Reopening the tail syncs
+/// it, with the cut of a torn write: `Disk::open_at`.)
+#[test]
+fn what_recovery_reads_after_a_kill_survives_a_later_power_loss() {
+    let disk = FaultDisk::new();
+    let arc: Arc<dyn Disk> = Arc::new(disk.clone());
+    let mut store = DurableStore::create_on(arc, &dir(), &identity_of(1)).expect("create");
+    let promise = Persist {
+        promised: Some(ballot(7)),
+        ..Persist::default()
+    };
+    // The write reaches the page cache; the process dies in its sync.
+    disk.crash_after(2);
+    assert!(store.write(&promise, 0).is_err(), "the sync never happened");
+    drop(store);
+    disk.process_killed();
+    let (_, rec, _) = restart(&disk, &dir(), 1)
+        .expect("recovery")
+        .expect("identity");
+    assert_eq!(rec.promised, ballot(7), "recovery reads the page cache");
+    disk.power_loss(0, PowerLoss::SyncedOnly);
+    let (_, rec, _) = restart(&disk, &dir(), 1)
+        .expect("recovery")
+        .expect("identity");
+    assert_eq!(
+        rec.promised,
+        ballot(7),
+        "a promise the restarted replica acted on was lost at the next power loss"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The store alone.
 
