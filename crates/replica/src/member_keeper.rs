@@ -383,21 +383,28 @@ mod tests {
         }
     }
 
-    /// Property: a replica removed and added back is watched afresh: the
-    /// last message heard from it before its removal does not make it
-    /// silent the moment it is back.
-    #[test]
-    fn a_member_added_back_is_not_judged_by_what_was_heard_before_its_removal() {
+    /// Node 1 leading with node 2 added and heard from 500 ms after `t0`;
+    /// the keeper checked at `t0` and `t0` + 1 s.
+    fn leader_with_a_member_heard_at(t0: Instant) -> (Node, Node, MemberKeeper) {
         let mut node = leader();
         let mut joiner = Node::join(Config::new(NodeId(2))).expect("joiner");
         let mut keeper = keeper();
-        let t0 = Instant::now();
         node.propose_reconfig(Reconfig::Add(member(2)))
             .expect("leading");
         settle_pair(&mut node, &mut joiner);
         keeper.detect_failures(&mut node, t0);
         keeper.heard_from_at(NodeId(2), t0 + Duration::from_millis(500));
         keeper.detect_failures(&mut node, t0 + Duration::from_secs(1));
+        (node, joiner, keeper)
+    }
+
+    /// Property: a replica removed and added back is watched afresh: the
+    /// last message heard from it before its removal does not make it
+    /// silent the moment it is back.
+    #[test]
+    fn a_member_added_back_is_not_judged_by_what_was_heard_before_its_removal() {
+        let t0 = Instant::now();
+        let (mut node, mut joiner, mut keeper) = leader_with_a_member_heard_at(t0);
         assert!(!keeper.suspected.contains(&NodeId(2)));
 
         node.propose_reconfig(Reconfig::Remove(NodeId(2)))
@@ -421,16 +428,8 @@ mod tests {
     /// by its silence before the removal.
     #[test]
     fn a_member_removed_and_added_back_between_two_checks_gets_the_full_grace() {
-        let mut node = leader();
-        let mut joiner = Node::join(Config::new(NodeId(2))).expect("joiner");
-        let mut keeper = keeper();
         let t0 = Instant::now();
-        node.propose_reconfig(Reconfig::Add(member(2)))
-            .expect("leading");
-        settle_pair(&mut node, &mut joiner);
-        keeper.detect_failures(&mut node, t0);
-        keeper.heard_from_at(NodeId(2), t0 + Duration::from_millis(500));
-        keeper.detect_failures(&mut node, t0 + Duration::from_secs(1));
+        let (mut node, mut joiner, mut keeper) = leader_with_a_member_heard_at(t0);
 
         for change in [Reconfig::Remove(NodeId(2)), Reconfig::Add(member(2))] {
             node.propose_reconfig(change.clone()).expect("leading");
