@@ -31,7 +31,6 @@
 use crate::storage::{DurableStore, StorageBug, injected};
 use paxos_core::message::Accept;
 use paxos_core::{Message, Outgoing, Persist, Ready, Slot};
-use std::collections::BTreeSet;
 
 /// Whether `ready`'s decisions may be applied (executed, answered) before
 /// its `persist` is written: none of them was accepted by this replica in
@@ -44,11 +43,14 @@ pub fn may_apply_before_sync(ready: &Ready) -> bool {
     if ready.restore.is_some() || (ready.committed.is_empty() && ready.reads.is_empty()) {
         return false;
     }
-    let accepted_now: BTreeSet<Slot> = ready.persist.accepted.iter().map(|a| a.slot).collect();
-    !ready
-        .committed
-        .iter()
-        .any(|(slot, _)| accepted_now.contains(slot))
+    // `committed` is in slot order (the `Ready` contract): a binary search
+    // per slot accepted this turn, and no allocation on the hot path.
+    !ready.persist.accepted.iter().any(|a| {
+        ready
+            .committed
+            .binary_search_by_key(&a.slot, |(slot, _)| *slot)
+            .is_ok()
+    })
 }
 
 /// Splits a turn's messages into the leader's `Accept`s, which may leave
@@ -98,11 +100,56 @@ fn split_with_cap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paxos_core::message::AcceptedEntry;
     use paxos_core::message::{Heartbeat, Prepare};
     use paxos_core::{Ballot, Entry, NodeId};
 
     fn out(msg: Message) -> Outgoing {
         Outgoing { to: NodeId(2), msg }
+    }
+
+    #[test]
+    fn decisions_wait_for_the_sync_only_when_this_turn_accepted_one_of_them() {
+        let ballot = Ballot {
+            round: 1,
+            leader: NodeId(1),
+        };
+        let ready = |accepted: &[Slot], committed: &[Slot]| Ready {
+            persist: Persist {
+                accepted: accepted
+                    .iter()
+                    .map(|&slot| AcceptedEntry {
+                        slot,
+                        ballot,
+                        entry: Entry::Noop,
+                    })
+                    .collect(),
+                ..Persist::default()
+            },
+            committed: committed.iter().map(|&s| (s, Entry::Noop)).collect(),
+            ..Ready::default()
+        };
+        assert!(may_apply_before_sync(&ready(&[], &[5, 6, 7])));
+        assert!(may_apply_before_sync(&ready(&[8, 9], &[5, 6, 7])));
+        assert!(!may_apply_before_sync(&ready(&[9, 7], &[5, 6, 7])));
+        assert!(!may_apply_before_sync(&ready(&[5], &[5, 6, 7])));
+        assert!(
+            !may_apply_before_sync(&ready(&[8], &[])),
+            "nothing to apply early"
+        );
+        let mut restoring = ready(&[], &[5]);
+        restoring.restore = Some(paxos_core::Snapshot {
+            slot: 4,
+            views: paxos_core::ViewHistory::genesis(&[paxos_core::Member {
+                id: NodeId(1),
+                addr: "127.0.0.1:1".into(),
+            }]),
+            data: Vec::new(),
+        });
+        assert!(
+            !may_apply_before_sync(&restoring),
+            "a snapshot is installed after the sync"
+        );
     }
 
     #[test]
