@@ -12,6 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A file open for appending.
 pub trait AppendFile: Send {
@@ -20,6 +21,17 @@ pub trait AppendFile: Send {
     /// Makes every byte appended so far durable (`fdatasync`). Does not make
     /// the file's name durable: see [`Disk::sync_dir`].
     fn sync(&mut self) -> io::Result<()>;
+    /// A handle that makes the bytes appended so far durable, and that can
+    /// be sent to another thread to do it there (the WAL's sync job, see
+    /// `storage::SyncJob`). Nothing may be appended between taking it and
+    /// its sync: the handle covers exactly what was appended before it.
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>>;
+}
+
+/// Makes a file's bytes, appended before the handle was taken, durable.
+pub trait SyncHandle: Send {
+    /// `fdatasync` the file.
+    fn sync(&self) -> io::Result<()>;
 }
 
 /// The file system as the store sees it.
@@ -53,14 +65,35 @@ pub trait Disk: Send + Sync {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsDisk;
 
-struct OsFile(File);
+/// A file open for appending, shared with the sync handles taken of it.
+struct OsFile(Arc<File>);
+
+impl OsFile {
+    fn boxed(file: File) -> Box<dyn AppendFile> {
+        Box::new(OsFile(Arc::new(file)))
+    }
+}
 
 impl AppendFile for OsFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
+        (&*self.0).write_all(bytes)
     }
 
     fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
+        Ok(Box::new(OsSync(self.0.clone())))
+    }
+}
+
+/// `fdatasync` of an `OsFile` from any thread (it covers everything written
+/// to the file before it starts).
+struct OsSync(Arc<File>);
+
+impl SyncHandle for OsSync {
+    fn sync(&self) -> io::Result<()> {
         self.0.sync_data()
     }
 }
@@ -94,11 +127,11 @@ impl Disk for OsDisk {
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
         let file = OpenOptions::new().create_new(true).write(true).open(path)?;
-        Ok(Box::new(OsFile(file)))
+        Ok(OsFile::boxed(file))
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
-        Ok(Box::new(OsFile(File::create(path)?)))
+        Ok(OsFile::boxed(File::create(path)?))
     }
 
     fn open_at(&self, path: &Path, len: u64) -> io::Result<Box<dyn AppendFile>> {
@@ -106,7 +139,7 @@ impl Disk for OsDisk {
         file.set_len(len)?;
         file.sync_all()?;
         file.seek(SeekFrom::Start(len))?;
-        Ok(Box::new(OsFile(file)))
+        Ok(OsFile::boxed(file))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

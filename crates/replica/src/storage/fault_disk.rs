@@ -21,7 +21,7 @@
 //! there (an append that fails this way may still reach the disk in part).
 //! Every choice comes from a seed, so a failing run replays exactly.
 
-use super::disk::{AppendFile, Disk};
+use super::disk::{AppendFile, Disk, SyncHandle};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path};
@@ -193,6 +193,13 @@ impl State {
     fn dir_mut(&mut self, ino: usize) -> Option<&mut DirData> {
         match self.inodes.get_mut(ino) {
             Some(Inode::Dir(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn file(&self, ino: usize) -> Option<&FileData> {
+        match self.inodes.get(ino) {
+            Some(Inode::File(f)) => Some(f),
             _ => None,
         }
     }
@@ -411,6 +418,45 @@ impl AppendFile for FaultFile {
         let mut s = self.lock()?;
         s.go()?;
         let f = s.file_mut(self.ino).ok_or_else(power_lost)?;
+        f.durable = f.live.clone();
+        f.pending.clear();
+        Ok(())
+    }
+
+    fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
+        let s = self.lock()?;
+        let f = s.file(self.ino).ok_or_else(power_lost)?;
+        Ok(Box::new(FaultSync {
+            file: FaultFile {
+                state: self.state.clone(),
+                ino: self.ino,
+                epoch: self.epoch,
+            },
+            covers: f.live.len(),
+        }))
+    }
+}
+
+/// A sync handle of a [`FaultFile`]: syncs the bytes appended before it was
+/// taken, and refuses (as a store bug) if more were appended since, which
+/// the real disk would have made durable by chance.
+struct FaultSync {
+    file: FaultFile,
+    covers: usize,
+}
+
+impl SyncHandle for FaultSync {
+    fn sync(&self) -> io::Result<()> {
+        let mut s = self.file.lock()?;
+        s.go()?;
+        let f = s.file_mut(self.file.ino).ok_or_else(power_lost)?;
+        if f.live.len() != self.covers {
+            return Err(io::Error::other(format!(
+                "{} bytes were appended after this sync was taken for {}",
+                f.live.len().abs_diff(self.covers),
+                self.covers
+            )));
+        }
         f.durable = f.live.clone();
         f.pending.clear();
         Ok(())

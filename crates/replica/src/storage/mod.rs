@@ -16,6 +16,12 @@
 //! only record decisions are held in memory and written with the next synced
 //! write, unless a message of the turn announces a decided floor that covers
 //! one of them (`announced_floor`): then they are synced before it leaves.
+//! A sync is taken as a job (`take_sync_job`: the held-back writes are
+//! appended and a handle to `fdatasync` them returned) and reported done
+//! (`sync_finished`), so it can run on another thread than the appends;
+//! today `write` runs each at once. While a job is out the log takes no
+//! other append (the torn tail a power loss leaves stays the last write
+//! alone, as recovery expects), and its decisions do not count as synced.
 //! New files are synced, then their directory; a snapshot is written to a
 //! temporary file, synced, renamed and the directory synced; a new data
 //! directory is synced into its parent, and its identity is written last.
@@ -68,7 +74,7 @@ mod snapshot_file;
 mod wal;
 
 pub use announced_floor::announced_floor;
-pub use disk::{AppendFile, Disk, OsDisk};
+pub use disk::{AppendFile, Disk, OsDisk, SyncHandle};
 pub use errors::StorageError;
 pub use identity::Identity;
 pub use recovery::{RecoveryReport, prepare_new};
@@ -200,6 +206,39 @@ pub struct DurableStore {
     /// A snapshot still being written, if any.
     gradual: Option<GradualSnapshot>,
     snapshot_piece_bytes: usize,
+    /// A sync job was taken and is not finished: the log takes no appends.
+    sync_in_flight: bool,
+    /// The lowest slot among the decisions that job is making durable.
+    in_flight_decided_from: Option<Slot>,
+}
+
+/// One sync of the log's latest writes (see `DurableStore::take_sync_job`),
+/// which another thread may run.
+pub(crate) struct SyncJob {
+    handle: Box<dyn SyncHandle>,
+    path: PathBuf,
+    /// The `MissingFsync` bug is injected: the sync is left out.
+    skip: bool,
+}
+
+/// A finished [`SyncJob`].
+pub(crate) struct SyncDone {
+    /// How long the `fdatasync` took (`None`: it was left out).
+    took: Option<Duration>,
+}
+
+impl SyncJob {
+    /// Makes the writes it covers durable.
+    pub fn run(self) -> Result<SyncDone, StorageError> {
+        if self.skip {
+            return Ok(SyncDone { took: None });
+        }
+        let started = std::time::Instant::now();
+        self.handle.sync().map_err(io(&self.path))?;
+        Ok(SyncDone {
+            took: Some(started.elapsed()),
+        })
+    }
 }
 
 impl DurableStore {
@@ -245,6 +284,8 @@ impl DurableStore {
             segment_bytes_max: SEGMENT_BYTES_MAX,
             gradual: None,
             snapshot_piece_bytes: SNAPSHOT_PIECE_BYTES,
+            sync_in_flight: false,
+            in_flight_decided_from: None,
         })
     }
 
@@ -389,11 +430,15 @@ impl DurableStore {
     /// no decision is waiting for a sync).
     pub fn synced_decided_floor(&self, p: &Persist) -> Option<Slot> {
         let in_turn = p.decided.iter().map(|(s, _)| *s).min();
-        let first = match (self.unsynced_decided_from, in_turn) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        first.map(|s| s.saturating_sub(1))
+        [
+            self.in_flight_decided_from,
+            self.unsynced_decided_from,
+            in_turn,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|s| s.saturating_sub(1))
     }
 
     fn take_commit(&mut self) -> u64 {
@@ -404,8 +449,28 @@ impl DurableStore {
     /// Appends the held-back writes and syncs them, rotating the segment
     /// first if they would take it past its size.
     fn sync(&mut self) -> Result<(), StorageError> {
-        if self.unsynced.is_empty() {
+        let Some(job) = self.take_sync_job()? else {
             return Ok(());
+        };
+        let done = job.run()?;
+        self.sync_finished(done);
+        Ok(())
+    }
+
+    /// Appends the held-back writes (rotating the segment first if they
+    /// would take it past its size) and returns the sync that makes them
+    /// durable, to run on any thread; `None` if nothing is held back. Until
+    /// [`sync_finished`](Self::sync_finished) reports it done, nothing more
+    /// is appended to the log (so the torn tail a power loss can leave is
+    /// always the last write alone, as recovery expects) and the decisions
+    /// it carries do not count as on disk (`synced_decided_floor`).
+    pub(crate) fn take_sync_job(&mut self) -> Result<Option<SyncJob>, StorageError> {
+        if self.sync_in_flight {
+            let running = std::io::Error::other("a sync of the log is still running");
+            return Err(io(self.writer.path())(running));
+        }
+        if self.unsynced.is_empty() {
+            return Ok(None);
         }
         let len = self.writer.len + self.unsynced.len() as u64;
         if self.writer.writes > 0 && len > self.segment_bytes_max {
@@ -414,12 +479,24 @@ impl DurableStore {
         self.writer.append(&self.unsynced, self.unsynced_writes)?;
         self.unsynced.clear();
         self.unsynced_writes = 0;
-        if !crate::bugs::injected(crate::bugs::ReplicaBug::MissingFsync) {
-            self.stats.last_fsync = self.writer.sync()?;
+        self.in_flight_decided_from = self.unsynced_decided_from.take();
+        self.sync_in_flight = true;
+        Ok(Some(SyncJob {
+            handle: self.writer.sync_handle()?,
+            path: self.writer.path().to_path_buf(),
+            skip: crate::bugs::injected(crate::bugs::ReplicaBug::MissingFsync),
+        }))
+    }
+
+    /// Records that `done`, the job [`take_sync_job`](Self::take_sync_job)
+    /// returned last, made its writes durable.
+    pub(crate) fn sync_finished(&mut self, done: SyncDone) {
+        self.sync_in_flight = false;
+        self.in_flight_decided_from = None;
+        if let Some(took) = done.took {
+            self.stats.last_fsync = took;
         }
         self.stats.fsyncs += 1;
-        self.unsynced_decided_from = None;
-        Ok(())
     }
 
     /// Starts the next segment, continuing this one: the new segment is made

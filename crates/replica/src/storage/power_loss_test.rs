@@ -221,6 +221,79 @@ fn what_recovery_reads_after_a_kill_survives_a_later_power_loss() {
     );
 }
 
+/// A sync of the log taken as a job (to run on another thread, see
+/// `DurableStore::take_sync_job`) covers exactly the writes appended before
+/// it: a power loss before it runs takes them back, once it ran they stay;
+/// while it runs the log takes no other write, and its decisions do not
+/// count as on disk for what early messages may announce.
+#[test]
+fn a_sync_job_makes_durable_what_was_appended_before_it_and_nothing_is_appended_while_it_runs() {
+    let held_back = |slot: Slot| Persist {
+        decided: vec![(slot, decided_value(slot))],
+        ..Persist::default()
+    };
+    for run_it in [false, true] {
+        let disk = FaultDisk::new();
+        let arc: Arc<dyn Disk> = Arc::new(disk.clone());
+        let mut store = DurableStore::create_on(arc, &dir(), &identity_of(1)).expect("create");
+        store.write(&held_back(1), 0).expect("held back in memory");
+        assert_eq!(store.synced_decided_floor(&Persist::default()), Some(0));
+        let job = store
+            .take_sync_job()
+            .expect("appended")
+            .expect("something to sync");
+        assert_eq!(
+            store.synced_decided_floor(&Persist::default()),
+            Some(0),
+            "a decision whose sync is running is not on disk yet"
+        );
+        let promise = Persist {
+            promised: Some(ballot(3)),
+            ..Persist::default()
+        };
+        assert!(
+            store.write(&promise, 0).is_err(),
+            "a write that must sync while another sync runs is refused"
+        );
+        if run_it {
+            let done = job.run().expect("synced");
+            store.sync_finished(done);
+            assert_eq!(store.synced_decided_floor(&Persist::default()), None);
+        }
+        drop(store);
+        disk.power_loss(0, PowerLoss::SyncedOnly);
+        let (_, rec, _) = restart(&disk, &dir(), 1)
+            .expect("recovery")
+            .expect("identity");
+        assert_eq!(
+            rec.decided.iter().any(|(slot, _)| *slot == 1),
+            run_it,
+            "the decision survives the power loss exactly when its sync job ran"
+        );
+        assert_eq!(
+            rec.promised,
+            Ballot::default(),
+            "the refused promise was never written"
+        );
+    }
+}
+
+/// The fault disk's sync handle covers only what was appended before it was
+/// taken: a store that appended after taking it has a bug, and the handle
+/// says so instead of syncing the later bytes by chance.
+#[test]
+fn a_sync_handle_refuses_bytes_appended_after_it_was_taken() {
+    let disk = FaultDisk::new();
+    disk.create_dir_all(&dir()).expect("dir");
+    let mut file = disk.create_new(&dir().join("f")).expect("file");
+    file.append(b"before").expect("append");
+    let handle = file.sync_handle().expect("handle");
+    file.append(b"after").expect("append");
+    assert!(handle.sync().is_err());
+    let handle = file.sync_handle().expect("handle");
+    handle.sync().expect("covers everything appended");
+}
+
 // ---------------------------------------------------------------------------
 // The store alone.
 

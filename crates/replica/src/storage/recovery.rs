@@ -161,6 +161,8 @@ impl DurableStore {
             segment_bytes_max: SEGMENT_BYTES_MAX,
             gradual: None,
             snapshot_piece_bytes: super::SNAPSHOT_PIECE_BYTES,
+            sync_in_flight: false,
+            in_flight_decided_from: None,
         };
         Ok((store, recovered, report))
     }

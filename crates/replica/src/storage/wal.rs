@@ -14,7 +14,7 @@
 //! `Sealed` write. A scan reports both, and `history` checks that the
 //! segments on disk form one unbroken log.
 
-use super::disk::{AppendFile, Disk, numbered};
+use super::disk::{AppendFile, Disk, SyncHandle, numbered};
 use super::errors::{StorageError, io};
 use super::record::{HEADER_BYTES, RECORD_BYTES_MAX, Record, SegmentHeader, crc_matches};
 use std::path::{Path, PathBuf};
@@ -232,6 +232,16 @@ impl Writer {
         self.len += bytes.len() as u64;
         self.writes += writes;
         Ok(())
+    }
+
+    /// A handle that syncs what was appended so far, from any thread.
+    pub fn sync_handle(&self) -> Result<Box<dyn SyncHandle>, StorageError> {
+        self.file.sync_handle().map_err(io(&self.path))
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Makes everything appended durable; returns how long it took.
