@@ -43,7 +43,8 @@ use crate::server::{ConnId, Event, ListenerStats};
 use crate::session_keeper::SessionKeeper;
 use crate::sessions::CallState;
 use crate::sessions::StoredReply;
-use crate::storage::{DurableStore, StorageError, announced_floor};
+use crate::storage::{DurableStore, StorageError, SyncDone, announced_floor};
+use crate::sync_pipeline::{Released, SyncPipeline};
 use concoord_nameserver::LocalView;
 use concoord_object::{MethodKind, ReplicatedObject};
 use concoord_transport::byte_budget::Reserved;
@@ -185,6 +186,10 @@ pub struct Driver<O> {
     metrics: Arc<Metrics>,
     peer_counters: PeerCounters,
     metrics_refreshed: Instant,
+    /// The log's sync off the loop, and what waits for it.
+    sync: SyncPipeline,
+    /// Votes a finished sync let go were handed to the core this turn.
+    votes_released: bool,
 }
 
 impl<O: ReplicatedObject> Driver<O> {
@@ -244,6 +249,8 @@ impl<O: ReplicatedObject> Driver<O> {
             metrics: Arc::new(Metrics::new()),
             peer_counters: PeerCounters::default(),
             metrics_refreshed: Instant::now(),
+            sync: SyncPipeline::default(),
+            votes_released: false,
         };
         driver.refresh_peers();
         driver
@@ -263,11 +270,17 @@ impl<O: ReplicatedObject> Driver<O> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            // The log's sync job, if one is out, is waited for beside the
+            // events (`sync_pipeline`).
+            let mut job = self.sync.take_job();
+            let mut synced = None;
             // Biased, so a simulation replays (tokio's random branch order is
-            // not seeded); the ticker first, as it is ready once per tick.
+            // not seeded); the ticker first, as it is ready once per tick,
+            // then a finished sync, whose messages have waited longest.
             tokio::select! {
                 biased;
                 _ = ticker.tick() => self.node.tick(),
+                done = SyncPipeline::wait(&mut job), if job.is_some() => synced = Some(done),
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
                     self.handle(ev);
@@ -279,7 +292,16 @@ impl<O: ReplicatedObject> Driver<O> {
                     }
                 }
             }
-            self.process_ready()?;
+            match synced {
+                Some(done) => self.on_synced(done)?,
+                None => self.sync.put_back(job),
+            }
+            self.process_ready().await?;
+            while std::mem::take(&mut self.votes_released) {
+                // Votes a sync let go were handed to the core: their decisions
+                // are carried out now, not at the next event.
+                self.process_ready().await?;
+            }
             self.log_leadership_change();
             if !self.node.is_leader() {
                 // What it proposed is no longer held for it (step-down drops
@@ -299,6 +321,8 @@ impl<O: ReplicatedObject> Driver<O> {
             }
             if self.stopping {
                 info!("stopping as asked");
+                // What waits for the sync out leaves with it.
+                self.finish_sync_job().await?;
                 // Let the reply to the shutdown request leave.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 return Ok(());
@@ -503,6 +527,15 @@ impl<O: ReplicatedObject> Driver<O> {
             paxos_core::Message::Accept(_) | paxos_core::Message::Heartbeat(_)
         );
         self.member_keeper.heard_from(from, from_a_leader);
+        // A vote for this leader's proposals waits until its own acceptances
+        // of them are on disk (`sync_pipeline`).
+        let msg = match &self.storage {
+            Some(storage) => match self.sync.waits.admit(storage, from, msg) {
+                Some(msg) => msg,
+                None => return,
+            },
+            None => msg,
+        };
         // A message the core refuses (malformed, or contradicting a decision)
         // comes back in `Ready::peer_faults`; the core never panics on input.
         self.node.step(from, msg);
@@ -593,32 +626,125 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
-    /// Carries out one `Ready`, in the order its contract asks: the
-    /// leader's early `Accept`s, persist, report faulty peers, send, install
-    /// a snapshot, execute what was committed, answer reads, answer what was
-    /// dropped, announce a new view, compact; then a piece of a snapshot
-    /// being written.
-    fn process_ready(&mut self) -> Result<(), StopError> {
+    /// Carries out one `Ready`, in the order its contract asks. In memory:
+    /// send, then apply. Durable: the leader's early `Accept`s; decisions
+    /// that rest on durable votes applied at once; the turn's records
+    /// staged, its other messages sent or held until their sync
+    /// (`sync_pipeline`); a turn that writes or installs a snapshot, or whose
+    /// own vote decided a slot, waits for its sync; then a piece of a
+    /// snapshot being written, and the next sync started.
+    async fn process_ready(&mut self) -> Result<(), StopError> {
         let mut ready = self.node.take_ready();
+        if self.storage.is_none() {
+            self.report_peer_faults(&ready.peer_faults);
+            self.send_to_peers(std::mem::take(&mut ready.messages));
+            self.apply_decisions(&ready)?;
+            if ready.compaction_wanted {
+                self.compact();
+            }
+            return Ok(());
+        }
+        let snapshot_turn = ready.persist.snapshot.is_some() || ready.restore.is_some();
+        if snapshot_turn {
+            self.finish_sync_job().await?;
+        }
         self.send_before_sync(&mut ready);
         // Decisions a quorum already holds on disk are executed, and their
         // callers answered, while this turn's sync runs (`overlapped_sync`).
-        let applied_early = self.storage.is_some() && may_apply_before_sync(&ready);
+        let applied_early = may_apply_before_sync(&ready);
         if applied_early {
             self.apply_decisions(&ready)?;
         }
-        self.persist(&ready)?;
+        let floor = announced_floor(&ready.messages);
+        if snapshot_turn {
+            self.on_storage(|storage| storage.write(&ready.persist, floor))?;
+        } else {
+            self.on_storage(|storage| storage.stage(&ready.persist, floor).map(drop))?;
+        }
         self.report_peer_faults(&ready.peer_faults);
-        self.send_to_peers(std::mem::take(&mut ready.messages));
+        let late = std::mem::take(&mut ready.messages);
+        let now = match &self.storage {
+            Some(storage) => self.sync.waits.hold(storage, late),
+            None => late,
+        };
+        self.send_to_peers(now);
         if !applied_early {
+            if !ready.committed.is_empty() {
+                // This replica's own acceptance in this turn decided a slot:
+                // its sync comes first (after the job out, which covers
+                // earlier turns only).
+                self.finish_sync_job().await?;
+                self.start_sync_job()?;
+                self.finish_sync_job().await?;
+            }
             self.apply_decisions(&ready)?;
         }
         if ready.compaction_wanted {
             self.compact();
         }
         // A snapshot being written, a piece per turn, once the turn's
-        // messages and replies have left (nothing they say depends on it).
-        self.on_storage(DurableStore::write_snapshot_piece)
+        // messages and replies have left (nothing they say depends on it);
+        // its last piece syncs the log, so no job may be out.
+        if self
+            .storage
+            .as_ref()
+            .is_some_and(DurableStore::snapshot_in_progress)
+        {
+            self.finish_sync_job().await?;
+        }
+        self.on_storage(DurableStore::write_snapshot_piece)?;
+        self.start_sync_job()
+    }
+
+    /// Starts the log's sync if a staged turn waits for one and none is out.
+    fn start_sync_job(&mut self) -> Result<(), StopError> {
+        if let Some(storage) = self.storage.as_mut() {
+            self.sync.start(storage).map_err(StopError::LogWrite)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the sync out, if any, and lets go what waited for it.
+    async fn finish_sync_job(&mut self) -> Result<(), StopError> {
+        let Some(storage) = self.storage.as_mut() else {
+            return Ok(());
+        };
+        if !self.sync.job_out() {
+            return Ok(());
+        }
+        let fsyncs_before = storage.stats().fsyncs;
+        let released = self
+            .sync
+            .finish(storage)
+            .await
+            .map_err(StopError::LogWrite)?;
+        self.count_fsyncs(fsyncs_before);
+        self.release(released);
+        Ok(())
+    }
+
+    /// A sync job finished (in the loop's `select!`).
+    fn on_synced(&mut self, done: Result<SyncDone, StorageError>) -> Result<(), StopError> {
+        let done = done.map_err(StopError::LogWrite)?;
+        let Some(storage) = self.storage.as_mut() else {
+            return Ok(());
+        };
+        let fsyncs_before = storage.stats().fsyncs;
+        let released = self.sync.waits.finished(storage, done);
+        self.count_fsyncs(fsyncs_before);
+        self.release(released);
+        self.start_sync_job()
+    }
+
+    /// Sends the messages a sync let go and hands its votes to the core.
+    fn release(&mut self, released: Released) {
+        self.send_to_peers(released.messages);
+        if !released.votes.is_empty() {
+            self.votes_released = true;
+        }
+        for (from, msg) in released.votes {
+            self.node.step(from, msg);
+        }
     }
 
     /// Installs a peer's snapshot, executes the turn's decisions, answers
@@ -654,16 +780,6 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
-    /// Persists with one sync for the whole turn (group commit): no promise
-    /// or acceptance leaves before it is on disk (but the early `Accept`s,
-    /// which are not the leader's vote), nor a decided floor above what is
-    /// on disk. An in-memory replica has nothing to write; its restarts are
-    /// new incarnations.
-    fn persist(&mut self, ready: &Ready) -> Result<(), StopError> {
-        let floor = announced_floor(&ready.messages);
-        self.on_storage(|storage| storage.write(&ready.persist, floor))
-    }
-
     /// Runs `step` on the durable store, if any, counting the syncs it made.
     fn on_storage(
         &mut self,
@@ -674,6 +790,15 @@ impl<O: ReplicatedObject> Driver<O> {
         };
         let fsyncs_before = storage.stats().fsyncs;
         step(storage).map_err(StopError::LogWrite)?;
+        self.count_fsyncs(fsyncs_before);
+        Ok(())
+    }
+
+    /// Counts the syncs the store made since it had made `fsyncs_before`.
+    fn count_fsyncs(&mut self, fsyncs_before: u64) {
+        let Some(storage) = self.storage.as_ref() else {
+            return;
+        };
         let stats = storage.stats();
         if stats.fsyncs > fsyncs_before {
             self.metrics.fsyncs.inc_by(stats.fsyncs - fsyncs_before);
@@ -681,7 +806,6 @@ impl<O: ReplicatedObject> Driver<O> {
                 .fsync_seconds
                 .observe(stats.last_fsync.as_secs_f64());
         }
-        Ok(())
     }
 
     /// The core dropped what these peers sent and keeps running; says who.

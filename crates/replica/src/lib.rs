@@ -39,6 +39,7 @@ mod reply_queue;
 mod server;
 mod session_keeper;
 mod startup;
+mod sync_pipeline;
 
 use concoord_nameserver::{LocalView, NameServer, NameServerConfig, ViewSource};
 use concoord_object::ReplicatedObject;

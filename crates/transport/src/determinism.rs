@@ -50,6 +50,27 @@ where
     tokio::spawn(future)
 }
 
+/// Runs the blocking `work` (a disk sync) off the calling task: on tokio's
+/// blocking pool, or inside a `turmoil` simulation as a task of the host
+/// that first waits a seeded 0–2 ms of simulated time, so that a crash can
+/// fall while the work is under way (the task is dropped with the host, and
+/// what it would have synced is lost as at a power loss).
+pub fn spawn_blocking<F, T>(work: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    #[cfg(feature = "sim")]
+    if turmoil::in_simulation() {
+        let delay = std::time::Duration::from_micros(random::<u64>() % 2_000);
+        return tokio::task::spawn_local(async move {
+            tokio::time::sleep(delay).await;
+            work()
+        });
+    }
+    tokio::task::spawn_blocking(work)
+}
+
 /// A hash map whose iteration order a seeded simulation can replay.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, HashState>;
 

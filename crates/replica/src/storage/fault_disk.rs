@@ -78,6 +78,9 @@ struct FileData {
     live: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<DataOp>,
+    /// Changes to `live` so far (appends and cuts), so a sync handle can
+    /// tell the file it was taken of from one changed since.
+    changes: u64,
 }
 
 #[derive(Clone)]
@@ -407,6 +410,7 @@ impl AppendFile for FaultFile {
         // The write the machine dies in may still reach the disk in part.
         let f = s.file_mut(self.ino).ok_or_else(power_lost)?;
         f.live.extend_from_slice(bytes);
+        f.changes += 1;
         f.pending.push(DataOp::Append(bytes.to_vec()));
         match tick {
             Tick::Go => Ok(()),
@@ -432,17 +436,18 @@ impl AppendFile for FaultFile {
                 ino: self.ino,
                 epoch: self.epoch,
             },
-            covers: f.live.len(),
+            covers: f.changes,
         }))
     }
 }
 
 /// A sync handle of a [`FaultFile`]: syncs the bytes appended before it was
-/// taken, and refuses (as a store bug) if more were appended since, which
-/// the real disk would have made durable by chance.
+/// taken, and refuses (as a store bug) if the file changed since (appended
+/// to or cut), which the real disk would have made durable by chance.
 struct FaultSync {
     file: FaultFile,
-    covers: usize,
+    /// The file's `changes` when the handle was taken.
+    covers: u64,
 }
 
 impl SyncHandle for FaultSync {
@@ -450,11 +455,10 @@ impl SyncHandle for FaultSync {
         let mut s = self.file.lock()?;
         s.go()?;
         let f = s.file_mut(self.file.ino).ok_or_else(power_lost)?;
-        if f.live.len() != self.covers {
+        if f.changes != self.covers {
             return Err(io::Error::other(format!(
-                "{} bytes were appended after this sync was taken for {}",
-                f.live.len().abs_diff(self.covers),
-                self.covers
+                "the file changed {} times after this sync was taken",
+                f.changes - self.covers
             )));
         }
         f.durable = f.live.clone();
@@ -544,6 +548,7 @@ impl Disk for FaultDisk {
         let ino = s.file_at(path).map(|_| ino)?;
         let f = s.file_mut(ino).ok_or_else(|| not_found(path))?;
         f.live.clear();
+        f.changes += 1;
         f.pending.push(DataOp::Truncate(0));
         Ok(self.handle(&s, ino))
     }
@@ -554,6 +559,7 @@ impl Disk for FaultDisk {
         let ino = s.file_at(path)?;
         let f = s.file_mut(ino).ok_or_else(|| not_found(path))?;
         f.live.truncate(len as usize);
+        f.changes += 1;
         f.pending.push(DataOp::Truncate(len as usize));
         // The cut is synced, as `OsDisk::open_at` does (a second operation:
         // the machine may die between the two).

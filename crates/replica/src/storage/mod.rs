@@ -113,6 +113,11 @@ pub(crate) enum StorageBug {
     /// A turn's decisions are applied (executed, answered) before its sync
     /// even when this replica's acceptance in that turn decided them.
     ApplyBeforeOwnVoteSynced,
+    /// A leader hands followers' votes to the core while its own
+    /// acceptances of the same slots still wait for their sync
+    /// (`sync_pipeline`), so a decision can count a vote a power loss
+    /// takes back.
+    VotesCountedBeforeOwnSync,
 }
 
 #[cfg(test)]
@@ -210,6 +215,12 @@ pub struct DurableStore {
     sync_in_flight: bool,
     /// The lowest slot among the decisions that job is making durable.
     in_flight_decided_from: Option<Slot>,
+    /// Turns staged so far (see `stage`).
+    turns_staged: u64,
+    /// The last staged turn that needed a sync.
+    needed_through: u64,
+    /// The last staged turn a finished sync covers.
+    durable_through: u64,
 }
 
 /// One sync of the log's latest writes (see `DurableStore::take_sync_job`),
@@ -219,24 +230,32 @@ pub(crate) struct SyncJob {
     path: PathBuf,
     /// The `MissingFsync` bug is injected: the sync is left out.
     skip: bool,
+    /// The last staged turn it covers.
+    covers: u64,
 }
 
 /// A finished [`SyncJob`].
 pub(crate) struct SyncDone {
     /// How long the `fdatasync` took (`None`: it was left out).
     took: Option<Duration>,
+    /// The last staged turn it made durable.
+    covers: u64,
 }
 
 impl SyncJob {
     /// Makes the writes it covers durable.
     pub fn run(self) -> Result<SyncDone, StorageError> {
         if self.skip {
-            return Ok(SyncDone { took: None });
+            return Ok(SyncDone {
+                took: None,
+                covers: self.covers,
+            });
         }
         let started = std::time::Instant::now();
         self.handle.sync().map_err(io(&self.path))?;
         Ok(SyncDone {
             took: Some(started.elapsed()),
+            covers: self.covers,
         })
     }
 }
@@ -286,6 +305,9 @@ impl DurableStore {
             snapshot_piece_bytes: SNAPSHOT_PIECE_BYTES,
             sync_in_flight: false,
             in_flight_decided_from: None,
+            turns_staged: 0,
+            needed_through: 0,
+            durable_through: 0,
         })
     }
 
@@ -305,6 +327,26 @@ impl DurableStore {
     /// announce, see [`announced_floor`]) covers any of them, else with the
     /// next synced write.
     pub fn write(&mut self, p: &Persist, announced: Slot) -> Result<(), StorageError> {
+        if self.stage(p, announced)? {
+            self.sync()?;
+        }
+        self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
+        Ok(())
+    }
+
+    /// Records one turn's `Persist` as [`write`](Self::write) does, but
+    /// leaves the sync it needs (if any) to a [`SyncJob`]: returns whether
+    /// the turn's messages must wait for one. A turn with a snapshot is
+    /// written and synced at once (and needs no sync job in flight).
+    /// Turns are counted: [`needed_through`](Self::needed_through) is the
+    /// last one that needed a sync, [`durable_through`](Self::durable_through)
+    /// the last one a finished sync covers.
+    pub(crate) fn stage(&mut self, p: &Persist, announced: Slot) -> Result<bool, StorageError> {
+        if p.snapshot.is_some() {
+            // Written and synced now: not with a job out.
+            self.refuse_while_syncing()?;
+        }
+        self.turns_staged += 1;
         if p.snapshot.is_some() {
             // The checkpoint of a snapshot still being written is taken
             // from the state before this turn's: finish it first.
@@ -336,8 +378,12 @@ impl DurableStore {
         // rather than writing them unsynced, keeps the rule recovery relies
         // on: the file never holds unsynced bytes before synced ones, so a
         // damaged record followed by a complete write is always corruption.
+        let not_synced_from = match (self.unsynced_decided_from, self.in_flight_decided_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let announces_held_back = !injected(StorageBug::IgnoreAnnouncedFloor)
-            && self.unsynced_decided_from.is_some_and(|s| s <= announced);
+            && not_synced_from.is_some_and(|s| s <= announced);
         let needs_sync = p.promised.is_some()
             || !p.accepted.is_empty()
             || p.views.is_some()
@@ -350,11 +396,36 @@ impl DurableStore {
                 self.start_gradual_snapshot(snapshot)?;
             }
             Some(snapshot) => self.checkpoint(snapshot)?,
-            None if needs_sync => self.sync()?,
-            None => {}
+            None => {
+                if needs_sync {
+                    self.needed_through = self.turns_staged;
+                }
+                return Ok(needs_sync);
+            }
         }
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
-        Ok(())
+        Ok(false)
+    }
+
+    /// The last staged turn whose messages wait for a sync.
+    pub(crate) fn needed_through(&self) -> u64 {
+        self.needed_through
+    }
+
+    /// The last staged turn a finished sync made durable.
+    pub(crate) fn durable_through(&self) -> u64 {
+        self.durable_through
+    }
+
+    /// Whether a staged turn still waits for its sync.
+    pub(crate) fn sync_pending(&self) -> bool {
+        self.needed_through > self.durable_through
+    }
+
+    /// Whether a snapshot is being written a piece per turn (its last
+    /// piece syncs the log, so no sync job may be out then).
+    pub(crate) fn snapshot_in_progress(&self) -> bool {
+        self.gradual.is_some()
     }
 
     /// Whether the log (with `p`'s decisions) holds every decision from the
@@ -391,6 +462,11 @@ impl DurableStore {
     /// checkpoint. Nothing a message says depends on it, so the driver calls
     /// it after the turn's messages have left.
     pub fn write_snapshot_piece(&mut self) -> Result<(), StorageError> {
+        if self.gradual.is_none() {
+            return Ok(());
+        }
+        // Its last piece syncs the log and starts a new segment.
+        self.refuse_while_syncing()?;
         let Some(g) = self.gradual.as_mut() else {
             return Ok(());
         };
@@ -465,11 +541,10 @@ impl DurableStore {
     /// always the last write alone, as recovery expects) and the decisions
     /// it carries do not count as on disk (`synced_decided_floor`).
     pub(crate) fn take_sync_job(&mut self) -> Result<Option<SyncJob>, StorageError> {
-        if self.sync_in_flight {
-            let running = std::io::Error::other("a sync of the log is still running");
-            return Err(io(self.writer.path())(running));
-        }
+        self.refuse_while_syncing()?;
         if self.unsynced.is_empty() {
+            // Everything staged was appended, and (no job out) synced.
+            self.durable_through = self.turns_staged;
             return Ok(None);
         }
         let len = self.writer.len + self.unsynced.len() as u64;
@@ -485,7 +560,17 @@ impl DurableStore {
             handle: self.writer.sync_handle()?,
             path: self.writer.path().to_path_buf(),
             skip: crate::bugs::injected(crate::bugs::ReplicaBug::MissingFsync),
+            covers: self.turns_staged,
         }))
+    }
+
+    /// Refuses what would touch the log while a sync job is out.
+    fn refuse_while_syncing(&self) -> Result<(), StorageError> {
+        if self.sync_in_flight {
+            let running = std::io::Error::other("a sync of the log is still running");
+            return Err(io(self.writer.path())(running));
+        }
+        Ok(())
     }
 
     /// Records that `done`, the job [`take_sync_job`](Self::take_sync_job)
@@ -493,6 +578,8 @@ impl DurableStore {
     pub(crate) fn sync_finished(&mut self, done: SyncDone) {
         self.sync_in_flight = false;
         self.in_flight_decided_from = None;
+        self.durable_through = self.durable_through.max(done.covers);
+        self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
         if let Some(took) = done.took {
             self.stats.last_fsync = took;
         }

@@ -163,6 +163,9 @@ impl DurableStore {
             snapshot_piece_bytes: super::SNAPSHOT_PIECE_BYTES,
             sync_in_flight: false,
             in_flight_decided_from: None,
+            turns_staged: 0,
+            needed_through: 0,
+            durable_through: 0,
         };
         Ok((store, recovered, report))
     }

@@ -1,0 +1,172 @@
+//! The log's sync runs off the driver's loop, so the next turn gathers,
+//! replicates and executes while the disk works (the pipelining of the
+//! Raft thesis, §10.2.1, for a Paxos acceptor's log).
+//!
+//! A turn's records are staged (`DurableStore::stage`); when a turn needs a
+//! sync, one job at a time makes everything staged so far durable on the
+//! blocking pool (`determinism::spawn_blocking`), and the driver goes on.
+//! What waits for it:
+//!
+//! * **The turn's messages.** Votes, promises, heartbeats, catch-up: every
+//!   message but the leader's early `Accept`s (`overlapped_sync`) is held
+//!   until the sync covering its turn is done, then sent in turn order. So
+//!   nothing this replica says rests on a promise or acceptance a power loss
+//!   could take back, as before.
+//! * **Peers' votes for this leader's proposals.** The core counts the
+//!   leader's own acceptance of a slot together with the followers'
+//!   `Accepted`s, in the turn one arrives. An `Accepted` that arrives while
+//!   a sync is pending is held until every turn staged before it is durable:
+//!   the leader's acceptance of every slot it acknowledges was staged in the
+//!   turn that sent the `Accept`, before the answer could arrive. So a slot
+//!   is decided only on acceptances that are all on disk — a leader losing
+//!   power never takes back a vote a decision counted.
+//! * **Decisions this replica's own vote decided in this turn** (a view of
+//!   one member): the turn waits for its sync before applying them, as
+//!   before. Every other decision rests on a quorum of durable acceptances
+//!   (the rule above, and followers vote only after their sync) and is
+//!   applied at once.
+//!
+//! Turns that write a snapshot or install one, and the pieces of a snapshot
+//! being written, wait for the job out first and sync in the turn, as before.
+
+use crate::storage::{DurableStore, StorageBug, StorageError, SyncDone, injected};
+use paxos_core::{Message, NodeId, Outgoing};
+use std::collections::VecDeque;
+use tokio::task::JoinHandle;
+
+/// The sync job out, and what waits for syncs.
+#[derive(Default)]
+pub struct SyncPipeline {
+    job: Option<SyncTask>,
+    /// Messages and votes waiting for syncs.
+    pub waits: SyncWaits,
+}
+
+/// A sync job running off the loop.
+pub type SyncTask = JoinHandle<Result<SyncDone, StorageError>>;
+
+impl SyncPipeline {
+    /// Whether a sync job is out.
+    pub fn job_out(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts a sync of everything staged if a staged turn waits for one
+    /// and no job is out.
+    pub fn start(&mut self, storage: &mut DurableStore) -> Result<(), StorageError> {
+        if self.job.is_some() || !storage.sync_pending() {
+            return Ok(());
+        }
+        if let Some(job) = storage.take_sync_job()? {
+            self.job = Some(concoord_transport::determinism::spawn_blocking(move || {
+                job.run()
+            }));
+        }
+        Ok(())
+    }
+
+    /// Waits for the job out (forever if none: a `select!` branch guards it).
+    pub async fn wait(job: &mut Option<SyncTask>) -> Result<SyncDone, StorageError> {
+        match job {
+            Some(handle) => match handle.await {
+                Ok(done) => done,
+                Err(e) => Err(StorageError::Io {
+                    path: "the log".into(),
+                    source: std::io::Error::other(format!("the sync task failed: {e}")),
+                }),
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Takes the job out, to wait for it in a `select!`.
+    pub fn take_job(&mut self) -> Option<SyncTask> {
+        self.job.take()
+    }
+
+    /// Puts back a job taken out and not finished.
+    pub fn put_back(&mut self, job: Option<SyncTask>) {
+        debug_assert!(self.job.is_none());
+        self.job = job;
+    }
+
+    /// Waits for the job out, if any, and returns what it lets go.
+    pub async fn finish(&mut self, storage: &mut DurableStore) -> Result<Released, StorageError> {
+        let mut job = self.job.take();
+        if job.is_none() {
+            return Ok(Released::default());
+        }
+        let done = Self::wait(&mut job).await?;
+        Ok(self.waits.finished(storage, done))
+    }
+}
+
+/// What waits for the log's syncs: the messages of staged turns and the
+/// peers' votes that arrived while a sync was pending. Kept apart from the
+/// job itself so the power-loss tests run these very rules with syncs they
+/// schedule themselves.
+#[derive(Default)]
+pub struct SyncWaits {
+    /// Messages of staged turns, with the turn their sync must cover.
+    held: VecDeque<(u64, Vec<Outgoing>)>,
+    /// Peers' `Accepted`s, with the turn that must be durable first.
+    votes: VecDeque<(u64, NodeId, Message)>,
+}
+
+/// What a finished sync lets go.
+#[derive(Default)]
+pub struct Released {
+    /// Messages to send, in turn order.
+    pub messages: Vec<Outgoing>,
+    /// Peers' votes to hand to the core, in arrival order.
+    pub votes: Vec<(NodeId, Message)>,
+}
+
+impl SyncWaits {
+    /// Records a finished job and returns what it lets go.
+    pub fn finished(&mut self, storage: &mut DurableStore, done: SyncDone) -> Released {
+        storage.sync_finished(done);
+        let durable = storage.durable_through();
+        let mut released = Released::default();
+        while self.held.front().is_some_and(|(turn, _)| *turn <= durable) {
+            if let Some((_, out)) = self.held.pop_front() {
+                released.messages.extend(out);
+            }
+        }
+        while self
+            .votes
+            .front()
+            .is_some_and(|(turn, _, _)| *turn <= durable)
+        {
+            if let Some((_, from, msg)) = self.votes.pop_front() {
+                released.votes.push((from, msg));
+            }
+        }
+        released
+    }
+
+    /// A staged turn's messages: returned to send now if no staged turn
+    /// waits for a sync, else held until the sync of this turn.
+    pub fn hold(&mut self, storage: &DurableStore, messages: Vec<Outgoing>) -> Vec<Outgoing> {
+        if !storage.sync_pending() {
+            debug_assert!(self.held.is_empty());
+            return messages;
+        }
+        if !messages.is_empty() {
+            self.held.push_back((storage.needed_through(), messages));
+        }
+        Vec::new()
+    }
+
+    /// A peer's message: returned to hand to the core now, or (an
+    /// `Accepted` while a staged turn waits for its sync) held until every
+    /// turn staged so far is durable.
+    pub fn admit(&mut self, storage: &DurableStore, from: NodeId, msg: Message) -> Option<Message> {
+        let is_vote = matches!(msg, Message::Accepted(_));
+        if !is_vote || !storage.sync_pending() || injected(StorageBug::VotesCountedBeforeOwnSync) {
+            return Some(msg);
+        }
+        self.votes.push_back((storage.needed_through(), from, msg));
+        None
+    }
+}
