@@ -50,6 +50,12 @@ impl Persist {
 /// turn, a peer's before it voted — so executing it and answering its caller
 /// need not wait for this turn's write. A slot this node accepted in this
 /// very turn (a view of one member decides at once) waits for the write.
+///
+/// The write may also run off the caller's loop while it goes on stepping
+/// the node (ConCoord's replica does), provided each `Ready`'s messages wait
+/// for its write and no peer's `Accepted` is stepped before every earlier
+/// write is durable: a leader counts its own acceptance of a slot together
+/// with its peers' votes for it.
 #[derive(Debug, Default)]
 pub struct Ready {
     /// State to make durable first.

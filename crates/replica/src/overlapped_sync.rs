@@ -4,13 +4,13 @@
 //!
 //! Why it is safe. An `Accept` asks followers to vote; it is not the
 //! leader's vote. The leader counts its own acceptance only when a
-//! follower's `Accepted` completes a quorum, and that happens in a later
-//! turn: the driver finishes this turn's sync before it steps the node
-//! again. A leader that dies before the sync never counted its vote, and
-//! comes back as a follower whose next ballot is above the durable promise
-//! it campaigned with, so it never proposes another value under the ballot
-//! its lost `Accept`s carried. Its promise for that ballot was synced in the
-//! turn that sent its `Prepare`, which never leaves early.
+//! follower's `Accepted` completes a quorum, and the driver hands the core
+//! an `Accepted` only once every turn staged before it is synced
+//! (`sync_pipeline`). A leader that dies before the sync never counted its
+//! vote, and comes back as a follower whose next ballot is above the
+//! durable promise it campaigned with, so it never proposes another value
+//! under the ballot its lost `Accept`s carried. Its promise for that ballot
+//! was synced in the turn that sent its `Prepare`, which never leaves early.
 //!
 //! What an early `Accept` must not say. Its `commit` announces a decided
 //! floor, and decisions may be held back from the disk until a later sync
@@ -22,11 +22,12 @@
 //! Decisions are applied before the sync too. A decided slot rests on a
 //! quorum of acceptances already on disk: a follower votes only after its
 //! sync, and this replica's own acceptance of a slot decided in a later
-//! turn was synced in the turn that made it. So the turn's decisions are
-//! executed and their callers answered while the disk works, and a reply
-//! no longer waits for a sync that writes other, newer commands. The one
-//! exception is a slot this replica accepted in this very turn and that
-//! its acceptance alone decided (a view of one member): its reply waits.
+//! turn was on disk before a vote for it was counted. So the turn's
+//! decisions are executed and their callers answered while the disk works,
+//! and a reply no longer waits for a sync that writes other, newer
+//! commands. The one exception is a slot this replica accepted in this very
+//! turn and that its acceptance alone decided (a view of one member): its
+//! reply waits.
 
 use crate::storage::{DurableStore, StorageBug, injected};
 use paxos_core::message::Accept;
