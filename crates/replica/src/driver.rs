@@ -35,7 +35,7 @@ use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::member_keeper::MemberKeeper;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
-use crate::overlapped_sync::{may_apply_before_sync, split_before_sync};
+use crate::overlapped_sync::{may_apply_before_sync, own_vote_decided, split_before_sync};
 use crate::peer_guard::{PeerGuard, Refusal};
 use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_method};
 use crate::reply_queue::ReplyQueue;
@@ -663,16 +663,15 @@ impl<O: ReplicatedObject> Driver<O> {
         }
         self.report_peer_faults(&ready.peer_faults);
         let late = std::mem::take(&mut ready.messages);
-        let now = match &self.storage {
-            Some(storage) => self.sync.waits.hold(storage, late),
-            None => late,
-        };
-        self.send_to_peers(now);
+        if let Some(storage) = &self.storage {
+            let released = self.sync.waits.hold(storage, late);
+            self.release(released);
+        }
         if !applied_early {
-            if !ready.committed.is_empty() {
-                // This replica's own acceptance in this turn decided a slot:
-                // its sync comes first (after the job out, which covers
-                // earlier turns only).
+            if !ready.committed.is_empty() || own_vote_decided(&ready) {
+                // This replica's own acceptance in this turn decided a slot
+                // (applied now or once a gap below fills): its sync comes
+                // first (after the job out, which covers earlier turns only).
                 self.finish_sync_job().await?;
                 self.start_sync_job()?;
                 self.finish_sync_job().await?;
@@ -696,10 +695,13 @@ impl<O: ReplicatedObject> Driver<O> {
         self.start_sync_job()
     }
 
-    /// Starts the log's sync if a staged turn waits for one and none is out.
+    /// Starts the log's sync if a staged turn waits for one and none is
+    /// out, and lets go what waited for turns already durable.
     fn start_sync_job(&mut self) -> Result<(), StopError> {
         if let Some(storage) = self.storage.as_mut() {
             self.sync.start(storage).map_err(StopError::LogWrite)?;
+            let released = self.sync.waits.release_durable(storage);
+            self.release(released);
         }
         Ok(())
     }

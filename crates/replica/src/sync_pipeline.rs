@@ -126,6 +126,13 @@ impl SyncWaits {
     /// Records a finished job and returns what it lets go.
     pub fn finished(&mut self, storage: &mut DurableStore, done: SyncDone) -> Released {
         storage.sync_finished(done);
+        self.release_durable(storage)
+    }
+
+    /// What waits for turns already durable: a sync other than a job's (a
+    /// snapshot turn's, a snapshot's last piece) or a turn with nothing to
+    /// append may have covered them (found by review: messages left held).
+    pub fn release_durable(&mut self, storage: &DurableStore) -> Released {
         let durable = storage.durable_through();
         let mut released = Released::default();
         while self.held.front().is_some_and(|(turn, _)| *turn <= durable) {
@@ -145,17 +152,17 @@ impl SyncWaits {
         released
     }
 
-    /// A staged turn's messages: returned to send now if no staged turn
-    /// waits for a sync, else held until the sync of this turn.
-    pub fn hold(&mut self, storage: &DurableStore, messages: Vec<Outgoing>) -> Vec<Outgoing> {
+    /// A staged turn's messages: sent now (after anything released before
+    /// them) if no staged turn waits for a sync, else held until the sync
+    /// of this turn.
+    pub fn hold(&mut self, storage: &DurableStore, messages: Vec<Outgoing>) -> Released {
+        let mut released = self.release_durable(storage);
         if !storage.sync_pending() {
-            debug_assert!(self.held.is_empty());
-            return messages;
-        }
-        if !messages.is_empty() {
+            released.messages.extend(messages);
+        } else if !messages.is_empty() {
             self.held.push_back((storage.needed_through(), messages));
         }
-        Vec::new()
+        released
     }
 
     /// A peer's message: returned to hand to the core now, or (an

@@ -23,8 +23,8 @@
 
 use super::fault_disk::{FaultDisk, PowerLoss, SplitMix};
 use super::*;
-use crate::overlapped_sync::{may_apply_before_sync, split_before_sync};
-use crate::sync_pipeline::SyncWaits;
+use crate::overlapped_sync::{may_apply_before_sync, own_vote_decided, split_before_sync};
+use crate::sync_pipeline::{Released, SyncWaits};
 use paxos_core::message::{
     Accept, Accepted, CatchupReply, Heartbeat, HeartbeatAck, PreVote, PreVoteReply, Promise,
     SnapshotChunk,
@@ -621,13 +621,20 @@ impl Replica {
     /// Starts a sync job if a staged turn waits for one and none is out;
     /// false if the machine died in it.
     fn start_job(&mut self, wire: &mut Wire<'_>) -> bool {
-        let Some((_, store)) = self.node.as_mut() else {
+        let Some((node, store)) = self.node.as_mut() else {
             return false;
         };
         if self.job.is_some() || !store.sync_pending() {
             return true;
         }
-        match store.take_sync_job() {
+        let taken = store.take_sync_job();
+        // Nothing to append: the turns are durable already.
+        let released = self.waits.release_durable(store);
+        wire.post(node.id(), &mut self.acked, released.messages);
+        for (from, msg) in released.votes {
+            node.step(from, msg);
+        }
+        match taken {
             Ok(Some(job)) => {
                 // Most syncs take one to three steps; 4 % stall for up to
                 // fifteen, outlasting a follower's whole round trip.
@@ -814,13 +821,16 @@ impl Cluster {
             r.crash(&mut wire);
             return Ok(());
         }
-        let now = r.waits.hold(store, std::mem::take(&mut ready.messages));
-        wire.post(node.id(), &mut r.acked, now);
+        let released = r.waits.hold(store, std::mem::take(&mut ready.messages));
+        wire.post(node.id(), &mut r.acked, released.messages);
+        for (from, msg) in released.votes {
+            node.step(from, msg);
+        }
         self.ex.writes += 1;
         if !applied_early {
             // Its own vote decided a slot in this turn: the sync of this
             // turn first (after the job out, which covers earlier turns).
-            if !ready.committed.is_empty() && !r.sync_now(&mut wire) {
+            if (!ready.committed.is_empty() || own_vote_decided(&ready)) && !r.sync_now(&mut wire) {
                 return Ok(());
             }
             apply(&mut self.decided, &mut r.executed, &ready)?;
@@ -1205,4 +1215,289 @@ fn cluster_seed_gradual(seed: u64) -> Result<Exercise, String> {
 fn a_cluster_with_pending_snapshots_survives_power_loss() {
     let ex = sweep(60, cluster_seed_gradual);
     assert!(ex.power_losses > 0 && ex.snapshots > 0, "{ex:?}");
+}
+
+// ---------------------------------------------------------------------------
+// The sync pipeline in deterministic schedules (found by review): a replica
+// handled exactly as `Driver::process_ready` / `on_synced` handle it.
+
+struct Mini {
+    disk: FaultDisk,
+    node: Node,
+    store: DurableStore,
+    waits: SyncWaits,
+    job: Option<SyncJob>,
+    applied: Vec<(Slot, Entry)>,
+}
+
+impl Mini {
+    fn new(id: u64, members: &[Member]) -> Mini {
+        let disk = FaultDisk::new();
+        let store = DurableStore::create_on(Arc::new(disk.clone()), &dir(), &identity_of(id))
+            .expect("create");
+        let node = Node::bootstrap(config(id, 7), members).expect("node");
+        Mini {
+            disk,
+            node,
+            store,
+            waits: SyncWaits::default(),
+            job: None,
+            applied: Vec::new(),
+        }
+    }
+
+    /// `Driver::on_peer_message`.
+    fn deliver(&mut self, from: NodeId, msg: Message) {
+        if let Some(msg) = self.waits.admit(&self.store, from, msg) {
+            self.node.step(from, msg);
+        }
+    }
+
+    /// `Driver::process_ready` (no snapshot turns); returns what was sent.
+    fn turn(&mut self) -> Vec<paxos_core::Outgoing> {
+        let mut sent = Vec::new();
+        let mut ready = self.node.take_ready();
+        assert!(ready.persist.snapshot.is_none() && ready.restore.is_none());
+        let (early, late) = split_before_sync(
+            std::mem::take(&mut ready.messages),
+            &self.store,
+            &ready.persist,
+        );
+        sent.extend(early);
+        let applied_early = may_apply_before_sync(&ready);
+        if applied_early {
+            self.applied.extend(ready.committed.iter().cloned());
+        }
+        let floor = announced_floor(&late);
+        self.store.stage(&ready.persist, floor).expect("staged");
+        let released = self.waits.hold(&self.store, late);
+        sent.extend(self.released(released));
+        if !applied_early {
+            if !ready.committed.is_empty() || own_vote_decided(&ready) {
+                sent.extend(self.finish_job());
+                sent.extend(self.start_job());
+                sent.extend(self.finish_job());
+            }
+            self.applied.extend(ready.committed.iter().cloned());
+        }
+        sent.extend(self.start_job());
+        sent
+    }
+
+    /// Steps the votes `released` lets go; returns its messages.
+    fn released(&mut self, released: Released) -> Vec<paxos_core::Outgoing> {
+        for (from, msg) in released.votes {
+            self.node.step(from, msg);
+        }
+        released.messages
+    }
+
+    /// `Driver::start_sync_job`.
+    fn start_job(&mut self) -> Vec<paxos_core::Outgoing> {
+        if self.job.is_none() && self.store.sync_pending() {
+            self.job = self.store.take_sync_job().expect("job");
+        }
+        let released = self.waits.release_durable(&self.store);
+        self.released(released)
+    }
+
+    /// The job finishing (`Driver::on_synced` / `finish_sync_job`).
+    fn finish_job(&mut self) -> Vec<paxos_core::Outgoing> {
+        let Some(job) = self.job.take() else {
+            return Vec::new();
+        };
+        let done = job.run().expect("synced");
+        let released = self.waits.finished(&mut self.store, done);
+        self.released(released)
+    }
+
+    /// Every sync done now.
+    fn sync_all(&mut self) -> Vec<paxos_core::Outgoing> {
+        let mut sent = self.finish_job();
+        sent.extend(self.start_job());
+        sent.extend(self.finish_job());
+        sent
+    }
+
+    /// Whether `slot` holds `entry` on this replica's disk after a power loss now.
+    fn durable(&self, slot: Slot, entry: &Entry) -> bool {
+        let fork = self.disk.fork();
+        fork.power_loss(0, PowerLoss::SyncedOnly);
+        let (_, rec, _) = restart(&fork, &dir(), self.node.id().0)
+            .expect("recovery")
+            .expect("identity");
+        holds(&rec, slot, entry)
+    }
+}
+
+/// Runs turns with every sync finishing at once and every message delivered,
+/// until nothing moves.
+fn settle(ms: &mut [Mini]) {
+    for _ in 0..50 {
+        let mut wire = Vec::new();
+        for m in ms.iter_mut() {
+            let from = m.node.id();
+            let mut out = m.turn();
+            out.extend(m.sync_all());
+            wire.extend(out.into_iter().map(|o| (from, o)));
+        }
+        if wire.is_empty() {
+            return;
+        }
+        for (from, o) in wire {
+            ms[(o.to.0 - 1) as usize].deliver(from, o.msg);
+        }
+    }
+}
+
+/// Invariant 1 across a view that shrinks to this leader alone: a slot its
+/// own vote decides in a turn (above a slot of the old view still waiting
+/// for a vote) is applied in the later turn that fills the gap — a vote
+/// released by the sync of an earlier turn — while its own sync runs.
+#[test]
+fn a_slot_decided_alone_above_a_gap_is_synced_before_it_is_applied() {
+    let members = [member(1), member(2)];
+    let mut ms = vec![Mini::new(1, &members), Mini::new(2, &members)];
+    for _ in 0..200 {
+        if ms[0].node.is_leader() {
+            break;
+        }
+        ms[0].node.tick();
+        settle(&mut ms);
+    }
+    assert!(ms[0].node.is_leader());
+    // Node 2 is removed: node 1 alone from slot r + window.
+    ms[0]
+        .node
+        .propose_reconfig(paxos_core::Reconfig::Remove(NodeId(2)))
+        .expect("leader");
+    let accepts = ms[0].turn();
+    ms[0].sync_all();
+    let mut answers = Vec::new();
+    for o in accepts {
+        ms[1].deliver(NodeId(1), o.msg);
+    }
+    answers.extend(ms[1].turn());
+    answers.extend(ms[1].sync_all());
+    for o in answers {
+        ms[0].deliver(NodeId(2), o.msg);
+    }
+    // T0: the view change is decided and applied; the old view's last slots
+    // are padded (they need node 2's vote); the sync of T0 stays out.
+    let pads = ms[0].turn();
+    assert!(ms[0].job.is_some(), "T0's sync is out");
+    let views = ms[0].node.views().expect("views").clone();
+    let r = ms[0].node.decided();
+    assert_eq!(
+        views.latest().members.len(),
+        1,
+        "the view change is applied"
+    );
+    // Node 2 votes for the pads; its answer arrives while T0's sync runs.
+    let mut answers = Vec::new();
+    for o in pads {
+        ms[1].deliver(NodeId(1), o.msg);
+    }
+    answers.extend(ms[1].turn());
+    answers.extend(ms[1].sync_all());
+    assert!(!answers.is_empty());
+    for o in answers {
+        ms[0].deliver(NodeId(2), o.msg);
+    }
+    // T1: a client's command lands in the first slot of the view of one,
+    // decided by node 1's own vote in this turn, but not applied (gap).
+    let command = Entry::Commands(vec![Command(b"the answered write".to_vec())]);
+    let Entry::Commands(cmds) = &command else {
+        unreachable!()
+    };
+    ms[0].node.propose(cmds[0].clone()).expect("leader");
+    let applied_before = ms[0].applied.len();
+    ms[0].turn();
+    assert_eq!(
+        ms[0].applied.len(),
+        applied_before,
+        "not applied yet: a gap below"
+    );
+    let _ = r;
+    // T0's sync finishes: node 2's votes are let go, the gap is decided, the
+    // next sync (T1's) starts, and the next turn runs.
+    ms[0].finish_job();
+    ms[0].start_job();
+    ms[0].turn();
+    let slot = ms[0]
+        .applied
+        .iter()
+        .find(|(_, e)| *e == command)
+        .map(|(s, _)| *s)
+        .expect("the command was applied (its caller answered)");
+    assert_eq!(
+        views.at(slot).members.len(),
+        1,
+        "slot {slot} is in the view of one"
+    );
+    assert!(
+        ms[0].durable(slot, &command),
+        "slot {slot} was applied (its caller answered) while its only vote, node 1's, \
+         is not on disk: a power loss now loses an answered write"
+    );
+}
+
+/// Invariant 3: a turn that needs a sync only because it announces a
+/// decision the job out carries appends nothing; when that job finishes,
+/// `SyncPipeline::start` finds nothing to append and `take_sync_job` marks
+/// the turn durable without anything letting its held messages go. The next
+/// turn's messages leave at once, before them, and they stay held until
+/// some later job finishes (`hold`'s debug_assert fires in a debug build).
+#[test]
+fn a_turn_needing_a_sync_that_appends_nothing_lets_its_messages_go_in_order() {
+    let (_disk, mut store) = new_fault_store();
+    let mut waits = SyncWaits::default();
+    let hb = |commit: Slot| paxos_core::Outgoing {
+        to: NodeId(2),
+        msg: Message::Heartbeat(Heartbeat {
+            ballot: ballot(1),
+            commit,
+            round: 0,
+        }),
+    };
+    // Turn 1 learns a decision (held back); turn 2 accepts (its job out
+    // carries the decision).
+    let decided = Persist {
+        decided: vec![(1, decided_value(1))],
+        ..Persist::default()
+    };
+    assert!(!store.stage(&decided, 0).expect("staged"));
+    let accepted = Persist {
+        accepted: vec![AcceptedEntry {
+            slot: 2,
+            ballot: ballot(1),
+            entry: decided_value(2),
+        }],
+        ..Persist::default()
+    };
+    assert!(store.stage(&accepted, 0).expect("staged"));
+    let job = store.take_sync_job().expect("appended").expect("a job");
+    // Turn 3: a heartbeat announcing slot 1, nothing to write.
+    assert!(store.stage(&Persist::default(), 1).expect("staged"));
+    let mut sent = waits.hold(&store, vec![hb(1)]).messages;
+    // The job finishes (`Driver::on_synced`), then `start_sync_job`.
+    let released = waits.finished(&mut store, job.run().expect("synced"));
+    sent.extend(released.messages);
+    assert!(store.sync_pending(), "turn 3 still waits");
+    assert!(store.take_sync_job().expect("no error").is_none());
+    // Turn 4: nothing to write, a heartbeat announcing nothing new.
+    assert!(!store.stage(&Persist::default(), 0).expect("staged"));
+    sent.extend(waits.hold(&store, vec![hb(0)]).messages);
+    let commits: Vec<Slot> = sent
+        .iter()
+        .map(|o| match &o.msg {
+            Message::Heartbeat(h) => h.commit,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        commits,
+        vec![1, 0],
+        "turn 3's message must leave, before turn 4's; it is still held"
+    );
 }
