@@ -10,25 +10,9 @@ MODE="${1:-memory}"
 CLIENTS="${2:-64}"
 SECS="${3:-5}"
 command -v perf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf; }
-cargo build --release --bins -q
-BIN=target/release
-WORK=$(mktemp -d /tmp/concoord-cpu-profile.XXXXXX)
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-# shellcheck disable=SC2046
-"$BIN/concoord" replica -o keyvalue -a 127.0.0.1 -p 16200 $( [ "$MODE" = durable ] && echo "-w --data-dir $WORK/r0" ) \
-  --new-instance --peer-secret "$WORK/secret" >"$WORK/r0.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$WORK/secret" ] && break; sleep 0.1; done
-for i in 1 2; do
-  # shellcheck disable=SC2046
-  "$BIN/concoord" replica -o keyvalue -a 127.0.0.1 -p "1620$i" $( [ "$MODE" = durable ] && echo "-w --data-dir $WORK/r$i" ) \
-    -b 127.0.0.1:16200 --peer-secret "$WORK/secret" >"$WORK/r$i.log" 2>&1 &
-  PIDS+=($!)
-done
-sleep 3
-BOOT="127.0.0.1:16200, 127.0.0.1:16201, 127.0.0.1:16202"
+# shellcheck source=scripts/lib/three-replicas.sh
+. scripts/lib/three-replicas.sh
+start_three_replicas cpu-profile 16200 "$MODE"
 "$BIN/concoord-bench" -b "$BOOT" --workload put --value-size 256 --mode serial --clients "$CLIENTS" \
   --duration $((SECS + 4)) --json >"$WORK/bench.json" 2>"$WORK/bench.err" &
 BENCH=$!

@@ -11,22 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-5}"
 command -v strace >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace; }
-cargo build --release --bins -q
-BIN=target/release
-WORK=$(mktemp -d /tmp/concoord-sync-latency.XXXXXX)
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-"$BIN/concoord" replica -o keyvalue -a 127.0.0.1 -p 16100 -w --data-dir "$WORK/r0" --new-instance >"$WORK/r0.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$WORK/r0/peer-secret" ] && break; sleep 0.1; done
-for i in 1 2; do
-  "$BIN/concoord" replica -o keyvalue -a 127.0.0.1 -p "1610$i" -w --data-dir "$WORK/r$i" \
-    -b 127.0.0.1:16100 --peer-secret "$WORK/r0/peer-secret" >"$WORK/r$i.log" 2>&1 &
-  PIDS+=($!)
-done
-sleep 3
-BOOT="127.0.0.1:16100, 127.0.0.1:16101, 127.0.0.1:16102"
+# shellcheck source=scripts/lib/three-replicas.sh
+. scripts/lib/three-replicas.sh
+start_three_replicas sync-latency 16100 durable
 "$BIN/concoord-bench" -b "$BOOT" --workload put --value-size 256 --mode serial --clients 1 \
   --duration "$SECS" --json 2>/dev/null | tail -1
 strace -f --seccomp-bpf -T -tt -e trace=fdatasync,fsync -p "${PIDS[0]}" -o "$WORK/leader.strace" 2>/dev/null &
