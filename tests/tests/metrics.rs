@@ -90,6 +90,7 @@ fn a_scrape_during_load_shows_the_counters_moving() {
         "concoord_batch_commands_sum",
         "concoord_fsyncs_total",
         "concoord_fsync_seconds_count",
+        "concoord_sync_wait_seconds_count",
         "concoord_decided_slot",
         "concoord_executed_slot",
         "concoord_peer_bytes_out_total{peer=\"127.0.141.1:14001\"}",

@@ -627,12 +627,13 @@ impl<O: ReplicatedObject> Driver<O> {
     }
 
     /// Carries out one `Ready`, in the order its contract asks. In memory:
-    /// send, then apply. Durable: the leader's early `Accept`s; decisions
-    /// that rest on durable votes applied at once; the turn's records
-    /// staged, its other messages sent or held until their sync
-    /// (`sync_pipeline`); a turn that writes or installs a snapshot, or whose
-    /// own vote decided a slot, waits for its sync; then a piece of a
-    /// snapshot being written, and the next sync started.
+    /// send, then apply. Durable: the leader's early `Accept`s; the turn's
+    /// records staged and their sync started (unless one is out), its other
+    /// messages sent or held until their sync (`sync_pipeline`); decisions
+    /// that rest on durable votes applied while the disk works; a turn that
+    /// writes or installs a snapshot, or whose own vote decided a slot,
+    /// waits for its sync; then a piece of a snapshot being written, and the
+    /// next sync started.
     async fn process_ready(&mut self) -> Result<(), StopError> {
         let mut ready = self.node.take_ready();
         if self.storage.is_none() {
@@ -649,17 +650,28 @@ impl<O: ReplicatedObject> Driver<O> {
             self.finish_sync_job().await?;
         }
         self.send_before_sync(&mut ready);
-        // Decisions a quorum already holds on disk are executed, and their
-        // callers answered, while this turn's sync runs (`overlapped_sync`).
-        let applied_early = may_apply_before_sync(&ready);
-        if applied_early {
-            self.apply_decisions(&ready)?;
-        }
         let floor = announced_floor(&ready.messages);
         if snapshot_turn {
             self.on_storage(|storage| storage.write(&ready.persist, floor))?;
         } else {
             self.on_storage(|storage| storage.stage(&ready.persist, floor).map(drop))?;
+        }
+        let writing_snapshot = self.storage.as_ref().is_some_and(|storage| {
+            self.sync.note_staged(storage);
+            storage.snapshot_in_progress()
+        });
+        if !writing_snapshot {
+            // The disk starts on this turn's records (if no sync is out)
+            // before its decisions are executed.
+            self.start_sync_job()?;
+        }
+        // Decisions a quorum already holds on disk are executed, and their
+        // callers answered, while this turn's sync runs (`overlapped_sync`);
+        // before the turn's other messages leave, as a view they change
+        // tells the pool of a new member first.
+        let applied_early = may_apply_before_sync(&ready);
+        if applied_early {
+            self.apply_decisions(&ready)?;
         }
         self.report_peer_faults(&ready.peer_faults);
         let late = std::mem::take(&mut ready.messages);
@@ -671,7 +683,8 @@ impl<O: ReplicatedObject> Driver<O> {
             if !ready.committed.is_empty() || own_vote_decided(&ready) {
                 // This replica's own acceptance in this turn decided a slot
                 // (applied now or once a gap below fills): its sync comes
-                // first (after the job out, which covers earlier turns only).
+                // first (the job out may cover earlier turns only: finish it,
+                // then sync what it did not cover).
                 self.finish_sync_job().await?;
                 self.start_sync_job()?;
                 self.finish_sync_job().await?;
@@ -738,8 +751,14 @@ impl<O: ReplicatedObject> Driver<O> {
         self.start_sync_job()
     }
 
-    /// Sends the messages a sync let go and hands its votes to the core.
+    /// Sends the messages a sync let go and hands its votes to the core,
+    /// and records how long the turns it made durable waited.
     fn release(&mut self, released: Released) {
+        if let Some(storage) = &self.storage {
+            let histogram = &self.metrics.sync_wait_seconds;
+            self.sync
+                .observe_waits(storage, |waited| histogram.observe(waited.as_secs_f64()));
+        }
         self.send_to_peers(released.messages);
         if !released.votes.is_empty() {
             self.votes_released = true;

@@ -93,6 +93,9 @@ pub struct Metrics {
     pub fsyncs: Counter,
     /// Seconds per sync of the log (one per turn that wrote).
     pub fsync_seconds: Histogram,
+    /// Seconds from a turn's records staged to their sync done: the wait
+    /// for the sync job before it, then its own (what a vote waits).
+    pub sync_wait_seconds: Histogram,
     /// Bytes of log and snapshot on disk.
     pub disk_bytes: Gauge,
     /// Bytes of the last snapshot taken or installed.
@@ -146,6 +149,7 @@ impl Metrics {
             fsyncs: Counter::default(),
             // 10 us .. ~0.6 s
             fsync_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 17)),
+            sync_wait_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 17)),
             disk_bytes: Gauge::default(),
             snapshot_bytes: Gauge::default(),
             // 100 us .. ~6.5 s
@@ -257,6 +261,11 @@ impl Metrics {
             "fsync_seconds",
             "Duration of a sync of the log",
             m.fsync_seconds.clone(),
+        );
+        r.register(
+            "sync_wait_seconds",
+            "From a turn's records staged to their sync done (queue and sync)",
+            m.sync_wait_seconds.clone(),
         );
         r.register(
             "disk_bytes",

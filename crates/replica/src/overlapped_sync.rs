@@ -5,8 +5,8 @@
 //! Why it is safe. An `Accept` asks followers to vote; it is not the
 //! leader's vote. The leader counts its own acceptance only when a
 //! follower's `Accepted` completes a quorum, and the driver hands the core
-//! an `Accepted` only once every turn staged before it is synced
-//! (`sync_pipeline`). A leader that dies before the sync never counted its
+//! an `Accepted` only once the turns that staged the leader's acceptances
+//! of its slots are synced (`sync_pipeline`). A leader that dies before the sync never counted its
 //! vote, and comes back as a follower whose next ballot is above the
 //! durable promise it campaigned with, so it never proposes another value
 //! under the ballot its lost `Accept`s carried. Its promise for that ballot

@@ -14,12 +14,14 @@
 //!   could take back, as before.
 //! * **Peers' votes for this leader's proposals.** The core counts the
 //!   leader's own acceptance of a slot together with the followers'
-//!   `Accepted`s, in the turn one arrives. An `Accepted` that arrives while
-//!   a sync is pending is held until every turn staged before it is durable:
-//!   the leader's acceptance of every slot it acknowledges was staged in the
-//!   turn that sent the `Accept`, before the answer could arrive. So a slot
-//!   is decided only on acceptances that are all on disk — a leader losing
-//!   power never takes back a vote a decision counted.
+//!   `Accepted`s, in the turn one arrives. An `Accepted` naming a slot this
+//!   replica accepted in a turn not yet durable is held until that turn is
+//!   (the latest such turn, if it names several; `acceptance_pending`), and
+//!   counts at once if its slots' acceptances are all on disk, however many
+//!   newer turns wait for their sync. So a slot is decided only on
+//!   acceptances that are all on disk — a leader losing power never takes
+//!   back a vote a decision counted — and a vote does not wait for the
+//!   syncs of turns after the one it answers.
 //! * **Decisions this replica's own vote decided in this turn** (a view of
 //!   one member): the turn waits for its sync before applying them, as
 //!   before. Every other decision rests on a quorum of durable acceptances
@@ -32,6 +34,7 @@
 use crate::storage::{DurableStore, StorageBug, StorageError, SyncDone, injected};
 use paxos_core::{Message, NodeId, Outgoing};
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// The sync job out, and what waits for syncs.
@@ -40,6 +43,9 @@ pub struct SyncPipeline {
     job: Option<SyncTask>,
     /// Messages and votes waiting for syncs.
     pub waits: SyncWaits,
+    /// When each staged turn still waiting for its sync was staged (the
+    /// `sync_wait_seconds` metric).
+    staged_at: VecDeque<(u64, Instant)>,
 }
 
 /// A sync job running off the loop.
@@ -63,6 +69,25 @@ impl SyncPipeline {
             }));
         }
         Ok(())
+    }
+
+    /// Notes the time a turn was staged, if it waits for a sync.
+    pub fn note_staged(&mut self, storage: &DurableStore) {
+        let turn = storage.needed_through();
+        let noted = self.staged_at.back().is_some_and(|(t, _)| *t == turn);
+        if storage.sync_pending() && !noted {
+            self.staged_at.push_back((turn, Instant::now()));
+        }
+    }
+
+    /// Calls `observe` with how long each turn made durable since the last
+    /// call waited for its sync.
+    pub fn observe_waits(&mut self, storage: &DurableStore, mut observe: impl FnMut(Duration)) {
+        let durable = storage.durable_through();
+        while let Some((_, staged)) = self.staged_at.front().filter(|(t, _)| *t <= durable) {
+            observe(staged.elapsed());
+            self.staged_at.pop_front();
+        }
     }
 
     /// Waits for the job out (forever if none: a `select!` branch guards it).
@@ -140,14 +165,16 @@ impl SyncWaits {
                 released.messages.extend(out);
             }
         }
-        while self
-            .votes
-            .front()
-            .is_some_and(|(turn, _, _)| *turn <= durable)
-        {
-            if let Some((_, from, msg)) = self.votes.pop_front() {
-                released.votes.push((from, msg));
-            }
+        if self.votes.iter().any(|(turn, _, _)| *turn <= durable) {
+            // Each vote waits for its own turn: not in turn order.
+            let (ready, waiting) = std::mem::take(&mut self.votes)
+                .into_iter()
+                .partition(|(turn, _, _)| *turn <= durable);
+            self.votes = waiting;
+            released.votes = ready
+                .into_iter()
+                .map(|(_, from, msg): (u64, NodeId, Message)| (from, msg))
+                .collect();
         }
         released
     }
@@ -166,14 +193,21 @@ impl SyncWaits {
     }
 
     /// A peer's message: returned to hand to the core now, or (an
-    /// `Accepted` while a staged turn waits for its sync) held until every
-    /// turn staged so far is durable.
+    /// `Accepted` for slots this replica accepted in a turn still waiting
+    /// for its sync) held until that turn is durable.
     pub fn admit(&mut self, storage: &DurableStore, from: NodeId, msg: Message) -> Option<Message> {
-        let is_vote = matches!(msg, Message::Accepted(_));
-        if !is_vote || !storage.sync_pending() || injected(StorageBug::VotesCountedBeforeOwnSync) {
+        let Message::Accepted(vote) = &msg else {
+            return Some(msg);
+        };
+        if injected(StorageBug::VotesCountedBeforeOwnSync) {
             return Some(msg);
         }
-        self.votes.push_back((storage.needed_through(), from, msg));
-        None
+        match storage.acceptance_pending(&vote.slots) {
+            Some(turn) => {
+                self.votes.push_back((turn, from, msg));
+                None
+            }
+            None => Some(msg),
+        }
     }
 }

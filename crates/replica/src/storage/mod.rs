@@ -83,6 +83,7 @@ use disk::{create_dir_durably, rename_durably};
 use errors::io;
 use paxos_core::{MemoryStorage, NodeId, Persist, Slot, Snapshot};
 use record::{LOG_FORMAT, Record, SegmentHeader, SegmentStart};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,6 +222,9 @@ pub struct DurableStore {
     needed_through: u64,
     /// The last staged turn a finished sync covers.
     durable_through: u64,
+    /// Slots this replica accepted in staged turns not yet durable, with
+    /// the last such turn (a peer's vote for them waits for it).
+    accepted_in: BTreeMap<Slot, u64>,
 }
 
 /// One sync of the log's latest writes (see `DurableStore::take_sync_job`),
@@ -308,6 +312,7 @@ impl DurableStore {
             turns_staged: 0,
             needed_through: 0,
             durable_through: 0,
+            accepted_in: BTreeMap::new(),
         })
     }
 
@@ -399,6 +404,9 @@ impl DurableStore {
             None => {
                 if needs_sync {
                     self.needed_through = self.turns_staged;
+                    for a in &p.accepted {
+                        self.accepted_in.insert(a.slot, self.turns_staged);
+                    }
                 }
                 return Ok(needs_sync);
             }
@@ -420,6 +428,24 @@ impl DurableStore {
     /// Whether a staged turn still waits for its sync.
     pub(crate) fn sync_pending(&self) -> bool {
         self.needed_through > self.durable_through
+    }
+
+    /// The last staged turn not yet durable in which this replica accepted
+    /// one of `slots`, if any: a peer's vote for them counts together with
+    /// this replica's own acceptance, so it waits for that turn's sync.
+    pub(crate) fn acceptance_pending(&self, slots: &[Slot]) -> Option<u64> {
+        slots
+            .iter()
+            .filter_map(|slot| self.accepted_in.get(slot).copied())
+            .filter(|turn| *turn > self.durable_through)
+            .max()
+    }
+
+    /// Every staged turn through `turn` is durable.
+    fn durable_to(&mut self, turn: u64) {
+        self.durable_through = self.durable_through.max(turn);
+        let durable = self.durable_through;
+        self.accepted_in.retain(|_, t| *t > durable);
     }
 
     /// Whether a snapshot is being written a piece per turn (its last
@@ -544,7 +570,7 @@ impl DurableStore {
         self.refuse_while_syncing()?;
         if self.unsynced.is_empty() {
             // Everything staged was appended, and (no job out) synced.
-            self.durable_through = self.turns_staged;
+            self.durable_to(self.turns_staged);
             return Ok(None);
         }
         let len = self.writer.len + self.unsynced.len() as u64;
@@ -578,7 +604,7 @@ impl DurableStore {
     pub(crate) fn sync_finished(&mut self, done: SyncDone) {
         self.sync_in_flight = false;
         self.in_flight_decided_from = None;
-        self.durable_through = self.durable_through.max(done.covers);
+        self.durable_to(done.covers);
         self.stats.bytes_on_disk = self.sealed_bytes + self.writer.len + self.snapshot_bytes;
         if let Some(took) = done.took {
             self.stats.last_fsync = took;

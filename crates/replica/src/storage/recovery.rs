@@ -166,6 +166,7 @@ impl DurableStore {
             turns_staged: 0,
             needed_through: 0,
             durable_through: 0,
+            accepted_in: Default::default(),
         };
         Ok((store, recovered, report))
     }
