@@ -423,11 +423,17 @@ impl Cluster {
             .join(", ")
     }
 
-    /// Waits until a live replica reports `n` members and a leader.
+    /// Waits until every live replica knows a view of `n` members and a leader
+    /// (the founder counts a joiner as a member before the joiner has learned
+    /// it: killing the founder then would leave no one who knows the view).
     pub fn wait_for_members(&mut self, n: usize) {
-        let addrs: Vec<String> = self.replicas.iter().map(|r| r.addr.clone()).collect();
+        let addrs: Vec<String> = self
+            .replicas
+            .iter_mut()
+            .filter_map(|r| r.is_running().then(|| r.addr.clone()))
+            .collect();
         wait_until(Duration::from_secs(30), &format!("{n} members"), || {
-            addrs.iter().any(|a| {
+            addrs.iter().all(|a| {
                 self.status(a)
                     .is_some_and(|s| s.members.len() == n && s.leader.is_some())
             })

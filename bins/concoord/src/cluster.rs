@@ -290,8 +290,12 @@ async fn supervise(args: &ClusterArgs, log_dir: &Path, replicas: &mut [Supervise
     }
 }
 
+/// Waits until every replica at `addrs` knows a view of `n` members and a
+/// leader. Asking only the founder is not enough: it counts the joiners as
+/// members as soon as it decided their admission, before they learned it, and
+/// a founder killed then takes the only copy of the view with it.
 async fn wait_for_members(
-    first: &str,
+    addrs: &[String],
     token: Option<String>,
     tls: Option<&ClientTls>,
     n: usize,
@@ -306,10 +310,14 @@ async fn wait_for_members(
                 ));
             }
         }
-        if let Ok(r) = fetch(first, token.clone(), tls, Duration::from_secs(1)).await
-            && r.members.len() == n
-            && r.leader.is_some()
-        {
+        let mut formed = true;
+        for addr in addrs {
+            formed = formed
+                && fetch(addr, token.clone(), tls, Duration::from_secs(1))
+                    .await
+                    .is_ok_and(|r| r.members.len() == n && r.leader.is_some());
+        }
+        if formed {
             return Ok(());
         }
         if start.elapsed() > FORM_TIMEOUT {
@@ -396,7 +404,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             if i == 0 {
                 // Let the founder bind its port before the others contact it.
                 let _ = wait_for_members(
-                    &addrs[0],
+                    &addrs[..1],
                     args.token.clone(),
                     tls.as_ref(),
                     1,
@@ -406,7 +414,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             }
         }
         let formed = wait_for_members(
-            &addrs[0],
+            &addrs,
             args.token.clone(),
             tls.as_ref(),
             children.len(),
