@@ -1,21 +1,29 @@
 //! `concoord.object.keyvalue.KeyValue`: a replicated map of strings with
 //! compare-and-swap, the building block of etcd- or ZooKeeper-style use.
+//!
+//! The map is a persistent B-tree (`imbl::OrdMap`): a clone shares every node
+//! until one side writes to it, so a snapshot is serialized from a clone on
+//! another thread while the replica goes on executing puts, instead of
+//! stopping for it (a million keys take about 0.4 s to serialize). A put after
+//! a snapshot pays for copying the one leaf it writes. The map serializes as
+//! the `BTreeMap` it replaced did (a msgpack map in key order), so snapshots
+//! written before read the same.
 
 use concoord_macros::object;
 pub use concoord_object::ready_made::KvError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Keys and values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
-    map: BTreeMap<String, String>,
+    map: imbl::OrdMap<String, String>,
 }
 
 #[object(
     crate = "concoord_object",
     proxy = false,
-    name = "concoord.object.keyvalue.KeyValue"
+    name = "concoord.object.keyvalue.KeyValue",
+    detached_snapshot = true
 )]
 impl KeyValue {
     /// The value of `key`, if any.
@@ -63,5 +71,55 @@ impl KeyValue {
             .take_while(|(k, _)| k.starts_with(&prefix))
             .map(|(k, _)| k.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concoord_object::ReplicatedObject;
+    use std::collections::BTreeMap;
+
+    fn filled(n: usize) -> KeyValue {
+        let mut kv = KeyValue::default();
+        for i in 0..n {
+            kv.put(format!("key-{i:05}"), format!("value-{i}"));
+        }
+        kv
+    }
+
+    #[test]
+    fn a_detached_snapshot_holds_the_state_it_was_made_at_whatever_is_written_after() {
+        let mut kv = filled(5_000);
+        let before = kv.snapshot().expect("snapshot");
+        let detached = kv
+            .detached_snapshot()
+            .expect("KeyValue detaches its snapshots");
+        for i in 0..5_000 {
+            kv.put(format!("key-{i:05}"), "overwritten".into());
+        }
+        kv.put("a-new-key".into(), "x".into());
+        kv.delete("key-00007".into());
+        let bytes = detached().expect("the detached snapshot serializes");
+        assert_eq!(bytes, before, "the copy did not see the later writes");
+        let restored = KeyValue::restore(&bytes).expect("restore");
+        assert_eq!(restored, filled(5_000));
+    }
+
+    #[test]
+    fn a_snapshot_of_the_btreemap_it_replaced_restores_and_encodes_alike() {
+        #[derive(Serialize)]
+        struct Before {
+            map: BTreeMap<String, String>,
+        }
+        let old = Before {
+            map: (0..100)
+                .map(|i| (format!("key-{i:05}"), format!("value-{i}")))
+                .collect(),
+        };
+        let old_bytes = rmp_serde::to_vec(&old).expect("encode");
+        let kv = KeyValue::restore(&old_bytes).expect("an old snapshot restores");
+        assert_eq!(kv, filled(100));
+        assert_eq!(kv.snapshot().expect("snapshot"), old_bytes);
     }
 }

@@ -1,6 +1,9 @@
 //! The object the counter scenario serves: a few counters whose increment
 //! returns the new value, so a history of increments and reads can be
-//! checked for linearizability (`paxos_sim::linearizability`).
+//! checked for linearizability (`paxos_sim::linearizability`). Its
+//! snapshots are serialized off the replica's loop (`detached_snapshot`), so
+//! the simulation puts that path under its faults: a snapshot finishes turns
+//! after the slot it was taken at, across crashes and installed transfers.
 
 use concoord_macros::object;
 use serde::{Deserialize, Serialize};
@@ -17,7 +20,8 @@ pub struct Counters {
 #[object(
     crate = "concoord_object",
     proxy = false,
-    name = "concoord.sim.Counters"
+    name = "concoord.sim.Counters",
+    detached_snapshot = true
 )]
 impl Counters {
     /// Adds one to counter `key`; returns its new value.

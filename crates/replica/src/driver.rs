@@ -30,6 +30,7 @@
 //! driver cannot queue for a client closes that client's connection (see
 //! `reply_queue`), so no reply, and no wake-up, is ever silently lost.
 
+use crate::background_snapshot::{BackgroundSnapshot, MadeSnapshot};
 use crate::bugs;
 use crate::limits::{Budgets, call_bytes};
 use crate::logged_call::LoggedCall;
@@ -58,8 +59,8 @@ use concoord_transport::wire::{
 };
 use concoord_transport::{InstanceCell, InstanceSecret};
 use paxos_core::{
-    Command, Entry, Node, NodeId, Outgoing, PeerFault, ProposeError, Ready, Reconfig, Role, Slot,
-    Snapshot,
+    Command, CompactError, Entry, Node, NodeId, Outgoing, PeerFault, ProposeError, Ready, Reconfig,
+    Role, Slot, Snapshot,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -70,7 +71,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio::time::MissedTickBehavior;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Events handled in one turn at most, so ticks are never starved.
 const EVENTS_PER_TURN_MAX: usize = 4096;
@@ -188,6 +189,8 @@ pub struct Driver<O> {
     metrics_refreshed: Instant,
     /// The log's sync off the loop, and what waits for it.
     sync: SyncPipeline,
+    /// A snapshot being serialized off the loop.
+    snapshots: BackgroundSnapshot,
     /// Votes a finished sync let go were handed to the core this turn.
     votes_released: bool,
 }
@@ -250,6 +253,7 @@ impl<O: ReplicatedObject> Driver<O> {
             peer_counters: PeerCounters::default(),
             metrics_refreshed: Instant::now(),
             sync: SyncPipeline::default(),
+            snapshots: BackgroundSnapshot::default(),
             votes_released: false,
         };
         driver.refresh_peers();
@@ -274,6 +278,8 @@ impl<O: ReplicatedObject> Driver<O> {
             // events (`sync_pipeline`).
             let mut job = self.sync.take_job();
             let mut synced = None;
+            let mut snapshot_task = self.snapshots.take_task();
+            let mut made = None;
             // Biased, so a simulation replays (tokio's random branch order is
             // not seeded); the ticker first, as it is ready once per tick,
             // then a finished sync, whose messages have waited longest.
@@ -281,6 +287,9 @@ impl<O: ReplicatedObject> Driver<O> {
                 biased;
                 _ = ticker.tick() => self.node.tick(),
                 done = SyncPipeline::wait(&mut job), if job.is_some() => synced = Some(done),
+                snapshot = BackgroundSnapshot::wait(&mut snapshot_task), if snapshot_task.is_some() => {
+                    made = Some(snapshot);
+                }
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
                     self.handle(ev);
@@ -295,6 +304,10 @@ impl<O: ReplicatedObject> Driver<O> {
             match synced {
                 Some(done) => self.on_synced(done)?,
                 None => self.sync.put_back(job),
+            }
+            match made {
+                Some(snapshot) => self.on_snapshot_made(snapshot),
+                None => self.snapshots.put_back(snapshot_task),
             }
             self.process_ready().await?;
             while std::mem::take(&mut self.votes_released) {
@@ -966,23 +979,44 @@ impl<O: ReplicatedObject> Driver<O> {
         }
     }
 
+    /// Snapshots the state at the last executed slot: off the loop if the
+    /// object can detach a copy (`background_snapshot`), else here.
     fn compact(&mut self) {
+        if self.snapshots.busy() || self.snapshots.start(&self.state, self.executed) {
+            return;
+        }
         let started = Instant::now();
-        match self.state.snapshot() {
-            Ok(bytes) => {
-                let slot = self.node.decided();
-                let size = bytes.len() as u64;
-                match self.node.compact(slot, bytes) {
-                    Ok(()) => {
-                        self.metrics.snapshot_bytes.set(gauge_value(size));
-                        self.metrics
-                            .snapshot_seconds
-                            .observe(started.elapsed().as_secs_f64());
-                    }
-                    Err(e) => warn!("snapshot skipped: {e}"),
-                }
+        let bytes = self.state.snapshot();
+        self.on_snapshot_made(MadeSnapshot {
+            slot: self.executed,
+            started,
+            bytes,
+        });
+    }
+
+    /// Hands a snapshot to the core, which drops the log up to its slot. One
+    /// made off the loop may find a newer snapshot installed meanwhile (from
+    /// a peer): it is dropped.
+    fn on_snapshot_made(&mut self, made: MadeSnapshot) {
+        let bytes = match made.bytes {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                error!("cannot snapshot the object: {e}");
+                return;
             }
-            Err(e) => error!("cannot snapshot the object: {e}"),
+        };
+        let size = bytes.len() as u64;
+        match self.node.compact(made.slot, bytes) {
+            Ok(()) => {
+                self.metrics.snapshot_bytes.set(gauge_value(size));
+                self.metrics
+                    .snapshot_seconds
+                    .observe(made.started.elapsed().as_secs_f64());
+            }
+            Err(CompactError::Stale { .. }) => {
+                debug!(slot = made.slot, "snapshot dropped: a newer one is held");
+            }
+            Err(e) => warn!("snapshot skipped: {e}"),
         }
     }
 

@@ -27,6 +27,7 @@ pub mod sessions;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 // The runtime itself.
+mod background_snapshot;
 mod driver;
 mod founding_check;
 mod join;

@@ -27,6 +27,13 @@ struct SnapshotImage {
     sessions: SessionTable,
 }
 
+impl SnapshotImage {
+    fn encode(object: Vec<u8>, sessions: SessionTable) -> Result<Vec<u8>, ObjectError> {
+        rmp_serde::to_vec(&SnapshotImage { object, sessions })
+            .map_err(|e| ObjectError::State(e.to_string()))
+    }
+}
+
 impl<O: ReplicatedObject> Default for ReplicatedState<O> {
     fn default() -> Self {
         ReplicatedState {
@@ -266,11 +273,19 @@ impl<O: ReplicatedObject> ReplicatedState<O> {
 
     /// The state as snapshot bytes.
     pub fn snapshot(&self) -> Result<Vec<u8>, ObjectError> {
-        let image = SnapshotImage {
-            object: self.object.snapshot()?,
-            sessions: self.sessions.clone(),
-        };
-        rmp_serde::to_vec(&image).map_err(|e| ObjectError::State(e.to_string()))
+        SnapshotImage::encode(self.object.snapshot()?, self.sessions.clone())
+    }
+
+    /// A copy of the state to snapshot on another thread, if the object can
+    /// detach one ([`ReplicatedObject::detached_snapshot`]); the session
+    /// table (small: one entry per client) is copied here. The bytes are
+    /// those [`snapshot`](Self::snapshot) gives now.
+    pub fn detached_snapshot(
+        &self,
+    ) -> Option<impl FnOnce() -> Result<Vec<u8>, ObjectError> + Send + 'static> {
+        let object = self.object.detached_snapshot()?;
+        let sessions = self.sessions.clone();
+        Some(move || SnapshotImage::encode(object()?, sessions))
     }
 
     /// The state from snapshot bytes.

@@ -54,7 +54,12 @@ fn arm(obj: &TokenStream, m: &Method) -> TokenStream {
 
 /// `impl ReplicatedObject for Type`, with the object's name given or derived
 /// from the module path.
-pub fn dispatch(model: &ObjectModel, krate: &syn::Path, name: Option<&str>) -> TokenStream {
+pub fn dispatch(
+    model: &ObjectModel,
+    krate: &syn::Path,
+    name: Option<&str>,
+    detached_snapshot: bool,
+) -> TokenStream {
     let obj = quote!(#krate::__private::object);
     let ty = &model.ty;
     let type_name = match name {
@@ -117,8 +122,16 @@ pub fn dispatch(model: &ObjectModel, krate: &syn::Path, name: Option<&str>) -> T
             }
         }
     });
+    let detached = detached_snapshot.then(|| {
+        quote! {
+            fn detached_snapshot(&self) -> ::core::option::Option<#obj::DetachedSnapshot> {
+                #obj::snapshot_of_clone(self)
+            }
+        }
+    });
     quote! {
         impl #obj::ReplicatedObject for #ty {
+            #detached
             #on_cancel
             #on_expire
             #on_reinit

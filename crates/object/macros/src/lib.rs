@@ -13,6 +13,7 @@ struct Options {
     krate: syn::Path,
     name: Option<String>,
     proxy: bool,
+    detached_snapshot: bool,
     async_name: Option<syn::Ident>,
     blocking_name: Option<syn::Ident>,
 }
@@ -22,6 +23,7 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         krate: syn::parse_quote!(::concoord),
         name: None,
         proxy: true,
+        detached_snapshot: false,
         async_name: None,
         blocking_name: None,
     };
@@ -32,13 +34,16 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             opts.krate = meta.value()?.parse::<LitStr>()?.parse()?;
         } else if meta.path.is_ident("proxy") {
             opts.proxy = meta.value()?.parse::<LitBool>()?.value;
+        } else if meta.path.is_ident("detached_snapshot") {
+            opts.detached_snapshot = meta.value()?.parse::<LitBool>()?.value;
         } else if meta.path.is_ident("async_name") {
             opts.async_name = Some(meta.value()?.parse::<LitStr>()?.parse()?);
         } else if meta.path.is_ident("blocking_name") {
             opts.blocking_name = Some(meta.value()?.parse::<LitStr>()?.parse()?);
         } else {
             return Err(meta.error(
-                "expected `name = \"…\"`, `crate = \"…\"`, `proxy = bool`, `async_name` or `blocking_name`",
+                "expected `name = \"…\"`, `crate = \"…\"`, `proxy = bool`, `detached_snapshot = bool`, \
+                 `async_name` or `blocking_name`",
             ));
         }
         Ok(())
@@ -61,7 +66,9 @@ fn parse_options(attr: TokenStream) -> syn::Result<Options> {
 /// proxies `TypeProxy` (async) and `TypeBlockingProxy`.
 ///
 /// Options: `name = "dotted.Name"` (the name `concoord status` shows),
-/// `crate = "path"` (where ConCoord is; default `::concoord`), `proxy = bool`.
+/// `crate = "path"` (where ConCoord is; default `::concoord`), `proxy = bool`,
+/// `detached_snapshot = bool` (snapshots serialized from a clone on another
+/// thread, see `ReplicatedObject::detached_snapshot`; needs `Clone`).
 #[proc_macro_attribute]
 pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
     let result = (|| -> syn::Result<proc_macro2::TokenStream> {
@@ -69,7 +76,12 @@ pub fn object(attr: TokenStream, item: TokenStream) -> TokenStream {
         let mut imp: ItemImpl = syn::parse(item)?;
         let model = from_impl(&imp)?;
         strip_helper_attrs(&mut imp);
-        let dispatch = dispatch(&model, &opts.krate, opts.name.as_deref());
+        let dispatch = dispatch(
+            &model,
+            &opts.krate,
+            opts.name.as_deref(),
+            opts.detached_snapshot,
+        );
         let proxies = if opts.proxy {
             let mut spec = ProxySpec::both(&model, opts.krate.clone());
             if let Some(n) = opts.async_name {
