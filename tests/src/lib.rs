@@ -258,14 +258,15 @@ pub fn status(addr: &str) -> Option<StatusReport> {
     status_with(addr, None)
 }
 
-/// Asks one replica of an instance with a token for its status.
+/// Asks one replica of an instance with a token for its status, with the
+/// state digest.
 pub fn status_with(addr: &str, token: Option<&str>) -> Option<StatusReport> {
     runtime().block_on(async {
         match admin_request(
             addr,
             None,
             token.map(str::to_string),
-            AdminRequest::Status,
+            AdminRequest::StatusWithDigest,
             Duration::from_secs(1),
         )
         .await
@@ -465,7 +466,10 @@ impl Cluster {
         wait_until(Duration::from_secs(10), "replicas to settle", || {
             states = addrs
                 .iter()
-                .filter_map(|a| self.status(a).map(|s| (s.executed, s.state_digest)))
+                .filter_map(|a| {
+                    let s = self.status(a)?;
+                    Some((s.executed, s.state_digest?))
+                })
                 .collect();
             states.len() == addrs.len() && states.iter().all(|s| s.0 == states[0].0)
         });

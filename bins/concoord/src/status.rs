@@ -30,18 +30,34 @@ pub struct StatusArgs {
     /// Seconds to wait for each replica.
     #[arg(long, default_value_t = 3.0)]
     timeout: f64,
+    /// Also ask each replica for a digest of its state (replicas at the same
+    /// executed slot must agree). Each replica serializes its whole object to
+    /// compute it, and stops serving meanwhile: about 0.4 s for a million keys.
+    #[arg(long)]
+    digest: bool,
     #[command(flatten)]
     tls: TlsArgs,
 }
 
-/// Asks one replica for its status.
+/// Asks one replica for its status (without the state digest).
 pub async fn fetch(
     addr: &str,
     token: Option<String>,
     tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<StatusReport, String> {
-    match admin_request_tls(addr, None, token, tls, AdminRequest::Status, limit)
+    ask(addr, token, tls, limit, AdminRequest::Status).await
+}
+
+/// Sends `request`, a status request, to one replica.
+async fn ask(
+    addr: &str,
+    token: Option<String>,
+    tls: Option<&ClientTls>,
+    limit: Duration,
+    request: AdminRequest,
+) -> Result<StatusReport, String> {
+    match admin_request_tls(addr, None, token, tls, request, limit)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -67,7 +83,7 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
         "view_epoch": r.view_epoch,
         "members": r.members.iter().map(|m| m.addr.clone()).collect::<Vec<_>>(),
         "clients_connected": r.clients_connected,
-        "state_digest": format!("{:016x}", r.state_digest),
+        "state_digest": r.state_digest.map(|d| format!("{d:016x}")),
         "durable": r.durable,
         "disk_bytes": r.disk_bytes,
         "fsyncs": r.fsyncs,
@@ -110,12 +126,24 @@ pub fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    let request = if args.digest {
+        AdminRequest::StatusWithDigest
+    } else {
+        AdminRequest::Status
+    };
     let results = concoord_transport::cli::block_on(async {
         let mut out = Vec::new();
         for addr in &addrs {
             out.push((
                 addr.clone(),
-                fetch(addr, args.token.clone(), tls.as_ref(), limit).await,
+                ask(
+                    addr,
+                    args.token.clone(),
+                    tls.as_ref(),
+                    limit,
+                    request.clone(),
+                )
+                .await,
             ));
         }
         out
@@ -176,6 +204,12 @@ pub fn run(args: StatusArgs) -> ExitCode {
                         r.view_epoch,
                         members.join(", ")
                     );
+                    if let Some(digest) = r.state_digest {
+                        println!(
+                            "{:<22} state digest {digest:016x} after slot {}",
+                            "", r.executed
+                        );
+                    }
                     if let Some(dns) = &r.dns {
                         println!("{:<22} answers DNS for {} on {}", "", dns.domain, dns.addr);
                     }

@@ -575,8 +575,9 @@ impl<O: ReplicatedObject> Driver<O> {
             return AdminReply::Error("connection closed".into());
         };
         let (operator, peer, session) = (c.operator, c.peer, c.client_id);
-        if request == AdminRequest::Status {
-            return AdminReply::Status(Box::new(self.status()));
+        if let AdminRequest::Status | AdminRequest::StatusWithDigest = request {
+            let digest = request == AdminRequest::StatusWithDigest;
+            return AdminReply::Status(Box::new(self.status(digest)));
         }
         let reply = self.authorized_admin(operator, request.clone());
         let session = format!("{session:016x}");
@@ -593,7 +594,10 @@ impl<O: ReplicatedObject> Driver<O> {
 
     fn authorized_admin(&mut self, operator: bool, request: AdminRequest) -> AdminReply {
         let change = match request {
-            AdminRequest::Status => return AdminReply::Status(Box::new(self.status())),
+            AdminRequest::Status => return AdminReply::Status(Box::new(self.status(false))),
+            AdminRequest::StatusWithDigest => {
+                return AdminReply::Status(Box::new(self.status(true)));
+            }
             AdminRequest::Join { .. } | AdminRequest::Remove { .. } if !operator => {
                 return AdminReply::Unauthorized(
                     "changing the view needs the instance secret: connect as an operator \
@@ -1220,7 +1224,9 @@ impl<O: ReplicatedObject> Driver<O> {
         advance(&m.log_lines_dropped, crate::metrics::log_lines_dropped());
     }
 
-    fn status(&self) -> StatusReport {
+    /// This replica's status; with the state digest only if `digest` (it
+    /// serializes the whole object here, on the loop).
+    fn status(&self, digest: bool) -> StatusReport {
         let s = self.node.status();
         let role = role_name(s.role);
         let members = s
@@ -1264,7 +1270,7 @@ impl<O: ReplicatedObject> Driver<O> {
                 .map_or(0, |s| s.stats().last_fsync.as_micros() as u64),
             commands_executed: self.commands_executed,
             client_sessions: self.state.sessions.len() as u64,
-            state_digest: self.state.digest(),
+            state_digest: digest.then(|| self.state.digest()),
             uptime_secs: self.started.elapsed().as_secs(),
             peers_authenticated: self.peers_authenticated,
             links_encrypted: self.links_encrypted,

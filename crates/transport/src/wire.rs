@@ -206,8 +206,12 @@ pub enum ClientFrame {
 /// Operator requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminRequest {
-    /// Progress and view of this replica.
+    /// Progress and view of this replica (without the state digest).
     Status,
+    /// The same with the state digest, which serializes the whole object on
+    /// the replica's loop: a large object stops it for as long (0.4 s for a
+    /// million keys), so only tests and `concoord status --digest` ask.
+    StatusWithDigest,
     /// Add a replica to the view (sent by a joining replica to any member).
     Join {
         /// The new replica.
@@ -402,8 +406,10 @@ pub struct StatusReport {
     /// Live client sessions (holders of locks, permits and exactly-once entries).
     pub client_sessions: u64,
     /// Digest of the replicated state (object and exactly-once table) after
-    /// executing slot `executed`: replicas at the same slot must agree.
-    pub state_digest: u64,
+    /// executing slot `executed`: replicas at the same slot must agree. Only
+    /// for [`AdminRequest::StatusWithDigest`].
+    #[serde(default)]
+    pub state_digest: Option<u64>,
     /// Seconds since start.
     pub uptime_secs: u64,
     /// Whether peers must prove the instance secret (`false`: an open

@@ -181,6 +181,7 @@ fn call() -> impl Strategy<Value = CallRequest> {
 fn admin_request() -> impl Strategy<Value = AdminRequest> {
     prop_oneof![
         Just(AdminRequest::Status),
+        Just(AdminRequest::StatusWithDigest),
         (node(), ".{0,30}").prop_map(|(id, addr)| AdminRequest::Join {
             member: Member { id, addr }
         }),
