@@ -6,7 +6,8 @@
 # leader's syncs per put and its CPU seconds per 1 000 puts.
 #
 # Usage: scripts/scaling-bench.sh [seconds per run, default 5]
-# MEMORY=1 runs in-memory replicas instead.
+# MEMORY=1 runs in-memory replicas instead; VALUES_ONLY=1 runs only the
+# value-size rows (3 replicas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-5}"
@@ -66,13 +67,17 @@ r.update(replicas=int(sys.argv[2]), durable=sys.argv[6] == "1", leader_changed=n
 print(json.dumps(r))' "$out" "$replicas" $((f1 - f0)) $((c1 - c0)) "$(python3 -c "print($t1 - $t0)")" "$([ "${MEMORY:-0}" = 1 ] && echo 0 || echo 1)" "$l0" "$l1"
 }
 
-for replicas in 3 5 7; do
+REPLICAS=(3 5 7)
+[ "${VALUES_ONLY:-0}" = 1 ] && REPLICAS=(3)
+for replicas in "${REPLICAS[@]}"; do
   start_cluster "$replicas"
-  for clients in 1 64 512; do
-    run "$replicas" --clients "$clients"
-  done
+  if [ "${VALUES_ONLY:-0}" != 1 ]; then
+    for clients in 1 64 512; do
+      run "$replicas" --clients "$clients"
+    done
+  fi
   if [ "$replicas" = 3 ]; then
-    run 3 --clients 2048 --shared
+    [ "${VALUES_ONLY:-0}" = 1 ] || run 3 --clients 2048 --shared
     for size in 65536 1048576; do
       for clients in 1 16; do
         # 64 keys: the object holds at most 64 values (64 MiB at 1 MiB).
