@@ -432,6 +432,12 @@ pub trait ReplicatedObject: Default + Serialize + DeserializeOwned + Send + 'sta
     /// taken on the replica's loop. Worth it for state in persistent
     /// structures whose clone is shared until written (an `imbl` map); with
     /// the macro: `#[object(detached_snapshot = true)]`, which needs `Clone`.
+    ///
+    /// The copy must be independent of the object: later calls must not
+    /// change what it serializes. A `Clone` that shares mutable state (an
+    /// `Arc<Mutex<…>>`, a `Cell` behind an `Rc`) breaks this, and a snapshot
+    /// labelled with one slot would hold the effects of later ones, which a
+    /// replica recovering from it would then apply twice.
     fn detached_snapshot(&self) -> Option<DetachedSnapshot> {
         None
     }
