@@ -594,9 +594,9 @@ impl<O: ReplicatedObject> Driver<O> {
 
     fn authorized_admin(&mut self, operator: bool, request: AdminRequest) -> AdminReply {
         let change = match request {
-            AdminRequest::Status => return AdminReply::Status(Box::new(self.status(false))),
-            AdminRequest::StatusWithDigest => {
-                return AdminReply::Status(Box::new(self.status(true)));
+            AdminRequest::Status | AdminRequest::StatusWithDigest => {
+                let digest = request == AdminRequest::StatusWithDigest;
+                return AdminReply::Status(Box::new(self.status(digest)));
             }
             AdminRequest::Join { .. } | AdminRequest::Remove { .. } if !operator => {
                 return AdminReply::Unauthorized(
