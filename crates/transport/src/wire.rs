@@ -395,7 +395,8 @@ pub struct StatusReport {
     pub clients_connected: u64,
     /// Whether this replica keeps its state on disk (`-w`).
     pub durable: bool,
-    /// Bytes of log and snapshot on disk.
+    /// Bytes of log and snapshot on disk (without the zeros each log
+    /// segment keeps reserved after its last write, up to 256 KiB).
     pub disk_bytes: u64,
     /// Syncs so far.
     pub fsyncs: u64,

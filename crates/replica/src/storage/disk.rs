@@ -11,6 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +27,13 @@ pub trait AppendFile: Send {
     /// `storage::SyncJob`). Nothing may be appended between taking it and
     /// its sync: the handle covers exactly what was appended before it.
     fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>>;
+    /// Makes the file at least `upto` bytes long by writing zeros after its
+    /// end, without moving where the next append goes: appends then
+    /// overwrite zeros instead of growing the file, and the `fdatasync` of
+    /// an overwrite need not also journal the file's new size (a third
+    /// less time per sync on ext4 here, see `docs/durability.md`). The zeros
+    /// are durable like an append: after the next sync.
+    fn reserve(&mut self, upto: u64) -> io::Result<()>;
 }
 
 /// Makes a file's bytes, appended before the handle was taken, durable.
@@ -85,6 +93,18 @@ impl AppendFile for OsFile {
 
     fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
         Ok(Box::new(OsSync(self.0.clone())))
+    }
+
+    fn reserve(&mut self, upto: u64) -> io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let mut at = self.0.metadata()?.len();
+        while at < upto {
+            let n = (upto - at).min(ZEROS.len() as u64);
+            // A positioned write: the appends' offset does not move.
+            self.0.write_all_at(&ZEROS[..n as usize], at)?;
+            at += n;
+        }
+        Ok(())
     }
 }
 

@@ -69,16 +69,67 @@ impl SplitMix {
 
 #[derive(Clone)]
 enum DataOp {
-    Append(Vec<u8>),
+    /// Bytes written at an offset (an append, at the file's append offset).
+    Write(usize, Vec<u8>),
+    /// Zeros written after the end, up to a length (`AppendFile::reserve`).
+    Zeros(usize),
     Truncate(usize),
+}
+
+/// A file's content: `bytes`, then zeros up to `len`. The zeros a reserve
+/// writes are kept implicit, so a test disk stays small.
+#[derive(Clone, Default)]
+struct Content {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Content {
+    fn write_at(&mut self, at: usize, data: &[u8]) {
+        let end = at + data.len();
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        self.bytes[at..end].copy_from_slice(data);
+        self.len = self.len.max(end);
+    }
+
+    fn zero_to(&mut self, upto: usize) {
+        self.len = self.len.max(upto);
+    }
+
+    /// Cuts or extends (with zeros) to `len`, as `set_len` does.
+    fn truncate(&mut self, len: usize) {
+        self.bytes.truncate(len);
+        self.len = len;
+    }
+
+    fn apply(&mut self, op: &DataOp) {
+        match op {
+            DataOp::Write(at, bytes) => self.write_at(*at, bytes),
+            DataOp::Zeros(upto) => self.zero_to(*upto),
+            DataOp::Truncate(len) => self.truncate(*len),
+        }
+    }
+
+    /// At most the first `max` bytes.
+    fn head(&self, max: usize) -> Vec<u8> {
+        let n = self.len.min(max);
+        let mut out = self.bytes[..self.bytes.len().min(n)].to_vec();
+        out.resize(n, 0);
+        out
+    }
 }
 
 #[derive(Clone, Default)]
 struct FileData {
-    live: Vec<u8>,
-    durable: Vec<u8>,
+    live: Content,
+    durable: Content,
     pending: Vec<DataOp>,
-    /// Changes to `live` so far (appends and cuts), so a sync handle can
+    /// Where the next append goes (the end of the appended bytes; a
+    /// reserve's zeros lie after it).
+    append_at: usize,
+    /// Changes to `live` so far (writes and cuts), so a sync handle can
     /// tell the file it was taken of from one changed since.
     changes: u64,
 }
@@ -281,20 +332,24 @@ impl State {
                         0
                     };
                     for op in &f.pending[..kept] {
-                        match op {
-                            DataOp::Append(bytes) => f.durable.extend_from_slice(bytes),
-                            DataOp::Truncate(len) => f.durable.truncate(*len),
-                        }
+                        f.durable.apply(op);
                     }
-                    if keep_some
-                        && let Some(DataOp::Append(bytes)) = f.pending.get(kept)
-                        && rng.chance(50)
-                    {
-                        let torn = rng.below(bytes.len() as u64) as usize;
-                        if rng.chance(50) {
-                            f.durable.extend_from_slice(&bytes[..torn]);
-                        } else {
-                            f.durable.extend(std::iter::repeat_n(0u8, torn));
+                    if keep_some && rng.chance(50) {
+                        match f.pending.get(kept) {
+                            Some(DataOp::Write(at, bytes)) => {
+                                let torn = rng.below(bytes.len() as u64) as usize;
+                                if rng.chance(50) {
+                                    f.durable.write_at(*at, &bytes[..torn]);
+                                } else {
+                                    f.durable.write_at(*at, &vec![0; torn]);
+                                }
+                            }
+                            Some(DataOp::Zeros(upto)) => {
+                                let from = f.durable.len;
+                                let part = rng.below(upto.saturating_sub(from) as u64) as usize;
+                                f.durable.zero_to(from + part);
+                            }
+                            Some(DataOp::Truncate(_)) | None => {}
                         }
                     }
                     f.pending.clear();
@@ -409,13 +464,28 @@ impl AppendFile for FaultFile {
         }
         // The write the machine dies in may still reach the disk in part.
         let f = s.file_mut(self.ino).ok_or_else(power_lost)?;
-        f.live.extend_from_slice(bytes);
+        let op = DataOp::Write(f.append_at, bytes.to_vec());
+        f.live.apply(&op);
+        f.append_at += bytes.len();
         f.changes += 1;
-        f.pending.push(DataOp::Append(bytes.to_vec()));
+        f.pending.push(op);
         match tick {
             Tick::Go => Ok(()),
             Tick::CrashNow | Tick::Dead => Err(power_lost()),
         }
+    }
+
+    fn reserve(&mut self, upto: u64) -> io::Result<()> {
+        let mut s = self.lock()?;
+        s.go()?;
+        let f = s.file_mut(self.ino).ok_or_else(power_lost)?;
+        if f.live.len < upto as usize {
+            let op = DataOp::Zeros(upto as usize);
+            f.live.apply(&op);
+            f.changes += 1;
+            f.pending.push(op);
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -521,7 +591,7 @@ impl Disk for FaultDisk {
         s.alive()?;
         let ino = s.file_at(path)?;
         let f = s.file_mut(ino).ok_or_else(|| not_found(path))?;
-        Ok(f.live[..f.live.len().min(max)].to_vec())
+        Ok(f.live.head(max))
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
@@ -547,7 +617,8 @@ impl Disk for FaultDisk {
         s.go()?;
         let ino = s.file_at(path).map(|_| ino)?;
         let f = s.file_mut(ino).ok_or_else(|| not_found(path))?;
-        f.live.clear();
+        f.live.truncate(0);
+        f.append_at = 0;
         f.changes += 1;
         f.pending.push(DataOp::Truncate(0));
         Ok(self.handle(&s, ino))
@@ -559,6 +630,7 @@ impl Disk for FaultDisk {
         let ino = s.file_at(path)?;
         let f = s.file_mut(ino).ok_or_else(|| not_found(path))?;
         f.live.truncate(len as usize);
+        f.append_at = len as usize;
         f.changes += 1;
         f.pending.push(DataOp::Truncate(len as usize));
         // The cut is synced, as `OsDisk::open_at` does (a second operation:

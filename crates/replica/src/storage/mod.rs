@@ -148,7 +148,9 @@ pub(crate) fn injected(bug: StorageBug) -> bool {
 /// Figures for `concoord status`.
 #[derive(Clone, Debug, Default)]
 pub struct StorageStats {
-    /// Bytes of WAL segments and snapshot on disk.
+    /// Bytes of WAL segments and snapshot on disk (without the zeros
+    /// reserved after the last write of each segment, at most
+    /// `wal::RESERVE_AHEAD` per segment).
     pub bytes_on_disk: u64,
     /// Syncs so far.
     pub fsyncs: u64,

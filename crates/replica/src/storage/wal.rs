@@ -9,6 +9,11 @@
 //! acknowledged: that is corruption, and start-up stops with the file and
 //! offset.
 //!
+//! Zeros after the last complete write are space reserved ahead of the
+//! writes (`Writer` keeps [`RESERVE_AHEAD`] bytes of zeros after the end, so
+//! a sync covers an overwrite, not a longer file), not a torn write: a scan
+//! reports them apart, and a sealed segment may end with them.
+//!
 //! A segment's first write holds its [`SegmentHeader`] (and, after a
 //! snapshot, the checkpoint); a segment with a successor ends with a
 //! `Sealed` write. A scan reports both, and `history` checks that the
@@ -19,6 +24,11 @@ use super::errors::{StorageError, io};
 use super::record::{HEADER_BYTES, RECORD_BYTES_MAX, Record, SegmentHeader, crc_matches};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Zeros kept reserved after the end of the segment being appended to.
+pub const RESERVE_AHEAD: u64 = 256 << 10;
+/// The reserve is topped up once fewer zeros than this are left.
+const RESERVE_LOW: u64 = 64 << 10;
 
 /// The file name of segment `n`.
 pub fn name(n: u64) -> String {
@@ -43,8 +53,12 @@ pub struct Scan {
     pub sealed: Option<u64>,
     /// Bytes of complete writes.
     pub valid_bytes: u64,
-    /// Bytes after `valid_bytes` belonging to an interrupted write.
+    /// Bytes after `valid_bytes` belonging to an interrupted write: up to
+    /// the last byte that is not zero.
     pub torn_bytes: u64,
+    /// Zeros at the end, after any torn bytes (reserved space, or a write
+    /// that left nothing but zeros).
+    pub zero_tail_bytes: u64,
     /// Sequence number of its last complete write (0 if none).
     pub last_commit: u64,
 }
@@ -83,9 +97,11 @@ fn parse_at(bytes: &[u8], off: usize) -> Parsed {
 
 /// Whether a complete write (records ending with a `Commit`) starts anywhere
 /// after `from`: found by trying every offset for a valid record, then
-/// reading on from there.
-fn complete_write_after(bytes: &[u8], from: usize) -> bool {
-    (from..bytes.len()).any(|start| {
+/// reading on from there. A record's length is never zero, so none starts
+/// in the zeros after the last non-zero byte (the reserved space need not be
+/// tried byte by byte).
+fn complete_write_after(bytes: &[u8], from: usize, data_end: usize) -> bool {
+    (from..data_end).any(|start| {
         let mut off = start;
         while let Parsed::Record(r, end) = parse_at(bytes, off) {
             if matches!(r, Record::Commit(_)) {
@@ -134,7 +150,23 @@ pub fn scan(disk: &dyn Disk, path: &Path) -> Result<Scan, StorageError> {
     })
 }
 
+/// The end of the data: just after the last byte that is not zero (a
+/// whole segment's reserved zeros are read at every scan, so a block at a
+/// time, which the compiler turns into vector instructions).
+fn data_end(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    let mut end = bytes.len();
+    while end >= BLOCK && bytes[end - BLOCK..end].iter().fold(0, |acc, b| acc | b) == 0 {
+        end -= BLOCK;
+    }
+    bytes[..end]
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i + 1)
+}
+
 fn scan_bytes(bytes: &[u8]) -> Result<Scan, (u64, String)> {
+    let data_end = data_end(bytes);
     let mut scan = Scan::default();
     let mut off = 0usize;
     let mut committed = 0usize;
@@ -151,7 +183,9 @@ fn scan_bytes(bytes: &[u8]) -> Result<Scan, (u64, String)> {
                 batch.push(r);
                 off = end;
             }
-            Parsed::Incomplete | Parsed::Damaged(_) if !complete_write_after(bytes, off + 1) => {
+            Parsed::Incomplete | Parsed::Damaged(_)
+                if !complete_write_after(bytes, off + 1, data_end) =>
+            {
                 break; // the interrupted last write
             }
             Parsed::Incomplete => {
@@ -163,8 +197,10 @@ fn scan_bytes(bytes: &[u8]) -> Result<Scan, (u64, String)> {
             Parsed::Damaged(detail) => return Err((off as u64, detail)),
         }
     }
+    let data_end = data_end.max(committed);
     scan.valid_bytes = committed as u64;
-    scan.torn_bytes = (bytes.len() - committed) as u64;
+    scan.torn_bytes = (data_end - committed) as u64;
+    scan.zero_tail_bytes = (bytes.len() - data_end) as u64;
     Ok(scan)
 }
 
@@ -174,8 +210,10 @@ pub struct Writer {
     pub number: u64,
     path: PathBuf,
     file: Box<dyn AppendFile>,
-    /// Its length.
+    /// Its length: the end of the appended bytes.
     pub len: u64,
+    /// The file's length: zeros from `len` to here.
+    reserved: u64,
     /// Complete writes after its first.
     pub writes: u64,
 }
@@ -192,23 +230,26 @@ impl Writer {
         first_write: &[u8],
     ) -> Result<Writer, StorageError> {
         let path = dir.join(name(number));
-        let mut file = disk.create_new(&path).map_err(io(&path))?;
-        file.append(first_write).map_err(io(&path))?;
-        file.sync().map_err(io(&path))?;
-        if !super::injected(super::StorageBug::NewSegmentNameNotSynced) {
-            disk.sync_dir(dir).map_err(io(dir))?;
-        }
-        Ok(Writer {
+        let file = disk.create_new(&path).map_err(io(&path))?;
+        let mut writer = Writer {
             number,
             path,
             file,
-            len: first_write.len() as u64,
+            len: 0,
+            reserved: 0,
             writes: 0,
-        })
+        };
+        writer.append(first_write, 0)?;
+        writer.sync()?;
+        if !super::injected(super::StorageBug::NewSegmentNameNotSynced) {
+            disk.sync_dir(dir).map_err(io(dir))?;
+        }
+        Ok(writer)
     }
 
     /// Opens an existing segment for appending after its `valid` bytes,
-    /// durably cutting anything after them.
+    /// durably cutting anything after them (a torn write, old reserved
+    /// zeros), and reserves zeros after them again.
     pub fn reopen(
         disk: &dyn Disk,
         path: &Path,
@@ -217,20 +258,38 @@ impl Writer {
         writes: u64,
     ) -> Result<Writer, StorageError> {
         let file = disk.open_at(path, valid).map_err(io(path))?;
-        Ok(Writer {
+        let mut writer = Writer {
             number,
             path: path.to_path_buf(),
             file,
             len: valid,
+            reserved: valid,
             writes,
-        })
+        };
+        writer.top_up_reserve()?;
+        Ok(writer)
     }
 
-    /// Appends one or more complete writes (not yet durable).
+    /// Appends one or more complete writes (not yet durable), and tops up
+    /// the zeros reserved after them.
     pub fn append(&mut self, bytes: &[u8], writes: u64) -> Result<(), StorageError> {
         self.file.append(bytes).map_err(io(&self.path))?;
         self.len += bytes.len() as u64;
+        self.reserved = self.reserved.max(self.len);
         self.writes += writes;
+        self.top_up_reserve()
+    }
+
+    /// Writes [`RESERVE_AHEAD`] bytes of zeros after the end once fewer
+    /// than `RESERVE_LOW` are left (durable with the next sync, like the
+    /// appends before them).
+    fn top_up_reserve(&mut self) -> Result<(), StorageError> {
+        if self.reserved >= self.len + RESERVE_LOW {
+            return Ok(());
+        }
+        let upto = self.len + RESERVE_AHEAD;
+        self.file.reserve(upto).map_err(io(&self.path))?;
+        self.reserved = upto;
         Ok(())
     }
 
@@ -259,6 +318,7 @@ mod fuzz_test;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::frame_write;
     use crate::storage::record::{LOG_FORMAT, SegmentStart};
     use paxos_core::{Entry, NodeId};
 
@@ -331,11 +391,87 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_filled_tail_is_torn() {
+    fn a_zero_filled_tail_is_reserved_space_not_a_torn_write() {
         let mut bytes = segment_with(3);
+        let valid = bytes.len() as u64;
+        bytes.extend([0u8; 100]);
+        let scan = scan_bytes(&bytes).expect("zeros at the end");
+        assert_eq!(scan.records.len(), 3);
+        assert_eq!((scan.valid_bytes, scan.torn_bytes), (valid, 0));
+        assert_eq!(scan.zero_tail_bytes, 100);
+    }
+
+    #[test]
+    fn a_torn_write_into_reserved_zeros_is_torn_up_to_its_last_byte() {
+        let mut bytes = segment_with(3);
+        let valid = bytes.len();
+        let mut last = Vec::new();
+        Record::Decided(4, Entry::Noop).encode_into(&mut last);
+        Record::Commit(5).encode_into(&mut last);
+        bytes.extend(&last[..last.len() - 4]);
+        let torn = bytes.len() - valid;
         bytes.extend([0u8; 100]);
         let scan = scan_bytes(&bytes).expect("torn");
-        assert_eq!((scan.records.len(), scan.torn_bytes), (3, 100));
+        assert_eq!(scan.records.len(), 3);
+        assert_eq!(scan.torn_bytes, torn as u64);
+        assert_eq!(
+            scan.valid_bytes + scan.torn_bytes + scan.zero_tail_bytes,
+            bytes.len() as u64
+        );
+    }
+
+    #[test]
+    fn a_sealed_segment_may_end_with_reserved_zeros() {
+        let mut bytes = segment_with(1);
+        Record::Sealed(2).encode_into(&mut bytes);
+        Record::Commit(3).encode_into(&mut bytes);
+        bytes.extend([0u8; 4096]);
+        let scan = scan_bytes(&bytes).expect("sealed");
+        assert_eq!((scan.sealed, scan.torn_bytes), (Some(2), 0));
+    }
+
+    /// The writer keeps zeros reserved after the end of a real file, appends
+    /// overwrite them (the file does not grow while they last), and a scan
+    /// of the file reads every write back with the zeros apart.
+    #[test]
+    fn appends_overwrite_reserved_zeros_and_read_back_whole() {
+        let dir = std::env::temp_dir().join(format!("wal-reserve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let disk = crate::storage::disk::OsDisk;
+        let first = frame_write(&[header()], 1);
+        let mut writer = Writer::create(&disk, &dir, 1, &first).expect("create");
+        let path = dir.join(name(1));
+        let file_len = || std::fs::metadata(&path).expect("meta").len();
+        assert_eq!(file_len(), first.len() as u64 + RESERVE_AHEAD);
+        let mut commit = 2;
+        let mut grew = 0;
+        while writer.len < 3 * RESERVE_AHEAD {
+            let before = file_len();
+            let write = frame_write(&[Record::Decided(commit, Entry::Noop)], commit);
+            writer.append(&write, 1).expect("append");
+            writer.sync().expect("sync");
+            grew += u64::from(file_len() != before);
+            assert!(
+                file_len() >= writer.len + RESERVE_LOW,
+                "zeros stay reserved"
+            );
+            commit += 1;
+        }
+        assert!(
+            grew <= 3 * RESERVE_AHEAD / (RESERVE_AHEAD - RESERVE_LOW) + 1,
+            "grew {grew} times"
+        );
+        let scan = scan(&disk, &path).expect("scan");
+        assert_eq!(scan.writes_after_header, commit - 2);
+        assert_eq!((scan.valid_bytes, scan.torn_bytes), (writer.len, 0));
+        assert_eq!(scan.zero_tail_bytes, file_len() - writer.len);
+
+        // Reopened after its valid bytes: the zeros are cut, then reserved again.
+        drop(writer);
+        let reopened = Writer::reopen(&disk, &path, 1, scan.valid_bytes, 0).expect("reopen");
+        assert_eq!(file_len(), reopened.len + RESERVE_AHEAD);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -100,7 +100,10 @@ proptest! {
         if let Ok(scan) = scan_bytes(&bytes[..cut_at]) {
             // A cut is an interrupted write, never more than what was written.
             prop_assert!(scan.valid_bytes <= cut_at as u64);
-            prop_assert_eq!(scan.valid_bytes + scan.torn_bytes, cut_at as u64);
+            prop_assert_eq!(
+                scan.valid_bytes + scan.torn_bytes + scan.zero_tail_bytes,
+                cut_at as u64
+            );
         }
         // A record length overwritten with any value, up to 4 GiB.
         let mut forged = bytes.clone();
