@@ -4,11 +4,14 @@
 # Usage: start_three_replicas NAME PORT MODE   (MODE: memory or durable)
 # Sets BIN, WORK (the replicas' directory), PIDS (their processes, in port
 # order; callers may append their own) and BOOT (the -b list). With
-# METRICS_PORT set, replica i serves its metrics on METRICS_PORT + i.
+# METRICS_PORT set, replica i serves its metrics on METRICS_PORT + i. With
+# BIN set, its binaries are used as they are (to compare two builds).
 start_three_replicas() {
   local name=$1 port=$2 mode=$3 args i
-  cargo build --release --bins -q
-  BIN=target/release
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release --bins -q
+    BIN=target/release
+  fi
   WORK=$(mktemp -d "/tmp/concoord-$name.XXXXXX")
   PIDS=()
   trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -280,6 +280,7 @@ impl<O: ReplicatedObject> Driver<O> {
             let mut synced = None;
             let mut snapshot_task = self.snapshots.take_task();
             let mut made = None;
+            let mut handled = 0;
             // Biased, so a simulation replays (tokio's random branch order is
             // not seeded); the ticker first, as it is ready once per tick,
             // then a finished sync, whose messages have waited longest.
@@ -295,12 +296,16 @@ impl<O: ReplicatedObject> Driver<O> {
                     self.handle(ev);
                     for _ in 0..EVENTS_PER_TURN_MAX {
                         match events.try_recv() {
-                            Ok(ev) => self.handle(ev),
+                            Ok(ev) => {
+                                self.handle(ev);
+                                handled += 1;
+                            }
                             Err(_) => break,
                         }
                     }
                 }
             }
+            self.sync.set_idle(handled == 0 && events.is_empty());
             match synced {
                 Some(done) => self.on_synced(done)?,
                 None => self.sync.put_back(job),
@@ -728,11 +733,15 @@ impl<O: ReplicatedObject> Driver<O> {
     /// Starts the log's sync if a staged turn waits for one and none is
     /// out, and lets go what waited for turns already durable.
     fn start_sync_job(&mut self) -> Result<(), StopError> {
-        if let Some(storage) = self.storage.as_mut() {
-            self.sync.start(storage).map_err(StopError::LogWrite)?;
-            let released = self.sync.waits.release_durable(storage);
-            self.release(released);
-        }
+        let Some(storage) = self.storage.as_mut() else {
+            return Ok(());
+        };
+        let fsyncs_before = storage.stats().fsyncs;
+        self.sync.start(storage).map_err(StopError::LogWrite)?;
+        let released = self.sync.waits.release_durable(storage);
+        // A sync run on the driver's thread is done already.
+        self.count_fsyncs(fsyncs_before);
+        self.release(released);
         Ok(())
     }
 

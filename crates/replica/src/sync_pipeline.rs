@@ -4,7 +4,8 @@
 //!
 //! A turn's records are staged (`DurableStore::stage`); when a turn needs a
 //! sync, one job at a time makes everything staged so far durable on the
-//! blocking pool (`determinism::spawn_blocking`), and the driver goes on.
+//! blocking pool (`determinism::spawn_blocking`), and the driver goes on
+//! (when lightly loaded, the driver runs it itself: `SyncPipeline::start`).
 //! What waits for it:
 //!
 //! * **The turn's messages.** Votes, promises, heartbeats, catch-up: every
@@ -46,6 +47,10 @@ pub struct SyncPipeline {
     /// When each staged turn still waiting for its sync was staged (the
     /// `sync_wait_seconds` metric).
     staged_at: VecDeque<(u64, Instant)>,
+    /// The driver is lightly loaded (this turn handled one event and none
+    /// waits): a sync started now runs on the driver's thread (see
+    /// [`SyncPipeline::start`]).
+    idle: bool,
 }
 
 /// A sync job running off the loop.
@@ -57,13 +62,30 @@ impl SyncPipeline {
         self.job.is_some()
     }
 
+    /// Tells whether the driver is lightly loaded: its turn handled at most
+    /// one event and none waits.
+    pub fn set_idle(&mut self, idle: bool) {
+        self.idle = idle;
+    }
+
     /// Starts a sync of everything staged if a staged turn waits for one
-    /// and no job is out.
+    /// and no job is out. With the driver lightly loaded, the sync runs on
+    /// its thread and is done on return: handing it to the blocking pool
+    /// and back costs two thread wake-ups, a good part of what a lone
+    /// client's write waits for beyond the disk, and there is little to do
+    /// meanwhile. Under load the driver goes on while it runs. (A seeded
+    /// coin in a simulation, so its runs see both.)
     pub fn start(&mut self, storage: &mut DurableStore) -> Result<(), StorageError> {
         if self.job.is_some() || !storage.sync_pending() {
             return Ok(());
         }
-        if let Some(job) = storage.take_sync_job()? {
+        let Some(job) = storage.take_sync_job()? else {
+            return Ok(());
+        };
+        if self.idle && concoord_transport::determinism::may_run_inline() {
+            let done = job.run()?;
+            storage.sync_finished(done);
+        } else {
             self.job = Some(concoord_transport::determinism::spawn_blocking(move || {
                 job.run()
             }));

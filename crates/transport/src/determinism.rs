@@ -71,6 +71,17 @@ where
     tokio::task::spawn_blocking(work)
 }
 
+/// Whether blocking work that is short and has nobody else waiting may run
+/// on the calling thread instead of [`spawn_blocking`]: always outside a
+/// simulation; inside one, a seeded coin, so runs see both schedules.
+pub fn may_run_inline() -> bool {
+    #[cfg(feature = "sim")]
+    if turmoil::in_simulation() {
+        return random::<bool>();
+    }
+    true
+}
+
 /// A hash map whose iteration order a seeded simulation can replay.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, HashState>;
 
