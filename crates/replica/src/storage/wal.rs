@@ -221,8 +221,8 @@ fn scan_bytes(bytes: &[u8]) -> Result<Scan, (u64, String)> {
                 off = end;
             }
             Parsed::Incomplete | Parsed::Damaged(_)
-                if !complete_write_after(bytes, off + 1, data_end)
-                    || unwritten_sector_at(bytes, off, data_end) =>
+                if unwritten_sector_at(bytes, off, data_end)
+                    || !complete_write_after(bytes, off + 1, data_end) =>
             {
                 break; // the interrupted last write
             }
