@@ -76,6 +76,9 @@ pub struct ClusterArgs {
     /// Seconds of silence before the leader removes a replica from the view.
     #[arg(long, value_name = "SECS")]
     remove_after: Option<f64>,
+    /// Threads each replica runs on (the replicas' --threads; default 1).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Mutual TLS on every link, with a throwaway CA and certificates made
     /// now in LOG_DIR/tls (the CA's key is never written).
     #[arg(long)]
@@ -181,6 +184,9 @@ fn spawn_replica(
     }
     if let Some(n) = args.snapshot_every {
         cmd.args(["--snapshot-every", &n.to_string()]);
+    }
+    if let Some(n) = args.threads {
+        cmd.args(["--threads", &n.to_string()]);
     }
     let passed_on = [
         ("--session-ttl", args.session_ttl),

@@ -102,7 +102,7 @@ pub fn serve_from_args(args: crate::ReplicaArgs) -> std::process::ExitCode {
             return Err(unknown(&name));
         }
         let opts = args.to_options()?;
-        concoord_transport::cli::block_on(run_builtin(&name, opts))
+        concoord_transport::cli::block_on_threads(args.threads, run_builtin(&name, opts))
     })();
     crate::report(result)
 }

@@ -114,6 +114,13 @@ pub struct ReplicaArgs {
     /// handshake are limited to 128 besides.
     #[arg(long, value_name = "N", default_value_t = concoord_replica::limits::CLIENT_CONNECTIONS_MAX)]
     pub max_connections: usize,
+    /// Threads that run the replica: 1 runs consensus and every connection
+    /// on one thread, so no message is handed between threads (the fastest
+    /// where replicas share a few cores; docs/benchmarks.md); N > 1 runs the
+    /// connections on N worker threads beside consensus (TLS handshakes and
+    /// large values on several cores); 0 one worker per core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
     /// Debug logging.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,

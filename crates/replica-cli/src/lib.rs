@@ -26,7 +26,7 @@ pub mod net_log;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use concoord_object::ReplicatedObject;
 use concoord_replica::{ReplicaError, run};
-use concoord_transport::cli::block_on;
+use concoord_transport::cli::block_on_threads;
 use std::process::ExitCode;
 
 pub use cli::ReplicaArgs;
@@ -68,7 +68,10 @@ pub fn main<O: ReplicatedObject>() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let result = args.to_options().map(|opts| block_on(run::<O>(opts)));
+    let threads = args.threads;
+    let result = args
+        .to_options()
+        .map(|opts| block_on_threads(threads, run::<O>(opts)));
     report(result.and_then(|r| r))
 }
 

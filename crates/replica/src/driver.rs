@@ -823,6 +823,12 @@ impl<O: ReplicatedObject> Driver<O> {
             let (early, late) =
                 split_before_sync(std::mem::take(&mut ready.messages), storage, &ready.persist);
             ready.messages = late;
+            if !early.is_empty() && concoord_transport::determinism::tasks_share_this_thread() {
+                // On one thread, the `Accept`s would leave only after a
+                // sync run inline: the followers' syncs would follow the
+                // leader's instead of overlapping it.
+                self.sync.set_idle(false);
+            }
             self.send_to_peers(early);
         }
     }

@@ -48,7 +48,33 @@ impl TlsArgs {
 /// Runs a future on a new multi-threaded runtime, for a program's `main`;
 /// a runtime that cannot start ends the process with status 1.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    match tokio::runtime::Runtime::new() {
+    run_on(tokio::runtime::Runtime::new(), f)
+}
+
+/// Runs a server's future on a runtime of `threads` threads: 1 runs every
+/// task on the calling thread (no task is ever woken from another thread,
+/// which on a small machine shared by several processes is the fastest);
+/// more adds that many worker threads for the spawned tasks, the future
+/// itself staying on the calling thread; 0 adds one worker per core.
+pub fn block_on_threads<F: std::future::Future>(threads: usize, f: F) -> F::Output {
+    let runtime = match threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Runtime::new(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    run_on(runtime, f)
+}
+
+fn run_on<F: std::future::Future>(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    f: F,
+) -> F::Output {
+    match runtime {
         Ok(rt) => rt.block_on(f),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

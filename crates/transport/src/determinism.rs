@@ -82,6 +82,20 @@ pub fn may_run_inline() -> bool {
     true
 }
 
+/// Whether the tasks this one spawned run only when it waits: the runtime
+/// is single-threaded (`concoord replica --threads 1`). Work done on its
+/// thread then delays what it handed to those tasks (a message to send),
+/// not just itself. Inside a simulation (one thread, standing for either
+/// runtime), a seeded coin, so runs see both.
+pub fn tasks_share_this_thread() -> bool {
+    #[cfg(feature = "sim")]
+    if turmoil::in_simulation() {
+        return random::<bool>();
+    }
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
 /// A hash map whose iteration order a seeded simulation can replay.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, HashState>;
 
