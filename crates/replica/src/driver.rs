@@ -280,7 +280,7 @@ impl<O: ReplicatedObject> Driver<O> {
             let mut synced = None;
             let mut snapshot_task = self.snapshots.take_task();
             let mut made = None;
-            let mut handled = 0;
+            let mut more_events = 0;
             // Biased, so a simulation replays (tokio's random branch order is
             // not seeded); the ticker first, as it is ready once per tick,
             // then a finished sync, whose messages have waited longest.
@@ -298,14 +298,14 @@ impl<O: ReplicatedObject> Driver<O> {
                         match events.try_recv() {
                             Ok(ev) => {
                                 self.handle(ev);
-                                handled += 1;
+                                more_events += 1;
                             }
                             Err(_) => break,
                         }
                     }
                 }
             }
-            self.sync.set_idle(handled == 0 && events.is_empty());
+            self.sync.set_idle(more_events == 0 && events.is_empty());
             match synced {
                 Some(done) => self.on_synced(done)?,
                 None => self.sync.put_back(job),

@@ -63,7 +63,9 @@ impl SyncPipeline {
     }
 
     /// Tells whether the driver is lightly loaded: its turn handled at most
-    /// one event and none waits.
+    /// one event and none waits. (The driver clears it, too, for a turn
+    /// whose early `Accept`s must leave before a sync on a one-thread
+    /// runtime could let them.)
     pub fn set_idle(&mut self, idle: bool) {
         self.idle = idle;
     }
