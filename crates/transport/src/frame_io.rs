@@ -32,6 +32,14 @@ use tokio_util::codec::Framed;
 /// Bytes a reader or writer buffers for small frames.
 const BUFFER_BYTES: usize = 16 << 10;
 
+/// Frames above this many bytes are decoded on the blocking pool, not on
+/// the connection's task: a replica runs every task on one thread by
+/// default (`--threads 1`), and decoding a frame of up to 16 MiB (a large
+/// value, or a hostile frame of tiny elements that fails at its last byte)
+/// takes long enough to stall consensus and every other connection. Below
+/// it, a decode costs less than handing it to another thread.
+pub const DECODE_OFF_TASK_BYTES: usize = 64 << 10;
+
 /// Reads length-prefixed msgpack frames, reserving each one's bytes first.
 pub struct FrameReader<R> {
     inner: BufReader<Chain<Cursor<BytesMut>, R>>,
@@ -51,7 +59,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame, decoded, with the bytes reserved for it from
     /// `budget`; `None` once the other side closed the connection between
     /// two frames. The body must arrive within `body_within` of its length.
-    pub async fn next<T: DeserializeOwned>(
+    pub async fn next<T: DeserializeOwned + Send + 'static>(
         &mut self,
         budget: &ByteBudget,
         body_within: Duration,
@@ -85,8 +93,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// The body of the frame whose length [`next_len`](Self::next_len)
-    /// returned, decoded; it must arrive within `within`.
-    pub async fn body<T: DeserializeOwned>(
+    /// returned, decoded; it must arrive within `within`. A body above
+    /// [`DECODE_OFF_TASK_BYTES`] is decoded on the blocking pool.
+    pub async fn body<T: DeserializeOwned + Send + 'static>(
         &mut self,
         len: usize,
         within: Duration,
@@ -98,7 +107,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             Err(_) => return Err(CodecError::SlowBody { bytes: len }),
         }
-        Ok(rmp_serde::from_slice(&body)?)
+        if len <= DECODE_OFF_TASK_BYTES {
+            return Ok(rmp_serde::from_slice(&body)?);
+        }
+        let decode = crate::determinism::spawn_blocking(move || rmp_serde::from_slice(&body));
+        match decode.await {
+            Ok(value) => Ok(value?),
+            Err(e) => Err(CodecError::Frame(std::io::Error::other(format!(
+                "the decoding task failed: {e}"
+            )))),
+        }
     }
 }
 
@@ -247,6 +265,64 @@ mod tests {
             .await;
         assert!(matches!(got, Err(CodecError::SlowBody { bytes: 50 })));
         assert_eq!(budget.in_use(), 0);
+    }
+
+    /// A frame's value that notes the thread it was decoded on.
+    struct DecodedOn(String, std::thread::ThreadId);
+
+    impl<'de> serde::Deserialize<'de> for DecodedOn {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            Ok(DecodedOn(text, std::thread::current().id()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_frame_is_decoded_off_the_connections_thread_and_a_small_one_on_it() {
+        let (a, b) = pair().await;
+        let limit = 4 * DECODE_OFF_TASK_BYTES;
+        let mut writer = FrameWriter::new(a, limit);
+        let mut reader = FrameReader::new(BytesMut::new(), b, limit);
+        let budget = ByteBudget::new(limit);
+        let large = "x".repeat(2 * DECODE_OFF_TASK_BYTES);
+        let sender = tokio::spawn(async move {
+            writer.send(&"small").await.expect("send");
+            writer.send(&large).await.expect("send");
+            writer.flush().await.expect("flush");
+        });
+        let here = std::thread::current().id();
+        let (small, _) = reader
+            .next::<DecodedOn>(&budget, Duration::from_secs(5))
+            .await
+            .expect("read")
+            .expect("frame");
+        assert_eq!((small.0.as_str(), small.1), ("small", here));
+        let (large, _) = reader
+            .next::<DecodedOn>(&budget, Duration::from_secs(5))
+            .await
+            .expect("read")
+            .expect("frame");
+        assert_eq!(large.0.len(), 2 * DECODE_OFF_TASK_BYTES);
+        assert_ne!(
+            large.1, here,
+            "a large frame was decoded on the reader's thread"
+        );
+        sender.await.expect("sender");
+    }
+
+    #[tokio::test]
+    async fn a_large_malformed_frame_is_a_decode_error() {
+        let (mut a, b) = pair().await;
+        let len = 2 * DECODE_OFF_TASK_BYTES;
+        let mut frame = (len as u32).to_be_bytes().to_vec();
+        frame.extend(std::iter::repeat_n(0xc1u8, len)); // 0xc1: never used in msgpack
+        let writing = tokio::spawn(async move { a.write_all(&frame).await });
+        let mut reader = FrameReader::new(BytesMut::new(), b, 4 * DECODE_OFF_TASK_BYTES);
+        let budget = ByteBudget::new(4 * DECODE_OFF_TASK_BYTES);
+        let got = reader.next::<String>(&budget, Duration::from_secs(5)).await;
+        assert!(matches!(got, Err(CodecError::Decode(_))), "{got:?}");
+        assert_eq!(budget.in_use(), 0);
+        writing.await.expect("writer").expect("write");
     }
 
     #[tokio::test]

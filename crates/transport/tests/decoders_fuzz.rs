@@ -219,7 +219,7 @@ fn replica_frame() -> impl Strategy<Value = ReplicaFrame> {
 }
 
 /// Reads frames with `FrameReader` until the end, an error or `limit`.
-fn read_all_frames<T: DeserializeOwned>(bytes: &[u8], max_frame_bytes: usize) {
+fn read_all_frames<T: DeserializeOwned + Send + 'static>(bytes: &[u8], max_frame_bytes: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
