@@ -40,6 +40,17 @@ const BUFFER_BYTES: usize = 16 << 10;
 /// it, a decode costs less than handing it to another thread.
 pub const DECODE_OFF_TASK_BYTES: usize = 64 << 10;
 
+/// Large frames being decoded at once, in the whole process. A decoded
+/// frame can take many times its bytes (16 MiB of tiny calls decode to
+/// ~260 MB), so this bounds that memory and the cores it takes, and the
+/// bound holds even when a connection closes during its decode (the
+/// decode still runs, holding its permit, while the frame's reserved
+/// bytes are given back).
+const LARGE_DECODES_AT_ONCE: usize = 2;
+
+static LARGE_DECODES: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(LARGE_DECODES_AT_ONCE);
+
 /// Reads length-prefixed msgpack frames, reserving each one's bytes first.
 pub struct FrameReader<R> {
     inner: BufReader<Chain<Cursor<BytesMut>, R>>,
@@ -94,7 +105,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The body of the frame whose length [`next_len`](Self::next_len)
     /// returned, decoded; it must arrive within `within`. A body above
-    /// [`DECODE_OFF_TASK_BYTES`] is decoded on the blocking pool.
+    /// [`DECODE_OFF_TASK_BYTES`] is decoded on the blocking pool, at most
+    /// two at once in the process.
     pub async fn body<T: DeserializeOwned + Send + 'static>(
         &mut self,
         len: usize,
@@ -110,7 +122,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if len <= DECODE_OFF_TASK_BYTES {
             return Ok(rmp_serde::from_slice(&body)?);
         }
-        let decode = crate::determinism::spawn_blocking(move || rmp_serde::from_slice(&body));
+        let permit = LARGE_DECODES.acquire().await.map_err(|_| {
+            CodecError::Frame(std::io::Error::other("the large decodes' limit was closed"))
+        })?;
+        let decode = crate::determinism::spawn_blocking(move || {
+            let _decoding = permit;
+            rmp_serde::from_slice(&body)
+        });
         match decode.await {
             Ok(value) => Ok(value?),
             Err(e) => Err(CodecError::Frame(std::io::Error::other(format!(

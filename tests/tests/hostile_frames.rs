@@ -1,0 +1,189 @@
+//! Hostile client frames against a one-thread replica (`--threads 1`, the
+//! default), from a client that needs no credentials (no `-t`): 16 MiB
+//! frames of tiny calls, valid msgpack up to their last byte, which a
+//! replica decodes whole (~450 ms and ~260 MB each on the 2-core machine)
+//! before refusing them, and one valid frame of ~1.9 million calls. Before
+//! large frames were decoded on the blocking pool (`frame_io`), the decodes
+//! ran on the thread consensus shares: a leader under 2-4 such connections
+//! was deposed in 4 of 4 runs (worst increment 0.67-1.1 s); after, the
+//! worst increment was 8-30 ms. Connections: HOSTILE_FRAMES_ATTACKERS
+//! (default 2).
+
+use concoord_client::proxies::Counter;
+use concoord_integration_tests::{COUNTER, Cluster, runtime};
+use concoord_transport::handshake::connect_client;
+use concoord_transport::wire::{CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A length-prefixed client frame: `Batch` of as many tiny calls as fit,
+/// with its last byte cut, so decoding walks the whole frame and then fails.
+fn poisoned_frame() -> Vec<u8> {
+    batch_frame(true)
+}
+
+/// A `Batch` frame of as many tiny calls of an unknown method as fit; cut
+/// at its last byte if `cut`, else valid (then the driver handles each call).
+fn batch_frame(cut: bool) -> Vec<u8> {
+    let one = CallRequest {
+        seq: 0,
+        acked: 0,
+        method: "a".into(),
+        args: vec![0],
+        done: vec![],
+    };
+    let empty = rmp_serde::to_vec(&ClientFrame::Batch(vec![])).expect("encode");
+    let elem = rmp_serde::to_vec(&one).expect("encode");
+    // The empty batch ends with the empty array 0x90: replace it with an
+    // array32 header.
+    assert_eq!(*empty.last().expect("bytes"), 0x90);
+    let prefix = &empty[..empty.len() - 1];
+    let room = CLIENT_FRAME_BYTES_MAX - prefix.len() - 5 - 16;
+    let n = room / elem.len();
+    let mut body = prefix.to_vec();
+    body.push(0xdd);
+    body.extend_from_slice(&(n as u32).to_be_bytes());
+    for _ in 0..n {
+        body.extend_from_slice(&elem);
+    }
+    if cut {
+        body.pop();
+    }
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Attacking connections (`HOSTILE_FRAMES_ATTACKERS`, default 2).
+fn attackers() -> usize {
+    std::env::var("HOSTILE_FRAMES_ATTACKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+/// Attacks `addr` with `attackers` connections for `secs` while a lone
+/// client increments there; returns (frames sent, longest increment).
+fn run_attack(addr: &str, attackers: usize, secs: u64) -> (u64, Duration) {
+    let rt = runtime();
+    let frame = Arc::new(poisoned_frame());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let worst = rt.block_on(async {
+        let c = Counter::connect(addr).await.expect("connect");
+        c.increment().await.expect("warm up");
+        let mut tasks = Vec::new();
+        for _ in 0..attackers {
+            let (frame, stop, sent, addr) =
+                (frame.clone(), stop.clone(), sent.clone(), addr.to_string());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((_, _, conn)) =
+                        connect_client(&addr, None, None, Duration::from_secs(5)).await
+                    else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let mut s = conn.into_inner();
+                    if s.write_all(&frame).await.is_err() {
+                        continue;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    let mut sink = Vec::new();
+                    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut sink))
+                        .await;
+                }
+            }));
+        }
+        let start = Instant::now();
+        let mut worst = Duration::ZERO;
+        while start.elapsed() < Duration::from_secs(secs) {
+            let t = Instant::now();
+            let _ = tokio::time::timeout(Duration::from_secs(10), c.increment()).await;
+            worst = worst.max(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.abort();
+        }
+        worst
+    });
+    (sent.load(Ordering::Relaxed), worst)
+}
+
+/// Runs the attack against the leader of a 3-replica cluster for `secs`;
+/// returns (leader changed, longest lone-client increment at the leader).
+fn attack(test: &str, ip: &str, extra: &[&str], attackers: usize, secs: u64) -> (bool, Duration) {
+    let mut cluster = Cluster::start_with(COUNTER, test, ip, 3, extra, false);
+    let leader = cluster.leader().expect("a leader");
+    let addr = cluster.replicas[leader].addr.clone();
+    let before = cluster.status(&addr).expect("status").ballot;
+    let (sent, worst) = run_attack(&addr, attackers, secs);
+    let after = highest_ballot(&cluster);
+    eprintln!(
+        "{test}: frames sent {sent}, ballot before {before:?}, highest after {after:?}, worst increment {worst:?}"
+    );
+    (after != Some(before), worst)
+}
+
+/// Liveness: the leader is not deposed (its heartbeats keep within the
+/// 500 ms election timeout) and a lone client's increment never waits that
+/// long while poisoned frames arrive for 8 s.
+#[test]
+fn poisoned_frames_do_not_stall_or_depose_a_one_thread_leader() {
+    let (changed, worst) = attack("hostile_frames_stall", "127.0.201.1", &[], attackers(), 8);
+    assert!(
+        !changed && worst < Duration::from_millis(500),
+        "leader changed: {changed}, worst increment {worst:?}"
+    );
+}
+
+/// A valid frame of ~1.9 million calls to an unknown method, sent once by a
+/// client that needs no credentials: the driver answers each call in one
+/// turn (`driver.rs` `on_client_frame` -> `on_call`), whatever `--threads`.
+#[test]
+fn one_valid_huge_batch_does_not_depose_the_leader() {
+    let mut cluster = Cluster::start_with(
+        COUNTER,
+        "hostile_frames_batch",
+        "127.0.205.1",
+        3,
+        &[],
+        false,
+    );
+    let leader = cluster.leader().expect("a leader");
+    let addr = cluster.replicas[leader].addr.clone();
+    let before = cluster.status(&addr).expect("status").ballot;
+    let frame = batch_frame(false);
+    let rt = runtime();
+    let took = rt.block_on(async {
+        let (_, _, conn) = connect_client(&addr, None, None, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let mut s = conn.into_inner();
+        let t = Instant::now();
+        s.write_all(&frame).await.expect("write");
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut sink)).await;
+        t.elapsed()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let after = highest_ballot(&cluster);
+    eprintln!(
+        "hostile_frames_batch: connection ended after {took:?}, ballot before {before:?}, highest after {after:?}"
+    );
+    assert_eq!(after, Some(before), "the leader was deposed");
+}
+
+/// The highest ballot any live replica reports.
+fn highest_ballot(cluster: &Cluster) -> Option<paxos_core::Ballot> {
+    cluster
+        .replicas
+        .iter()
+        .filter_map(|r| cluster.status(&r.addr))
+        .map(|s| s.ballot)
+        .max()
+}
