@@ -34,14 +34,7 @@ impl DnsServer {
         addr: SocketAddr,
         zone: Arc<LiveZone>,
     ) -> Result<DnsServer, NameserverError> {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|e| bind_error(addr, e))?;
-        // With port 0 the system picks one: TCP takes the same.
-        let addr = udp.local_addr().map_err(|e| bind_error(addr, e))?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| bind_error(addr, e))?;
+        let (udp, tcp, addr) = bind_udp_and_tcp(addr).await?;
         let mut catalog = Catalog::new();
         let handler: Arc<dyn ZoneHandler> = zone.handler();
         catalog.upsert(zone.origin(), vec![handler]);
@@ -66,6 +59,34 @@ impl DnsServer {
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Attempts at a port both UDP and TCP can take, when the system picks it.
+const FREE_PORT_ATTEMPTS: usize = 16;
+
+/// Binds UDP and TCP on `addr`. With port 0 the system picks UDP's port and
+/// TCP takes the same; that port may be in use for TCP already (say, by an
+/// outgoing connection's ephemeral port), so then both are tried again on
+/// another one.
+async fn bind_udp_and_tcp(
+    addr: SocketAddr,
+) -> Result<(UdpSocket, TcpListener, SocketAddr), NameserverError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| bind_error(addr, e))?;
+        let picked = udp.local_addr().map_err(|e| bind_error(addr, e))?;
+        match TcpListener::bind(picked).await {
+            Ok(tcp) => return Ok((udp, tcp, picked)),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < FREE_PORT_ATTEMPTS => {}
+            Err(e) => return Err(bind_error(picked, e)),
+        }
     }
 }
 
