@@ -32,7 +32,7 @@
 
 use crate::background_snapshot::{BackgroundSnapshot, MadeSnapshot};
 use crate::bugs;
-use crate::limits::{Budgets, call_bytes};
+use crate::limits::{Budgets, CALLS_PER_EVENT_MAX, call_bytes};
 use crate::logged_call::LoggedCall;
 use crate::member_keeper::MemberKeeper;
 use crate::metrics::{Metrics, PeerCounters, advance, gauge_value};
@@ -73,8 +73,10 @@ use tokio::time::Instant;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 
-/// Events handled in one turn at most, so ticks are never starved.
-const EVENTS_PER_TURN_MAX: usize = 4096;
+/// Work one turn takes on at most, so ticks are never starved: an event
+/// counts one, a client `Batch` one per call (at most
+/// [`CALLS_PER_EVENT_MAX`] each).
+const TURN_WORK_MAX: usize = 4 * CALLS_PER_EVENT_MAX;
 
 struct ClientConn {
     replies: ReplyQueue,
@@ -293,10 +295,12 @@ impl<O: ReplicatedObject> Driver<O> {
                 }
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Ok(()) };
+                    let mut work = ev.work();
                     self.handle(ev);
-                    for _ in 0..EVENTS_PER_TURN_MAX {
+                    while work < TURN_WORK_MAX {
                         match events.try_recv() {
                             Ok(ev) => {
+                                work += ev.work();
                                 self.handle(ev);
                                 more_events += 1;
                             }
@@ -395,10 +399,11 @@ impl<O: ReplicatedObject> Driver<O> {
                 client_id,
                 frame,
                 bytes,
+                part,
             } => {
                 self.session_keeper.heard_from(client_id);
                 self.on_client_frame(conn, client_id, frame);
-                drop(bytes);
+                drop((bytes, part));
             }
         }
     }
@@ -408,6 +413,11 @@ impl<O: ReplicatedObject> Driver<O> {
             ClientFrame::Call(req) => self.on_call(conn, client_id, req),
             ClientFrame::Batch(calls) => {
                 for req in calls {
+                    if !self.conns.contains_key(&conn) {
+                        // A reply could not be queued and the connection was
+                        // closed: the client resends what is unanswered.
+                        break;
+                    }
                     self.on_call(conn, client_id, req);
                 }
             }

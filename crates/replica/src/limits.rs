@@ -52,6 +52,12 @@ pub const REPLIES_QUEUED_BYTES: usize = 128 << 20;
 /// Replies queued for one client connection (two of the largest frames).
 pub const REPLIES_QUEUED_PER_CONNECTION_BYTES: usize = 32 << 20;
 
+/// A client `Batch` frame reaches the driver in parts of at most this many
+/// calls (`server`), and a driver turn takes events until it holds about
+/// four such parts (`driver`): a turn's work is bounded in calls, however
+/// the client packs them, so ticks and heartbeats are never held up long.
+pub const CALLS_PER_EVENT_MAX: usize = 1024;
+
 /// Client connections (and operator tools) served at once, by default.
 pub const CLIENT_CONNECTIONS_MAX: usize = 1024;
 /// Connections in their handshake at once.

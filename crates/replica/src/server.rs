@@ -24,7 +24,8 @@
 //! once per power of two rather than line by line.
 
 use crate::limits::{
-    Budgets, FRAME_BODY_TIMEOUT, HANDSHAKES_MAX, REPLIES_QUEUED_PER_CONNECTION_BYTES, WRITE_TIMEOUT,
+    Budgets, CALLS_PER_EVENT_MAX, FRAME_BODY_TIMEOUT, HANDSHAKES_MAX,
+    REPLIES_QUEUED_PER_CONNECTION_BYTES, WRITE_TIMEOUT,
 };
 use crate::reply_queue::{self, Outbox, Queued, ReplyQueue};
 use concoord_transport::CodecError;
@@ -37,7 +38,7 @@ use concoord_transport::handshake::{
 use concoord_transport::net::TcpListener;
 use concoord_transport::tls_config::ServerTls;
 use concoord_transport::wire::{
-    CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
+    CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
 };
 use concoord_transport::{InstanceCell, InstanceSecret};
 use paxos_core::{Message, NodeId};
@@ -45,7 +46,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
@@ -105,12 +106,29 @@ pub enum Event {
         frame: ClientFrame,
         /// Its bytes in the client inbound budget, until handled.
         bytes: Reserved,
+        /// For a part of a large batch, its place among the connection's
+        /// parts waiting for the driver (`send_in_parts`), until handled.
+        part: Option<OwnedSemaphorePermit>,
     },
     /// A client connection closed.
     ClientGone {
         /// The connection.
         conn: ConnId,
     },
+}
+
+impl Event {
+    /// The driver's work for this event, as it counts a turn's: a client
+    /// `Batch` counts its calls, anything else one.
+    pub fn work(&self) -> usize {
+        match self {
+            Event::Client {
+                frame: ClientFrame::Batch(calls),
+                ..
+            } => calls.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// What the listener counts, shared with the driver's status.
@@ -367,6 +385,7 @@ async fn read_requests(
     events: &mpsc::Sender<Event>,
     gate: &Gate,
 ) -> Result<(), CodecError> {
+    let parts_queued = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
     while let Some(len) = reader.next_len().await? {
         let reserving = gate.budgets.client_inbound.take(len);
         tokio::pin!(reserving);
@@ -379,17 +398,74 @@ async fn read_requests(
             }
         };
         let frame = reader.body::<ClientFrame>(len, FRAME_BODY_TIMEOUT).await?;
-        let ev = Event::Client {
-            conn,
-            client_id,
-            frame,
-            bytes,
-        };
-        if events.send(ev).await.is_err() {
+        if send_in_parts(frame, bytes, (conn, client_id), &parts_queued, events)
+            .await
+            .is_err()
+        {
             break;
         }
     }
     Ok(())
+}
+
+/// Parts of large batches one connection has waiting for the driver at
+/// most (`send_in_parts`).
+const PARTS_QUEUED_PER_CONNECTION: usize = 2;
+
+/// Hands a client frame to the driver, a `Batch` of more than
+/// [`CALLS_PER_EVENT_MAX`] calls in parts of at most that many, so that no
+/// frame makes one driver turn long (a valid 16 MiB frame holds ~1.9 million
+/// tiny calls), and at most [`PARTS_QUEUED_PER_CONNECTION`] of them queued
+/// at once, so that other clients' calls wait behind a few parts, not a
+/// whole frame's. The frame's bytes stay reserved until its last part is
+/// handled. Errs if the driver has stopped.
+async fn send_in_parts(
+    frame: ClientFrame,
+    bytes: Reserved,
+    (conn, client_id): (ConnId, u64),
+    parts_queued: &Arc<Semaphore>,
+    events: &mpsc::Sender<Event>,
+) -> Result<(), mpsc::error::SendError<Event>> {
+    let event = |frame, bytes, part| Event::Client {
+        conn,
+        client_id,
+        frame,
+        bytes,
+        part,
+    };
+    let calls = match frame {
+        ClientFrame::Batch(calls) if calls.len() > CALLS_PER_EVENT_MAX => calls,
+        frame => return events.send(event(frame, bytes, None)).await,
+    };
+    let mut rest = CallsLeft(Some(calls.into_iter()));
+    loop {
+        // The semaphore is never closed.
+        let place = parts_queued.clone().acquire_owned().await.ok();
+        let Some(calls) = rest.0.as_mut() else {
+            return Ok(());
+        };
+        let part = ClientFrame::Batch(calls.by_ref().take(CALLS_PER_EVENT_MAX).collect());
+        if calls.len() == 0 {
+            return events.send(event(part, bytes, place)).await;
+        }
+        events.send(event(part, Reserved::nothing(), place)).await?;
+    }
+}
+
+/// The calls of a batch not yet handed to the driver. Dropped before the
+/// end (the driver closed the connection mid-batch), they are freed on the
+/// blocking pool when there are many: a million tiny calls take ~0.1 s to
+/// free, which on a one-thread replica would hold up consensus.
+struct CallsLeft(Option<std::vec::IntoIter<CallRequest>>);
+
+impl Drop for CallsLeft {
+    fn drop(&mut self) {
+        if let Some(calls) = self.0.take().filter(|c| c.len() > CALLS_PER_EVENT_MAX) {
+            drop(concoord_transport::determinism::spawn_blocking(move || {
+                drop(calls)
+            }));
+        }
+    }
 }
 
 /// Writes queued frames, flushing once per burst; stops (closing the
@@ -410,5 +486,75 @@ async fn write_frames(mut writer: ConnWriter, mut frames: mpsc::Receiver<Queued>
         if !matches!(timeout(WRITE_TIMEOUT, writer.flush()).await, Ok(Ok(()))) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concoord_transport::byte_budget::ByteBudget;
+
+    fn batch(calls: u64) -> ClientFrame {
+        let call = |seq| CallRequest {
+            seq,
+            acked: 0,
+            method: "m".into(),
+            args: vec![],
+            done: vec![],
+        };
+        ClientFrame::Batch((0..calls).map(call).collect())
+    }
+
+    /// A batch of 3 000 calls reaches the driver as parts of 1 024, 1 024
+    /// and 952 calls in order, at most two queued at once, and its bytes
+    /// stay reserved until the last part is handled.
+    #[tokio::test]
+    async fn a_large_batch_reaches_the_driver_in_parts_two_at_a_time() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let budget = ByteBudget::new(100);
+        let bytes = budget.try_take(100).expect("room");
+        let places = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
+        let sender =
+            tokio::spawn(
+                async move { send_in_parts(batch(3000), bytes, (7, 9), &places, &tx).await },
+            );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(rx.len(), PARTS_QUEUED_PER_CONNECTION, "two parts queued");
+        let mut seqs = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            let Event::Client {
+                conn: 7,
+                client_id: 9,
+                frame: ClientFrame::Batch(calls),
+                ..
+            } = &ev
+            else {
+                panic!("not a part of the batch");
+            };
+            sizes.push(calls.len());
+            seqs.extend(calls.iter().map(|c| c.seq));
+            assert_eq!(budget.in_use(), 100, "reserved until the last part");
+            drop(ev);
+        }
+        assert_eq!(sizes, vec![1024, 1024, 952]);
+        assert_eq!(seqs, (0..3000).collect::<Vec<_>>());
+        assert_eq!(budget.in_use(), 0);
+        assert!(sender.await.expect("sender").is_ok());
+    }
+
+    /// A small batch is one event, with no place among the parts.
+    #[tokio::test]
+    async fn a_small_batch_is_one_event() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let places = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
+        send_in_parts(batch(1024), Reserved::nothing(), (1, 2), &places, &tx)
+            .await
+            .expect("sent");
+        drop(tx);
+        let ev = rx.recv().await.expect("one event");
+        assert_eq!(ev.work(), 1024);
+        assert!(matches!(ev, Event::Client { part: None, .. }));
+        assert!(rx.recv().await.is_none());
     }
 }
