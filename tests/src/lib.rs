@@ -476,6 +476,16 @@ impl Cluster {
         states
     }
 
+    /// The highest ballot any live replica reports (a change of it during a
+    /// test means a leader was deposed).
+    pub fn highest_ballot(&self) -> Option<paxos_core::Ballot> {
+        self.replicas
+            .iter()
+            .filter_map(|r| self.status(&r.addr))
+            .map(|s| s.ballot)
+            .max()
+    }
+
     /// Index of the replica that leads now (asking the live ones).
     pub fn leader(&mut self) -> Option<usize> {
         let addrs: Vec<(usize, String)> = self
@@ -637,5 +647,69 @@ impl ContendedLock {
             .expect("the waiter was woken in time")
             .expect("the waiting task")
             .expect("granted")
+    }
+}
+
+/// Runs `hostile` (given the replica address and a flag set when it should
+/// stop) for `secs` while a lone Counter client increments at `addr` every
+/// 20 ms; returns the longest increment (an attack's effect on others).
+pub fn worst_increment_while<F, Fut>(addr: &str, secs: u64, hostile: F) -> Duration
+where
+    F: FnOnce(String, Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = runtime();
+    let stop = Arc::new(AtomicBool::new(false));
+    rt.block_on(async {
+        let c = Counter::connect(addr).await.expect("connect");
+        c.increment().await.expect("warm up");
+        let task = tokio::spawn(hostile(addr.to_string(), stop.clone()));
+        let start = Instant::now();
+        let mut worst = Duration::ZERO;
+        while start.elapsed() < Duration::from_secs(secs) {
+            let t = Instant::now();
+            let _ = tokio::time::timeout(Duration::from_secs(20), c.increment()).await;
+            worst = worst.max(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        task.abort();
+        worst
+    })
+}
+
+/// `conns` connections to `addr` from a client that needs no credentials,
+/// each handing its stream to `session` and reconnecting when that
+/// returns, until `stop` is set.
+pub async fn hostile_connections<F, Fut>(
+    addr: String,
+    conns: usize,
+    stop: Arc<AtomicBool>,
+    session: F,
+) where
+    F: Fn(concoord_transport::stream::Stream) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (addr, stop, session) = (addr.clone(), stop.clone(), session.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let connected = concoord_transport::handshake::connect_client(
+                    &addr,
+                    None,
+                    None,
+                    Duration::from_secs(5),
+                )
+                .await;
+                match connected {
+                    Ok((_, _, conn)) => session(conn.into_inner()).await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
     }
 }

@@ -42,8 +42,8 @@ use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_me
 use crate::reply_queue::ReplyQueue;
 use crate::server::{ConnId, Event, ListenerStats};
 use crate::session_keeper::SessionKeeper;
-use crate::sessions::CallState;
 use crate::sessions::StoredReply;
+use crate::sessions::{CallState, DONE_RANGES_PER_CALL};
 use crate::storage::{DurableStore, StorageError, SyncDone, announced_floor};
 use crate::sync_pipeline::{Released, SyncPipeline};
 use concoord_nameserver::LocalView;
@@ -399,23 +399,29 @@ impl<O: ReplicatedObject> Driver<O> {
                 client_id,
                 frame,
                 bytes,
-                part,
+                places,
             } => {
                 self.session_keeper.heard_from(client_id);
                 self.on_client_frame(conn, client_id, frame);
-                drop((bytes, part));
+                drop((bytes, places));
             }
         }
     }
 
     fn on_client_frame(&mut self, conn: ConnId, client_id: u64, frame: ClientFrame) {
+        if !self.conns.contains_key(&conn) {
+            // The connection was closed (a reply could not be queued) or is
+            // gone, perhaps midway through a batch whose rest was skipped:
+            // a later call must not run before it. The client resends what
+            // is unanswered, in order, on its next connection.
+            return;
+        }
         match frame {
             ClientFrame::Call(req) => self.on_call(conn, client_id, req),
             ClientFrame::Batch(calls) => {
                 for req in calls {
                     if !self.conns.contains_key(&conn) {
-                        // A reply could not be queued and the connection was
-                        // closed: the client resends what is unanswered.
+                        // Closed by a reply that could not be queued (above).
                         break;
                     }
                     self.on_call(conn, client_id, req);
@@ -516,12 +522,16 @@ impl<O: ReplicatedObject> Driver<O> {
                 let Some(admitted) = self.admit(conn, &req) else {
                     return;
                 };
+                let mut done = req.done;
+                // Only these count when executed (`sessions`); the rest would
+                // be bytes in the log that the calls budget does not see.
+                done.truncate(DONE_RANGES_PER_CALL);
                 let call = LoggedCall {
                     client_id,
                     issued_ms,
                     seq: req.seq,
                     acked: req.acked,
-                    done: req.done,
+                    done,
                     method: req.method,
                     args: req.args,
                 };

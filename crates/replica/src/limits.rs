@@ -6,6 +6,7 @@
 //! | what | bound | when full |
 //! |---|---|---|
 //! | client frames being read or waiting for the driver | 64 MiB (+ 8 MiB for frames ≤ 64 KiB) | the connection stops reading (TCP back-pressure) |
+//! | calls waiting for the driver, one connection | 2 048 (`server`) | the same |
 //! | peer frames being read or waiting for the driver | 128 MiB | the same |
 //! | calls admitted and unanswered (queued or in flight at the leader, reads waiting for their index) | 32 MiB (+ 16 MiB for calls ≤ 64 KiB) | the call is answered `Busy`; the client retries |
 //! | replies queued, all connections | 128 MiB | the connection is closed; the client reconnects and retries |

@@ -106,9 +106,9 @@ pub enum Event {
         frame: ClientFrame,
         /// Its bytes in the client inbound budget, until handled.
         bytes: Reserved,
-        /// For a part of a large batch, its place among the connection's
-        /// parts waiting for the driver (`send_in_parts`), until handled.
-        part: Option<OwnedSemaphorePermit>,
+        /// Its calls' places among the connection's calls waiting for the
+        /// driver (`send_in_parts`), until handled.
+        places: Option<OwnedSemaphorePermit>,
     },
     /// A client connection closed.
     ClientGone {
@@ -119,15 +119,21 @@ pub enum Event {
 
 impl Event {
     /// The driver's work for this event, as it counts a turn's: a client
-    /// `Batch` counts its calls, anything else one.
+    /// frame's [`frame_work`], anything else one.
     pub fn work(&self) -> usize {
         match self {
-            Event::Client {
-                frame: ClientFrame::Batch(calls),
-                ..
-            } => calls.len().max(1),
+            Event::Client { frame, .. } => frame_work(frame),
             _ => 1,
         }
+    }
+}
+
+/// The driver's work for a client frame: a `Batch` counts its calls,
+/// anything else one.
+fn frame_work(frame: &ClientFrame) -> usize {
+    match frame {
+        ClientFrame::Batch(calls) => calls.len().max(1),
+        _ => 1,
     }
 }
 
@@ -385,7 +391,7 @@ async fn read_requests(
     events: &mpsc::Sender<Event>,
     gate: &Gate,
 ) -> Result<(), CodecError> {
-    let parts_queued = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
+    let queued = Arc::new(Semaphore::new(CALLS_QUEUED_PER_CONNECTION));
     while let Some(len) = reader.next_len().await? {
         let reserving = gate.budgets.client_inbound.take(len);
         tokio::pin!(reserving);
@@ -398,7 +404,7 @@ async fn read_requests(
             }
         };
         let frame = reader.body::<ClientFrame>(len, FRAME_BODY_TIMEOUT).await?;
-        if send_in_parts(frame, bytes, (conn, client_id), &parts_queued, events)
+        if send_in_parts(frame, bytes, (conn, client_id), &queued, events)
             .await
             .is_err()
         {
@@ -408,47 +414,58 @@ async fn read_requests(
     Ok(())
 }
 
-/// Parts of large batches one connection has waiting for the driver at
-/// most (`send_in_parts`).
-const PARTS_QUEUED_PER_CONNECTION: usize = 2;
+/// Calls one connection has waiting for the driver at most (two parts of a
+/// large batch), whatever frames carry them (`send_in_parts`).
+const CALLS_QUEUED_PER_CONNECTION: usize = 2 * CALLS_PER_EVENT_MAX;
 
 /// Hands a client frame to the driver, a `Batch` of more than
 /// [`CALLS_PER_EVENT_MAX`] calls in parts of at most that many, so that no
 /// frame makes one driver turn long (a valid 16 MiB frame holds ~1.9 million
-/// tiny calls), and at most [`PARTS_QUEUED_PER_CONNECTION`] of them queued
-/// at once, so that other clients' calls wait behind a few parts, not a
-/// whole frame's. The frame's bytes stay reserved until its last part is
+/// tiny calls). Each event first takes places for its calls among the
+/// connection's [`CALLS_QUEUED_PER_CONNECTION`], so that other clients'
+/// calls wait behind a few thousand of one connection's, not behind all it
+/// can pipeline. The frame's bytes stay reserved until its last part is
 /// handled. Errs if the driver has stopped.
 async fn send_in_parts(
     frame: ClientFrame,
     bytes: Reserved,
     (conn, client_id): (ConnId, u64),
-    parts_queued: &Arc<Semaphore>,
+    queued: &Arc<Semaphore>,
     events: &mpsc::Sender<Event>,
 ) -> Result<(), mpsc::error::SendError<Event>> {
-    let event = |frame, bytes, part| Event::Client {
+    let event = |frame, bytes, places| Event::Client {
         conn,
         client_id,
         frame,
         bytes,
-        part,
+        places,
+    };
+    // The semaphore is never closed, and no event asks for more places than
+    // it has.
+    let places_for = |frame: &ClientFrame| {
+        let calls = frame_work(frame).min(CALLS_QUEUED_PER_CONNECTION) as u32;
+        queued.clone().acquire_many_owned(calls)
     };
     let calls = match frame {
         ClientFrame::Batch(calls) if calls.len() > CALLS_PER_EVENT_MAX => calls,
-        frame => return events.send(event(frame, bytes, None)).await,
+        frame => {
+            let places = places_for(&frame).await.ok();
+            return events.send(event(frame, bytes, places)).await;
+        }
     };
     let mut rest = CallsLeft(Some(calls.into_iter()));
     loop {
-        // The semaphore is never closed.
-        let place = parts_queued.clone().acquire_owned().await.ok();
         let Some(calls) = rest.0.as_mut() else {
             return Ok(());
         };
         let part = ClientFrame::Batch(calls.by_ref().take(CALLS_PER_EVENT_MAX).collect());
+        let places = places_for(&part).await.ok();
         if calls.len() == 0 {
-            return events.send(event(part, bytes, place)).await;
+            return events.send(event(part, bytes, places)).await;
         }
-        events.send(event(part, Reserved::nothing(), place)).await?;
+        events
+            .send(event(part, Reserved::nothing(), places))
+            .await?;
     }
 }
 
@@ -513,13 +530,13 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let budget = ByteBudget::new(100);
         let bytes = budget.try_take(100).expect("room");
-        let places = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
+        let queued = Arc::new(Semaphore::new(CALLS_QUEUED_PER_CONNECTION));
         let sender =
             tokio::spawn(
-                async move { send_in_parts(batch(3000), bytes, (7, 9), &places, &tx).await },
+                async move { send_in_parts(batch(3000), bytes, (7, 9), &queued, &tx).await },
             );
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(rx.len(), PARTS_QUEUED_PER_CONNECTION, "two parts queued");
+        assert_eq!(rx.len(), 2, "two parts queued");
         let mut seqs = Vec::new();
         let mut sizes = Vec::new();
         while let Some(ev) = rx.recv().await {
@@ -543,18 +560,61 @@ mod tests {
         assert!(sender.await.expect("sender").is_ok());
     }
 
-    /// A small batch is one event, with no place among the parts.
+    /// A small batch is one event.
     #[tokio::test]
     async fn a_small_batch_is_one_event() {
         let (tx, mut rx) = mpsc::channel(16);
-        let places = Arc::new(Semaphore::new(PARTS_QUEUED_PER_CONNECTION));
-        send_in_parts(batch(1024), Reserved::nothing(), (1, 2), &places, &tx)
+        let queued = Arc::new(Semaphore::new(CALLS_QUEUED_PER_CONNECTION));
+        send_in_parts(batch(1024), Reserved::nothing(), (1, 2), &queued, &tx)
             .await
             .expect("sent");
         drop(tx);
         let ev = rx.recv().await.expect("one event");
         assert_eq!(ev.work(), 1024);
-        assert!(matches!(ev, Event::Client { part: None, .. }));
+        assert_eq!(queued.available_permits(), 1024, "its calls' places held");
+        drop(ev);
+        assert_eq!(queued.available_permits(), CALLS_QUEUED_PER_CONNECTION);
         assert!(rx.recv().await.is_none());
+    }
+
+    /// A connection pipelining frames of one call or of small batches has
+    /// at most [`CALLS_QUEUED_PER_CONNECTION`] calls waiting for the
+    /// driver, whatever the frames.
+    #[tokio::test]
+    async fn a_connection_has_at_most_its_calls_queued_whatever_the_frames() {
+        let (tx, mut rx) = mpsc::channel(100_000);
+        let queued = Arc::new(Semaphore::new(CALLS_QUEUED_PER_CONNECTION));
+        let sender = tokio::spawn(async move {
+            for i in 0..10_000u64 {
+                let frame = match i % 2 {
+                    0 => batch(1),
+                    _ => batch(700),
+                };
+                let frame = match frame {
+                    ClientFrame::Batch(mut one) if one.len() == 1 => {
+                        ClientFrame::Call(one.remove(0))
+                    }
+                    frame => frame,
+                };
+                if send_in_parts(frame, Reserved::nothing(), (1, 2), &queued, &tx)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut calls = 0;
+        while let Ok(ev) = rx.try_recv() {
+            calls += ev.work();
+        }
+        assert!(calls <= CALLS_QUEUED_PER_CONNECTION, "{calls} calls queued");
+        assert!(
+            calls > CALLS_QUEUED_PER_CONNECTION - 700,
+            "{calls} calls queued"
+        );
+        drop(rx);
+        sender.abort();
     }
 }
