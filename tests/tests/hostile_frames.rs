@@ -1,36 +1,54 @@
 //! Hostile client frames against a one-thread replica (`--threads 1`, the
-//! default), from a client that needs no credentials (no `-t`): 16 MiB
-//! frames of tiny calls, valid msgpack up to their last byte, which a
-//! replica decodes whole (~450 ms and ~260 MB each on the 2-core machine)
-//! before refusing them, and one valid frame of ~1.9 million calls. Before
-//! large frames were decoded on the blocking pool (`frame_io`), the decodes
-//! ran on the thread consensus shares: a leader under 2-4 such connections
-//! was deposed in 4 of 4 runs (worst increment 0.67-1.1 s); after, the
-//! worst increment was 8-30 ms. Connections: HOSTILE_FRAMES_ATTACKERS
-//! (default 2).
+//! default), from a client that needs no credentials (no `-t`): frames of
+//! 16 MiB, valid msgpack up to their last byte, which a replica reads and
+//! decodes whole before refusing them, and frames stating more calls than
+//! a batch may hold. Connections: HOSTILE_FRAMES_ATTACKERS (default 2).
 //!
-//! A valid frame of ~1.9 million calls was handled in one driver turn, then
-//! in parts queued all at once: a lone client's increment waited 0.5 s
-//! (and a CI run's leader was deposed) or 70 ms behind them. Now a batch
-//! reaches the driver 1 024 calls at a time, at most 2 048 calls per
-//! connection queued (`server::send_in_parts`): 26-120 ms.
+//! What these found. 16 MiB frames of ~1.9 million tiny calls decoded for
+//! ~450 ms (~260 MB) each on the thread consensus shares: a leader under
+//! 2-4 such connections was deposed in 4 of 4 runs (worst increment
+//! 0.67-1.1 s). Large frames are now decoded on the blocking pool
+//! (`frame_io`; worst increment 8-30 ms), and a batch stating more than
+//! `BATCH_CALLS_MAX` calls (or a call more than `DONE_RANGES_PER_CALL`
+//! `done` ranges) is refused as soon as its length is read
+//! (`bounded_seq`), so the fullest frame the limits allow decodes in a few
+//! milliseconds. A valid frame of ~1.9 million calls was handled in one
+//! driver turn (a CI run's leader was deposed); a batch now reaches the
+//! driver 1 024 calls at a time, at most 2 048 calls per connection queued
+//! (`server::send_in_parts`).
 
 use concoord_integration_tests::{COUNTER, Cluster, hostile_connections, worst_increment_while};
-use concoord_transport::wire::{CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame};
+use concoord_transport::wire::{
+    BATCH_CALLS_MAX, CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame, DONE_RANGES_PER_CALL,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A length-prefixed client frame: `Batch` of as many tiny calls as fit,
-/// with its last byte cut, so decoding walks the whole frame and then fails.
+/// A length-prefixed client frame: the fullest `Batch` the limits allow
+/// (`BATCH_CALLS_MAX` calls, each with `DONE_RANGES_PER_CALL` ranges and
+/// arguments filling 16 MiB), its last byte cut, so decoding walks the
+/// whole frame and then fails.
 fn poisoned_frame() -> Vec<u8> {
-    batch_frame(true)
+    let args = (CLIENT_FRAME_BYTES_MAX - (BATCH_CALLS_MAX << 8)) / BATCH_CALLS_MAX;
+    let call = CallRequest {
+        seq: 1,
+        acked: 0,
+        method: "a".into(),
+        args: vec![0; args],
+        done: vec![(100, 100); DONE_RANGES_PER_CALL],
+    };
+    let mut body =
+        rmp_serde::to_vec(&ClientFrame::Batch(vec![call; BATCH_CALLS_MAX])).expect("encode");
+    assert!(body.len() <= CLIENT_FRAME_BYTES_MAX, "{} bytes", body.len());
+    body.pop();
+    framed(body)
 }
 
-/// A `Batch` frame of as many tiny calls of an unknown method as fit; cut
-/// at its last byte if `cut`, else valid (then the driver handles each call).
-fn batch_frame(cut: bool) -> Vec<u8> {
+/// A `Batch` frame stating ~1.9 million tiny calls (as many as 16 MiB
+/// holds), valid msgpack, far over `BATCH_CALLS_MAX`.
+fn over_long_batch() -> Vec<u8> {
     let one = CallRequest {
         seq: 0,
         acked: 0,
@@ -52,9 +70,11 @@ fn batch_frame(cut: bool) -> Vec<u8> {
     for _ in 0..n {
         body.extend_from_slice(&elem);
     }
-    if cut {
-        body.pop();
-    }
+    framed(body)
+}
+
+/// `body` with its length prefix.
+fn framed(body: Vec<u8>) -> Vec<u8> {
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
     frame
@@ -126,12 +146,12 @@ fn poisoned_frames_do_not_stall_or_depose_a_one_thread_leader() {
     );
 }
 
-/// Liveness, as above, against valid frames of ~1.9 million calls to an
-/// unknown method (each answered by an error), sent over and over for 8 s
-/// by one client that needs no credentials.
+/// Liveness, as above, against frames of ~1.9 million calls (over the
+/// batch limit: refused as soon as their length is read), sent over and
+/// over for 8 s by one client that needs no credentials.
 #[test]
-fn huge_valid_batches_do_not_stall_or_depose_a_one_thread_leader() {
-    let frame = batch_frame(false);
+fn over_long_batches_do_not_stall_or_depose_a_one_thread_leader() {
+    let frame = over_long_batch();
     let (changed, worst) = attack("hostile_frames_batch", "127.0.205.1", frame, 1, 8);
     assert!(
         !changed && worst < Duration::from_millis(500),

@@ -7,14 +7,13 @@
 //!    and executing replicas use 64 ranges, but the whole list went into
 //!    the log: the leader encoded and every replica decoded ~16 MiB per
 //!    call. The leader was deposed (worst increment 3.2 s, 809 MB resident).
-//!    Now a call's `done` list is cut to the 64 ranges that count before it
-//!    is logged (`driver.rs` `on_call`).
-//! 2. 16 connections pipelining `Batch` frames of 1 024 `increment` calls
-//!    (never split), reading replies. Each connection has at most 2 048
-//!    calls waiting for the driver (`server::send_in_parts`); a lone
-//!    client's call waits behind that backlog and the calls admitted
-//!    before it (about 1 s here), but the leader keeps its ballot and its
-//!    memory stays bounded.
+//!    Now a call with more than `DONE_RANGES_PER_CALL` ranges is refused as
+//!    soon as the list's length is read (`bounded_seq`).
+//! 2. 16 connections pipelining `Batch` frames of 1 024 `increment` calls,
+//!    reading replies. Each connection has at most 2 048 calls waiting for
+//!    the driver (`server::send_in_parts`); a lone client's call waits
+//!    behind that backlog and the calls admitted before it (about 1 s
+//!    here), but the leader keeps its ballot and its memory stays bounded.
 //!
 //! The tests run one at a time (each loads both cores).
 

@@ -8,6 +8,7 @@
 //! with its own tests.
 
 use crate::errors::ClientError;
+use concoord_transport::wire::DONE_RANGES_PER_CALL;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -15,10 +16,6 @@ use tokio::time::Instant;
 
 /// What a caller gets back: the msgpack reply or why there is none.
 pub(crate) type Reply = Result<Vec<u8>, ClientError>;
-
-/// Ranges of answered calls reported with each call at most (they are
-/// reported again with the next ones).
-const DONE_RANGES_SENT_MAX: usize = 64;
 
 /// Where a call stands on the current connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,7 +339,7 @@ impl Calls {
         self.done
             .iter()
             .map(|(s, e)| ((*s).max(acked + 1), *e))
-            .take(DONE_RANGES_SENT_MAX)
+            .take(DONE_RANGES_PER_CALL)
             .collect()
     }
 }

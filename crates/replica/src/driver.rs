@@ -42,8 +42,8 @@ use crate::replicated_state::{Answer, ReplicatedState, SYSTEM_CLIENT, unknown_me
 use crate::reply_queue::ReplyQueue;
 use crate::server::{ConnId, Event, ListenerStats};
 use crate::session_keeper::SessionKeeper;
+use crate::sessions::CallState;
 use crate::sessions::StoredReply;
-use crate::sessions::{CallState, DONE_RANGES_PER_CALL};
 use crate::storage::{DurableStore, StorageError, SyncDone, announced_floor};
 use crate::sync_pipeline::{Released, SyncPipeline};
 use concoord_nameserver::LocalView;
@@ -522,16 +522,12 @@ impl<O: ReplicatedObject> Driver<O> {
                 let Some(admitted) = self.admit(conn, &req) else {
                     return;
                 };
-                let mut done = req.done;
-                // Only these count when executed (`sessions`); the rest would
-                // be bytes in the log that the calls budget does not see.
-                done.truncate(DONE_RANGES_PER_CALL);
                 let call = LoggedCall {
                     client_id,
                     issued_ms,
                     seq: req.seq,
                     acked: req.acked,
-                    done,
+                    done: req.done,
                     method: req.method,
                     args: req.args,
                 };

@@ -23,8 +23,9 @@
 //! admitted call is held about six times while in flight (the queued command,
 //! the slot in flight, its own acceptor's copy, one `Accept` per follower,
 //! the decided entry), so 32 MiB of admitted calls is ~200 MiB; add the
-//! frames being read (~130 MiB, and at most two frames above 64 KiB decoded
-//! at once: a 16 MiB frame of tiny calls decodes to ~260 MB), the log (64 MiB)
+//! frames being read and decoded (~130 MiB: a batch holds at most 4 096
+//! calls of at most 64 `done` ranges, refused while decoding if longer, so a
+//! decoded frame is its bytes and at most ~5 MB more), the log (64 MiB)
 //! and the queues to peers and clients, and a leader stays well under 1 GiB
 //! however many clients flood it. Followers hold less. The replicated state
 //! itself (and its two snapshots) comes on top: it is the user's data.

@@ -37,9 +37,9 @@ pub const IN_FLIGHT_PER_CLIENT_MAX: u64 = 4096;
 /// too many in flight.
 const DONE_RANGES_MAX: usize = 1024;
 
-/// `done` ranges of one call that count at most (the client sends at most
-/// this many with each call).
-pub const DONE_RANGES_PER_CALL: usize = 64;
+/// `done` ranges of one call at most (a replica refuses a call with more
+/// while decoding it).
+pub use concoord_transport::wire::DONE_RANGES_PER_CALL;
 
 /// Ended sessions remembered, to refuse their late retries.
 pub const ENDED_SESSIONS_REMEMBERED: usize = 65_536;

@@ -39,6 +39,7 @@
 
 pub mod addresses;
 pub mod admin;
+pub mod bounded_seq;
 pub mod byte_budget;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -27,6 +27,13 @@ pub const CLIENT_FRAME_BYTES_MAX: usize = 16 << 20;
 /// a larger one before sending it (`ClientError::TooLarge`), the replica
 /// answers one with [`CallError::TooLarge`].
 pub const CALL_BYTES_MAX: usize = 12 << 20;
+/// Most calls in one `ClientFrame::Batch`: the client sends larger groups
+/// as several frames, a replica refuses a longer batch as soon as it reads
+/// its length (`bounded_seq`).
+pub const BATCH_CALLS_MAX: usize = 4096;
+/// Most `done` ranges one call carries (the client sends the oldest this
+/// many; a replica refuses a call with more while decoding it).
+pub const DONE_RANGES_PER_CALL: usize = 64;
 /// Largest reply value a replica sends; a larger one is answered with
 /// [`CallError::ReplyTooLarge`] (it would not fit a client frame).
 pub const REPLY_BYTES_MAX: usize = CLIENT_FRAME_BYTES_MAX - (64 << 10);
@@ -179,8 +186,17 @@ pub struct CallRequest {
     /// Calls above `acked` whose replies the client holds, as inclusive
     /// ranges of sequence numbers: the replica may forget those replies too.
     /// A call blocked for long (a lock wait) thus does not pin every later
-    /// reply in the replicas' memory.
+    /// reply in the replicas' memory. At most [`DONE_RANGES_PER_CALL`].
+    #[serde(deserialize_with = "done_ranges")]
     pub done: Vec<(u64, u64)>,
+}
+
+fn done_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(u64, u64)>, D::Error> {
+    crate::bounded_seq::deserialize(d, DONE_RANGES_PER_CALL)
+}
+
+fn batch_calls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<CallRequest>, D::Error> {
+    crate::bounded_seq::deserialize(d, BATCH_CALLS_MAX)
 }
 
 /// Client to replica.
@@ -189,8 +205,8 @@ pub enum ClientFrame {
     /// Call a method of the replicated object.
     Call(CallRequest),
     /// Several calls at once (client-side batching); each is answered by its
-    /// own `Reply`.
-    Batch(Vec<CallRequest>),
+    /// own `Reply`. At most [`BATCH_CALLS_MAX`] calls.
+    Batch(#[serde(deserialize_with = "batch_calls")] Vec<CallRequest>),
     /// An operator request.
     Admin {
         /// Correlates the reply.
@@ -507,4 +523,41 @@ pub enum ReplicaFrame {
         /// The leader's address, if this replica knows one.
         leader: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(done: usize) -> CallRequest {
+        CallRequest {
+            seq: 1,
+            acked: 0,
+            method: "m".into(),
+            args: vec![0x90],
+            done: vec![(5, 5); done],
+        }
+    }
+
+    fn round_trip(frame: &ClientFrame) -> Result<ClientFrame, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(&rmp_serde::to_vec(frame).expect("encode"))
+    }
+
+    #[test]
+    fn a_batch_of_at_most_the_limit_decodes_and_a_longer_one_is_refused() {
+        let full = ClientFrame::Batch(vec![call(0); BATCH_CALLS_MAX]);
+        assert_eq!(round_trip(&full).expect("at the limit"), full);
+        let over = ClientFrame::Batch(vec![call(0); BATCH_CALLS_MAX + 1]);
+        let e = round_trip(&over).expect_err("over the limit");
+        assert!(e.to_string().contains("at most 4096"), "{e}");
+    }
+
+    #[test]
+    fn a_call_with_more_done_ranges_than_the_limit_is_refused() {
+        let full = ClientFrame::Call(call(DONE_RANGES_PER_CALL));
+        assert_eq!(round_trip(&full).expect("at the limit"), full);
+        let over = ClientFrame::Call(call(DONE_RANGES_PER_CALL + 1));
+        let e = round_trip(&over).expect_err("over the limit");
+        assert!(e.to_string().contains("at most 64"), "{e}");
+    }
 }

@@ -21,7 +21,9 @@ use crate::in_flight::{Calls, InFlight, Reply, Timer};
 use concoord_object::{CONCOORD_CANCEL, CONCOORD_CLOSE, args};
 use concoord_transport::InstanceId;
 use concoord_transport::handshake::ClientConnection;
-use concoord_transport::wire::{CALL_BYTES_MAX, CallRequest, ClientFrame, SessionTicket};
+use concoord_transport::wire::{
+    BATCH_CALLS_MAX, CALL_BYTES_MAX, CallRequest, ClientFrame, SessionTicket,
+};
 use futures::SinkExt;
 use futures::stream::{SplitSink, SplitStream};
 use std::collections::BTreeMap;
@@ -371,10 +373,18 @@ fn clone_refusal(e: &ClientError) -> ClientError {
 }
 
 /// Groups calls into frames of at most [`FRAME_CALLS_BYTES_MAX`] bytes of
-/// method names and arguments (a call alone may reach the call limit).
+/// method names and arguments (a call alone may reach the call limit) and
+/// at most [`BATCH_CALLS_MAX`] calls (a replica refuses a longer batch).
 fn frames_of(calls: Vec<CallRequest>) -> Vec<Vec<CallRequest>> {
     let bytes = |c: &CallRequest| c.method.len() + c.args.len() + 32;
-    paxos_core::split_by_bytes(calls, bytes, FRAME_CALLS_BYTES_MAX)
+    let mut frames = Vec::new();
+    for frame in paxos_core::split_by_bytes(calls, bytes, FRAME_CALLS_BYTES_MAX) {
+        let mut calls = frame.into_iter().peekable();
+        while calls.peek().is_some() {
+            frames.push(calls.by_ref().take(BATCH_CALLS_MAX).collect());
+        }
+    }
+    frames
 }
 
 #[cfg(test)]
@@ -389,6 +399,23 @@ mod tests {
             args: vec![0; bytes],
             done: Vec::new(),
         }
+    }
+
+    #[test]
+    fn many_small_calls_leave_in_frames_of_at_most_the_batch_limit() {
+        let calls: Vec<CallRequest> = (1..=10_000).map(|s| call(s, 8)).collect();
+        let frames = frames_of(calls);
+        let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
+        assert_eq!(
+            sizes,
+            vec![
+                BATCH_CALLS_MAX,
+                BATCH_CALLS_MAX,
+                10_000 - 2 * BATCH_CALLS_MAX
+            ]
+        );
+        let seqs: Vec<u64> = frames.concat().iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (1..=10_000).collect::<Vec<_>>(), "in order");
     }
 
     #[test]
