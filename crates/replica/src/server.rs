@@ -375,6 +375,9 @@ async fn serve_client(
         _ = &mut writer => {}
     }
     writer.abort();
+    // The socket closes once both halves are gone: now, not after the
+    // driver's backlog lets `ClientGone` in.
+    drop(reader);
     let _ = events.send(Event::ClientGone { conn }).await;
 }
 
