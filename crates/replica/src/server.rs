@@ -423,8 +423,8 @@ const CALLS_QUEUED_PER_CONNECTION: usize = 2 * CALLS_PER_EVENT_MAX;
 
 /// Hands a client frame to the driver, a `Batch` of more than
 /// [`CALLS_PER_EVENT_MAX`] calls in parts of at most that many, so that no
-/// frame makes one driver turn long (a valid 16 MiB frame holds ~1.9 million
-/// tiny calls). Each event first takes places for its calls among the
+/// frame makes one driver turn long (a batch may hold `BATCH_CALLS_MAX`
+/// calls). Each event first takes places for its calls among the
 /// connection's [`CALLS_QUEUED_PER_CONNECTION`], so that other clients'
 /// calls wait behind a few thousand of one connection's, not behind all it
 /// can pipeline. The frame's bytes stay reserved until its last part is
@@ -474,8 +474,9 @@ async fn send_in_parts(
 
 /// The calls of a batch not yet handed to the driver. Dropped before the
 /// end (the driver closed the connection mid-batch), they are freed on the
-/// blocking pool when there are many: a million tiny calls take ~0.1 s to
-/// free, which on a one-thread replica would hold up consensus.
+/// blocking pool when there are many (written when a batch could hold ~1.9
+/// million calls, ~0.1 s to free; since `BATCH_CALLS_MAX` at most 3 072
+/// remain, and freeing them inline would do).
 struct CallsLeft(Option<std::vec::IntoIter<CallRequest>>);
 
 impl Drop for CallsLeft {

@@ -374,8 +374,8 @@ fn clone_refusal(e: &ClientError) -> ClientError {
 
 /// Groups calls into frames of at most [`FRAME_CALLS_BYTES_MAX`] bytes of
 /// method names, arguments and `done` ranges (a call alone may reach the
-/// call limit) and
-/// at most [`BATCH_CALLS_MAX`] calls (a replica refuses a longer batch).
+/// call limit) and at most [`BATCH_CALLS_MAX`] calls (a replica refuses a
+/// longer batch).
 fn frames_of(calls: Vec<CallRequest>) -> Vec<Vec<CallRequest>> {
     // A `done` range encodes in at most 19 bytes (two u64s in an array).
     let bytes = |c: &CallRequest| c.method.len() + c.args.len() + 32 + 19 * c.done.len();
