@@ -38,7 +38,7 @@ use concoord_transport::handshake::{
 use concoord_transport::net::TcpListener;
 use concoord_transport::tls_config::ServerTls;
 use concoord_transport::wire::{
-    CLIENT_FRAME_BYTES_MAX, CallRequest, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
+    CLIENT_FRAME_BYTES_MAX, ClientFrame, PEER_FRAME_BYTES_MAX, PeerFrame,
 };
 use concoord_transport::{InstanceCell, InstanceSecret};
 use paxos_core::{Message, NodeId};
@@ -456,11 +456,10 @@ async fn send_in_parts(
             return events.send(event(frame, bytes, places)).await;
         }
     };
-    let mut rest = CallsLeft(Some(calls.into_iter()));
+    // A rest left unsent when the driver stops is at most 3 072 calls
+    // (`BATCH_CALLS_MAX`), cheap to free here.
+    let mut calls = calls.into_iter();
     loop {
-        let Some(calls) = rest.0.as_mut() else {
-            return Ok(());
-        };
         let part = ClientFrame::Batch(calls.by_ref().take(CALLS_PER_EVENT_MAX).collect());
         let places = places_for(&part).await.ok();
         if calls.len() == 0 {
@@ -469,23 +468,6 @@ async fn send_in_parts(
         events
             .send(event(part, Reserved::nothing(), places))
             .await?;
-    }
-}
-
-/// The calls of a batch not yet handed to the driver. Dropped before the
-/// end (the driver closed the connection mid-batch), they are freed on the
-/// blocking pool when there are many (written when a batch could hold ~1.9
-/// million calls, ~0.1 s to free; since `BATCH_CALLS_MAX` at most 3 072
-/// remain, and freeing them inline would do).
-struct CallsLeft(Option<std::vec::IntoIter<CallRequest>>);
-
-impl Drop for CallsLeft {
-    fn drop(&mut self) {
-        if let Some(calls) = self.0.take().filter(|c| c.len() > CALLS_PER_EVENT_MAX) {
-            drop(concoord_transport::determinism::spawn_blocking(move || {
-                drop(calls)
-            }));
-        }
     }
 }
 
@@ -514,6 +496,7 @@ async fn write_frames(mut writer: ConnWriter, mut frames: mpsc::Receiver<Queued>
 mod tests {
     use super::*;
     use concoord_transport::byte_budget::ByteBudget;
+    use concoord_transport::wire::CallRequest;
 
     fn batch(calls: u64) -> ClientFrame {
         let call = |seq| CallRequest {
