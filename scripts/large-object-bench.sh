@@ -98,4 +98,8 @@ print(json.dumps({'phase': 'catch-up', 'decided_at_join': $TARGET, 'join_to_caug
                   'snapshot_bytes_installed': float('$(metric 3 concoord_snapshot_bytes)' or 0),
                   'load_ops_per_sec': r['ops_per_sec'], 'load_p50_us': r['latency_us_p50'],
                   'load_p99_us': r['latency_us_p99'], 'load_p999_us': r['latency_us_p999'], 'load_max_us': r['latency_us_max']}))"
+# Stopped before their directories go: a replica still running writes into
+# them while `rm` walks them.
+cleanup
+for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
 rm -rf "$DIR"
