@@ -234,3 +234,13 @@ pub fn rename_durably(disk: &dyn Disk, dir: &Path, tmp: &Path, to: &Path) -> io:
     disk.rename(tmp, to)?;
     disk.sync_dir(dir)
 }
+
+/// Removes `path`; a file already gone counts as removed (the log files a
+/// checkpoint made obsolete are removed off the driver's thread, and a
+/// later checkpoint or a recovery may list one that is still being removed).
+pub fn remove_if_present(disk: &dyn Disk, path: &Path) -> io::Result<()> {
+    match disk.remove(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        done => done,
+    }
+}

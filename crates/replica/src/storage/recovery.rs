@@ -190,7 +190,7 @@ fn finish_interrupted(
     doomed.extend(names.iter().filter(|n| n.ends_with(".tmp")).cloned());
     for name in &doomed {
         let path = dir.join(name);
-        disk.remove(&path).map_err(io(&path))?;
+        super::disk::remove_if_present(disk, &path).map_err(io(&path))?;
     }
     if !doomed.is_empty() {
         disk.sync_dir(dir).map_err(io(dir))?;

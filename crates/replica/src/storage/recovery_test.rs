@@ -223,6 +223,102 @@ fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
     assert_eq!(slots, vec![9, 10]);
 }
 
+/// The real file system, noting the thread of every removal.
+struct RemovalThreads(std::sync::Mutex<Vec<std::thread::ThreadId>>);
+
+impl Disk for RemovalThreads {
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        OsDisk.exists(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        OsDisk.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        OsDisk.list(dir)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        OsDisk.read(path)
+    }
+    fn read_head(&self, path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+        OsDisk.read_head(path, max)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.create_new(path)
+    }
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.create(path)
+    }
+    fn open_at(&self, path: &Path, len: u64) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.open_at(path, len)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        OsDisk.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .expect("threads")
+            .push(std::thread::current().id());
+        OsDisk.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        OsDisk.sync_dir(dir)
+    }
+}
+
+#[test]
+fn a_replica_removes_the_files_a_snapshot_covers_off_its_driver_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _replica = runtime.enter();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data");
+    let disk = Arc::new(RemovalThreads(Default::default()));
+    let mut store = DurableStore::create_on(disk.clone(), &path, &identity(7)).expect("create");
+    for s in 1..=10 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    store.write(&snapshot(5), 0).expect("snapshot");
+    store.write_snapshot_piece().expect("snapshot written");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while segments(&path).len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old segment was never removed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let threads = disk.0.lock().expect("threads").clone();
+    assert!(!threads.is_empty(), "nothing was removed");
+    assert!(
+        threads.iter().all(|t| *t != std::thread::current().id()),
+        "a removal ran on the thread that took the snapshot"
+    );
+    // A second snapshot while nothing is left to remove, then a restart.
+    store.write(&snapshot(8), 0).expect("snapshot");
+    store.write_snapshot_piece().expect("snapshot written");
+    drop(store);
+    drop(_replica);
+    drop(runtime);
+    let rec = open(&path, 7).expect("open");
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(8));
+    let slots: Vec<u64> = rec.decided.iter().map(|(s, _)| *s).collect();
+    assert_eq!(slots, vec![9, 10]);
+}
+
+#[test]
+fn removing_obsolete_files_already_gone_is_no_error() {
+    let (_dir, path, store) = new_store();
+    let gone = Obsolete {
+        segments: vec![path.join(wal::name(40))],
+        snapshots: vec![path.join(snapshot_file::name(41))],
+    };
+    gone.remove(&OsDisk, &path)
+        .expect("files already gone count as removed");
+    drop(store);
+}
+
 #[test]
 fn a_chain_of_rotated_segments_is_the_whole_history() {
     let (_d, path) = lived_in();
