@@ -71,6 +71,17 @@ where
     tokio::task::spawn_blocking(work)
 }
 
+/// Whether this runs inside a seeded simulation, where blocking work
+/// handed to [`spawn_blocking`] runs on this very thread later, so waiting
+/// for it here would never end.
+pub fn in_simulation() -> bool {
+    #[cfg(feature = "sim")]
+    if turmoil::in_simulation() {
+        return true;
+    }
+    false
+}
+
 /// Whether blocking work that is short and has nobody else waiting may run
 /// on the calling thread instead of [`spawn_blocking`]: always outside a
 /// simulation; inside one, a seeded coin, so runs see both schedules.

@@ -247,6 +247,14 @@ pub struct DurableStore {
     /// Slots this replica accepted in staged turns not yet durable, with
     /// the last such turn (a peer's vote for them waits for it).
     accepted_in: BTreeMap<Slot, u64>,
+    /// Done once the last removal of obsolete files has finished.
+    removing: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Drop for DurableStore {
+    fn drop(&mut self) {
+        self.wait_for_removal();
+    }
 }
 
 /// One sync of the log's latest writes (see `DurableStore::take_sync_job`),
@@ -335,6 +343,7 @@ impl DurableStore {
             needed_through: 0,
             durable_through: 0,
             accepted_in: BTreeMap::new(),
+            removing: None,
         })
     }
 
@@ -721,19 +730,37 @@ impl DurableStore {
     /// stalled every write (the durable p99.9, docs/benchmarks.md). Nothing depends on the removal:
     /// the new segment and the snapshot are durable already, recovery
     /// discards what a crash leaves of the old files (`finish_interrupted`),
-    /// and a later checkpoint that lists a file still being removed removes
-    /// it again (a missing file counts as removed).
-    fn remove_obsolete(&self, obsolete: Obsolete) -> Result<(), StorageError> {
+    /// and a missing file counts as removed. The next removal and the
+    /// store's drop wait for this one (`wait_for_removal`).
+    fn remove_obsolete(&mut self, obsolete: Obsolete) -> Result<(), StorageError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return obsolete.remove(&*self.disk, &self.dir);
         }
+        self.wait_for_removal();
         let (disk, dir) = (self.disk.clone(), self.dir.clone());
+        let (removed, removing) = std::sync::mpsc::channel();
         drop(concoord_transport::determinism::spawn_blocking(move || {
             if let Err(e) = obsolete.remove(&*disk, &dir) {
                 warn!(error = %e, "could not remove the log files a snapshot made obsolete; recovery removes them at the next start");
             }
+            let _sent = removed.send(());
         }));
+        self.removing = Some(removing);
         Ok(())
+    }
+
+    /// Waits for the removal [`remove_obsolete`](Self::remove_obsolete)
+    /// started last, if any, so that no removal outlives its store: the
+    /// directory may be opened again, or a new one made at its path, in
+    /// this process. (Not in a simulation, where the removal runs on this
+    /// thread later and dies with the node.) A removal that never started
+    /// because the runtime shut down counts as done.
+    fn wait_for_removal(&mut self) {
+        if let Some(removing) = self.removing.take()
+            && !concoord_transport::determinism::in_simulation()
+        {
+            let _done = removing.recv();
+        }
     }
 
     /// Figures for status.

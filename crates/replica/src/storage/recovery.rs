@@ -167,6 +167,7 @@ impl DurableStore {
             needed_through: 0,
             durable_through: 0,
             accepted_in: Default::default(),
+            removing: None,
         };
         Ok((store, recovered, report))
     }

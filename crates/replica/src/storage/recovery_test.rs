@@ -223,49 +223,6 @@ fn a_snapshot_deletes_the_log_it_covers_and_keeps_the_rest() {
     assert_eq!(slots, vec![9, 10]);
 }
 
-/// The real file system, noting the thread of every removal.
-struct RemovalThreads(std::sync::Mutex<Vec<std::thread::ThreadId>>);
-
-impl Disk for RemovalThreads {
-    fn exists(&self, path: &Path) -> std::io::Result<bool> {
-        OsDisk.exists(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        OsDisk.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        OsDisk.list(dir)
-    }
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        OsDisk.read(path)
-    }
-    fn read_head(&self, path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
-        OsDisk.read_head(path, max)
-    }
-    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
-        OsDisk.create_new(path)
-    }
-    fn create(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
-        OsDisk.create(path)
-    }
-    fn open_at(&self, path: &Path, len: u64) -> std::io::Result<Box<dyn AppendFile>> {
-        OsDisk.open_at(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        OsDisk.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> std::io::Result<()> {
-        self.0
-            .lock()
-            .expect("threads")
-            .push(std::thread::current().id());
-        OsDisk.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        OsDisk.sync_dir(dir)
-    }
-}
-
 #[test]
 fn a_replica_removes_the_files_a_snapshot_covers_off_its_driver_thread() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -274,7 +231,8 @@ fn a_replica_removes_the_files_a_snapshot_covers_off_its_driver_thread() {
     let _replica = runtime.enter();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("data");
-    let disk = Arc::new(RemovalThreads(Default::default()));
+    let disk = Arc::new(LateRemovals::new());
+    disk.open_gate();
     let mut store = DurableStore::create_on(disk.clone(), &path, &identity(7)).expect("create");
     for s in 1..=10 {
         store.write(&decided(s), 0).expect("write");
@@ -289,11 +247,9 @@ fn a_replica_removes_the_files_a_snapshot_covers_off_its_driver_thread() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let threads = disk.0.lock().expect("threads").clone();
-    assert!(!threads.is_empty(), "nothing was removed");
     assert!(
-        threads.iter().all(|t| *t != std::thread::current().id()),
-        "a removal ran on the thread that took the snapshot"
+        disk.entered.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the removal ran on the thread that took the snapshot"
     );
     // A second snapshot while nothing is left to remove, then a restart.
     store.write(&snapshot(8), 0).expect("snapshot");
@@ -637,4 +593,202 @@ fn a_torn_overwrite_of_the_reserved_zeros_does_not_stop_start_up() {
         }
         Err(e) => panic!("a power loss during an unacknowledged write stopped start-up: {e}"),
     }
+}
+
+/// The real file system, where a removal on any thread but `driver` waits
+/// until the test opens the gate: the blocking pool running the removal a
+/// snapshot made obsolete late, as a loaded machine may. Armed, the next
+/// `list` (a recovery's) opens the gate and returns only once the removal
+/// has removed `watch`: the removal lands between recovery's listing of
+/// the directory and its reading of the files listed.
+struct LateRemovals {
+    driver: std::thread::ThreadId,
+    gate: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    /// Removals begun off the driver's thread.
+    entered: std::sync::atomic::AtomicUsize,
+    /// Directory syncs finished off the driver's thread.
+    synced: std::sync::atomic::AtomicUsize,
+    armed: std::sync::atomic::AtomicBool,
+    watch: std::sync::Mutex<Option<PathBuf>>,
+}
+
+impl LateRemovals {
+    fn new() -> LateRemovals {
+        LateRemovals {
+            driver: std::thread::current().id(),
+            gate: std::sync::Mutex::new(false),
+            opened: std::sync::Condvar::new(),
+            entered: Default::default(),
+            synced: Default::default(),
+            armed: Default::default(),
+            watch: Default::default(),
+        }
+    }
+
+    fn open_gate(&self) {
+        *self.gate.lock().expect("gate") = true;
+        self.opened.notify_all();
+    }
+
+    fn off_driver(&self) -> bool {
+        std::thread::current().id() != self.driver
+    }
+}
+
+/// Waits up to 2 s for `done` (with the change reverted nothing runs off
+/// the driver's thread, and the wait just ends).
+fn wait_for(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !done() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+impl Disk for LateRemovals {
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        OsDisk.exists(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        OsDisk.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        let names = OsDisk.list(dir)?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.open_gate();
+            let watch = self.watch.lock().expect("watch").clone();
+            wait_for(|| watch.as_ref().is_none_or(|w| !w.exists()));
+        }
+        Ok(names)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        OsDisk.read(path)
+    }
+    fn read_head(&self, path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+        OsDisk.read_head(path, max)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.create_new(path)
+    }
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.create(path)
+    }
+    fn open_at(&self, path: &Path, len: u64) -> std::io::Result<Box<dyn AppendFile>> {
+        OsDisk.open_at(path, len)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        OsDisk.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        if self.off_driver() {
+            self.entered
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut open = self.gate.lock().expect("gate");
+            while !*open {
+                open = self.opened.wait(open).expect("gate");
+            }
+        }
+        OsDisk.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        let done = OsDisk.sync_dir(dir);
+        if self.off_driver() {
+            self.synced
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        done
+    }
+}
+
+/// Opens the gate 100 ms from now, from another thread (a store being
+/// dropped waits for its removal).
+fn open_gate_later(disk: &Arc<LateRemovals>) {
+    let disk = disk.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        disk.open_gate();
+    });
+}
+
+/// A runtime of one worker, as a replica's blocking pool needs.
+fn one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime")
+}
+
+/// A store of node 7 at `path` (with promise 3 if `promised`) whose
+/// snapshot at slot 5 has started removing the old files, held at the gate
+/// until 100 ms from now.
+fn removing_after_a_snapshot(
+    disk: &Arc<LateRemovals>,
+    path: &Path,
+    promised: bool,
+) -> DurableStore {
+    let mut store = DurableStore::create_on(disk.clone(), path, &identity(7)).expect("create");
+    if promised {
+        promise(&mut store);
+    }
+    for s in 1..=10 {
+        store.write(&decided(s), 0).expect("write");
+    }
+    store.write(&snapshot(5), 0).expect("snapshot");
+    store.write_snapshot_piece().expect("snapshot written");
+    wait_for(|| disk.entered.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    open_gate_later(disk);
+    store
+}
+
+/// A replica restarted within its process (its driver stopped, the data
+/// directory opened again) while the removal its last snapshot started is
+/// still under way on the blocking pool: recovery lists `wal-1`, the
+/// removal unlinks it, recovery reads it. Recovery must open the directory
+/// (it did when the removal ran on the driver's thread).
+#[test]
+fn reopening_a_directory_while_the_last_stores_removal_runs_recovers_it() {
+    let runtime = one_worker();
+    let _replica = runtime.enter();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data");
+    let disk = Arc::new(LateRemovals::new());
+    // The store goes only once the removal its snapshot started (waiting
+    // at the gate) has finished.
+    drop(removing_after_a_snapshot(&disk, &path, true));
+    assert!(
+        !path.join(wal::name(1)).exists(),
+        "the store went before its removal finished"
+    );
+    *disk.watch.lock().expect("watch") = Some(path.join(wal::name(1)));
+    disk.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let opened = DurableStore::open_on(disk.clone(), &path, &identity(7));
+    let (_, rec, _) = opened.expect("the directory opens");
+    assert_eq!(rec.promised, ballot(3));
+    assert_eq!(rec.snapshot.map(|s| s.slot), Some(5));
+}
+
+/// A replica started again within its process with `--repair` (the data
+/// directory set aside, a new one created at the same path) while the
+/// removal its old store's last snapshot started is still under way: that
+/// removal must not touch the new incarnation's files (it unlinks the new
+/// `wal-1`, the live segment, and the new directory is then refused).
+#[test]
+fn a_late_removal_never_touches_a_new_directory_at_the_same_path() {
+    let runtime = one_worker();
+    let _replica = runtime.enter();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data");
+    let disk = Arc::new(LateRemovals::new());
+    drop(removing_after_a_snapshot(&disk, &path, false));
+    DurableStore::set_aside(&path).expect("set aside");
+    let mut new = DurableStore::create_on(disk.clone(), &path, &identity(9)).expect("create");
+    promise(&mut new);
+    // The late removal runs to its end (two directory syncs).
+    disk.open_gate();
+    if disk.entered.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        wait_for(|| disk.synced.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+    drop(new);
+    let (_, rec, _) = DurableStore::open(&path, &identity(9)).expect("the new directory opens");
+    assert_eq!(rec.promised, ballot(3), "the new incarnation's promise");
 }
